@@ -1,0 +1,123 @@
+"""Save and load models: one file of plain tensors and plain Python types.
+
+A checkpoint is a dict ``{"format": "afm-checkpoint", "version": 1, "config": {...},
+"state_dict": {name: Tensor}, "metadata": {...}}`` written with ``torch.save`` to a temporary
+file beside the target and renamed over it, so a crash mid-save never leaves a broken file.
+Loading uses ``torch.load(..., weights_only=True)``: no code in a file is ever run.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .model import AFM, FM, ModelConfig, build_model
+
+FORMAT = "afm-checkpoint"
+VERSION = 1
+
+_PLAIN_SCALARS = (str, int, float, bool, type(None))
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Raise TypeError unless ``value`` is made only of plain types (and tensors)."""
+    if isinstance(value, (*_PLAIN_SCALARS, torch.Tensor)):
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, (str, int)):
+                raise TypeError(f"{where}: dict keys must be str or int, got {type(key).__name__}")
+            _check_plain(item, f"{where}[{key!r}]")
+        return
+    raise TypeError(
+        f"{where}: {type(value).__name__} is not a plain type; "
+        "checkpoint metadata may hold str, int, float, bool, None, lists, dicts and tensors"
+    )
+
+
+def atomic_write(path: str | os.PathLike[str], write: Any) -> Path:
+    """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    The rename is atomic on POSIX: readers see the old file or the new one, never a part.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def checkpoint_dict(model: AFM | FM, **metadata: Any) -> dict[str, Any]:
+    """The plain dict that ``save_model`` writes (tensors copied to the CPU)."""
+    _check_plain(metadata, "metadata")
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": model.config.to_dict(),
+        "state_dict": {name: t.detach().cpu().clone() for name, t in model.state_dict().items()},
+        "metadata": metadata,
+    }
+
+
+def save_model(model: AFM | FM, path: str | os.PathLike[str], **metadata: Any) -> Path:
+    """Write ``model`` and ``metadata`` (plain types only) to ``path`` atomically; returns the path."""
+    payload = checkpoint_dict(model, **metadata)
+    return atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def model_from_checkpoint(payload: Any, source: str = "checkpoint") -> tuple[AFM | FM, dict[str, Any]]:
+    """Rebuild a model from an already loaded checkpoint dict; ``ValueError`` naming ``source``."""
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{source}: not an afm checkpoint (no 'format': '{FORMAT}' entry)")
+    if payload.get("version") != VERSION:
+        raise ValueError(
+            f"{source}: checkpoint version {payload.get('version')!r} is not supported (expected {VERSION})"
+        )
+    config, state, metadata = payload.get("config"), payload.get("state_dict"), payload.get("metadata", {})
+    if not isinstance(config, dict) or not isinstance(state, dict) or not isinstance(metadata, dict):
+        raise ValueError(f"{source}: checkpoint is missing its config, state_dict or metadata dict")
+    try:
+        model = build_model(ModelConfig.from_dict(config))
+        model.load_state_dict(state, strict=True)
+    except (TypeError, ValueError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{source}: checkpoint does not match its config: {first}") from None
+    model.eval()
+    return model, metadata
+
+
+def load_model(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> tuple[AFM | FM, dict[str, Any]]:
+    """Load a checkpoint written by ``save_model``: ``(model in eval mode, metadata)``.
+
+    Raises ``ValueError`` naming ``path`` for a file that is missing, not a checkpoint,
+    truncated, or carrying pickled objects (which are refused, never run).
+    """
+    source = str(path)
+    if not Path(path).is_file():
+        raise ValueError(f"{source}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any failure to unpickle safely means "not ours"
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            reason = "it carries pickled Python objects, which are refused"
+        raise ValueError(f"{source}: not a readable afm checkpoint ({reason[:200]})") from None
+    return model_from_checkpoint(payload, source)

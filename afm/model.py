@@ -1,0 +1,312 @@
+"""AFM and FM in the paper's symbols (Xiao et al., IJCAI 2017, eq. 1-6).
+
+Pure maths: no files, no pandas, no Streamlit. Shapes in comments use
+B = batch, F = fields, P = F(F-1)/2 pairs, k = embedding size, t = attention factor.
+
+For a sample with feature values x_1..x_F and embeddings v_i, pairs (i<j):
+
+    u_ij  = (v_i * v_j) x_i x_j                 pair vector            (k)
+    a'_ij = h^T ReLU(W u_ij + b)                attention score
+    a_ij  = softmax over the pairs of one sample of a'_ij
+    s_ij  = p^T u_ij                            interaction
+    y     = w0 + sum_i w_i x_i + p^T dropout(sum_ij a_ij u_ij)         (eq. 6)
+
+FM is the same model with the attention removed, p = 1 and b = 0.
+Pairs are always in ``torch.triu_indices(F, F, 1)`` order (row-major, i<j).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model; checkpoints store it as a plain dict."""
+
+    kind: str  # "afm" or "fm"
+    n_features: int
+    n_fields: int
+    embed_dim: int = 16
+    attention_factor: int = 16  # ignored by FM
+    dropout: float = 0.0
+    attention_dropout: float = 0.0  # ignored by FM
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        return cls(**data)
+
+
+@dataclass
+class Explanation:
+    """All terms of eq. 6 for a batch; ``bias + linear.sum(1) + contribution.sum(1) == prediction``.
+
+    prediction   [B]     the model's raw output (regression value or logit), as ``forward`` gives it
+    bias         []      w0
+    linear       [B, F]  w_i x_i
+    score        [B, P]  a'_ij = h^T ReLU(W u_ij + b), before the softmax (FM: zeros)
+    attention    [B, P]  a_ij, non-negative, summing to 1 per sample (FM: ones)
+    interaction  [B, P]  s_ij = p^T (v_i * v_j) x_i x_j
+    contribution [B, P]  c_ij = a_ij s_ij
+    pairs        [P, 2]  field indices (i, j), i < j, in ``torch.triu_indices`` order
+    """
+
+    prediction: Tensor
+    bias: Tensor
+    linear: Tensor
+    score: Tensor
+    attention: Tensor
+    interaction: Tensor
+    contribution: Tensor
+    pairs: Tensor
+
+    def total(self) -> Tensor:
+        """bias + linear terms + pair contributions, per sample [B] (equals ``prediction``)."""
+        return self.bias + self.linear.sum(1) + self.contribution.sum(1)
+
+
+def _check_inputs(idx: Tensor, val: Tensor | None, n_fields: int) -> Tensor:
+    """Validate shapes and return ``val`` as float (ones when None)."""
+    if idx.dim() != 2 or idx.shape[1] != n_fields:
+        raise ValueError(f"idx must have shape [B, {n_fields}], got {list(idx.shape)}")
+    if idx.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"idx must be an integer tensor, got {idx.dtype}")
+    if val is None:
+        return torch.ones(idx.shape, dtype=torch.float32, device=idx.device)
+    if val.shape != idx.shape:
+        raise ValueError(f"val must have the shape of idx {list(idx.shape)}, got {list(val.shape)}")
+    return val
+
+
+def pair_vectors(e: Tensor) -> Tensor:
+    """All element-wise products e_i * e_j, i < j, in triu order: [B, F, k] -> [B, P, k].
+
+    Formed from slices, one op per field rather than a gather, so the backward pass is a
+    plain sum instead of a scatter (index_add) over a fancy index.
+    """
+    n_fields = e.shape[1]
+    if n_fields < 2:
+        return e.new_zeros(e.shape[0], 0, e.shape[2])
+    # row i pairs with fields i+1..F-1: (B,1,k) * (B,F-i-1,k)
+    return torch.cat([e[:, i : i + 1] * e[:, i + 1 :] for i in range(n_fields - 1)], dim=1)
+
+
+class _FactorizationMachine(nn.Module):
+    """Shared parts: w0, w, V, the embedded inputs and the linear terms."""
+
+    config: ModelConfig
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if config.n_features < 1 or config.n_fields < 1 or config.embed_dim < 1:
+            raise ValueError(
+                "n_features, n_fields and embed_dim must be >= 1, got "
+                f"{config.n_features}, {config.n_fields}, {config.embed_dim}"
+            )
+        for name in ("dropout", "attention_dropout"):
+            value = getattr(config, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        self.config = config
+        generator = torch.Generator().manual_seed(config.seed)
+        n, k = config.n_features, config.embed_dim
+        # Initialisation as the authors' code: V ~ N(0, 0.01), w = w0 = 0.
+        self.w0 = nn.Parameter(torch.zeros(()))
+        self.w = nn.Parameter(torch.zeros(n))
+        self.V = nn.Parameter(torch.randn(n, k, generator=generator) * 0.01)
+        self.interaction_dropout = nn.Dropout(config.dropout)
+        self._generator = generator  # subclasses continue the same seeded stream
+        self.register_buffer(
+            "pairs", torch.triu_indices(config.n_fields, config.n_fields, 1).T.contiguous(), persistent=False
+        )
+
+    @property
+    def n_pairs(self) -> int:
+        return self.pairs.shape[0]
+
+    def _embed(self, idx: Tensor, val: Tensor) -> tuple[Tensor, Tensor]:
+        """Linear terms w_i x_i [B, F] and scaled embeddings v_i x_i [B, F, k]."""
+        linear = self.w[idx] * val  # (B, F)
+        e = self.V[idx] * val.unsqueeze(-1)  # (B, F, k)
+        return linear, e
+
+    def _predict(self, idx: Tensor, val: Tensor | None, keep: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
+        """The prediction [B] and, with ``keep``, the intermediate terms that ``explain`` reads."""
+        raise NotImplementedError
+
+    def forward(self, idx: Tensor, val: Tensor | None = None) -> Tensor:
+        """Raw prediction [B]: a regression value, or a logit for binary labels."""
+        prediction, _ = self._predict(idx, val)
+        return prediction
+
+    @torch.no_grad()
+    def explain(self, idx: Tensor, val: Tensor | None = None) -> Explanation:
+        """Every term of eq. 6 for each sample, from the same computation as ``forward``."""
+        prediction, parts = self._predict(idx, val, keep=True)
+        u = parts["u"]  # (B, P, k)
+        interaction = u @ parts["p"]  # (B, P)
+        attention = parts["attention"]
+        return Explanation(
+            prediction=prediction,
+            bias=self.w0.detach().clone(),
+            linear=parts["linear"],
+            score=parts["score"],
+            attention=attention,
+            interaction=interaction,
+            contribution=attention * interaction,
+            pairs=self.pairs.clone(),
+        )
+
+
+class AFM(_FactorizationMachine):
+    """Attentional Factorization Machine (eq. 6), attention over the pairs of each sample.
+
+    Parameters, under the paper's names: ``w0`` (), ``w`` (n,), ``V`` (n, k), ``W`` (t, k),
+    ``b`` (t,), ``h`` (t,), ``p`` (k,). ``dropout`` acts on the pooled pairwise-interaction
+    vector, ``attention_dropout`` on the attention weights; L2 on ``W`` is the trainer's job.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_fields: int,
+        embed_dim: int = 16,
+        attention_factor: int = 16,
+        dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        *,
+        seed: int = 0,
+    ) -> None:
+        if attention_factor < 1:
+            raise ValueError(f"attention_factor must be >= 1, got {attention_factor}")
+        super().__init__(
+            ModelConfig("afm", n_features, n_fields, embed_dim, attention_factor, dropout, attention_dropout, seed)
+        )
+        k, t, g = embed_dim, attention_factor, self._generator
+        glorot = math.sqrt(2.0 / (t + k))  # the authors' Glorot-scaled normal for W and b
+        self.W = nn.Parameter(torch.randn(t, k, generator=g) * glorot)
+        self.b = nn.Parameter(torch.randn(t, generator=g) * glorot)
+        self.h = nn.Parameter(torch.randn(t, generator=g))
+        self.p = nn.Parameter(torch.ones(k))
+        self.attention_drop = nn.Dropout(attention_dropout)
+
+    @classmethod
+    def from_fm(
+        cls,
+        fm: FM,
+        attention_factor: int = 16,
+        dropout: float | None = None,
+        attention_dropout: float = 0.0,
+        *,
+        seed: int = 0,
+    ) -> AFM:
+        """A new AFM whose w0, w and V are copies of a trained FM's (the paper's pre-training).
+
+        W, b and h are freshly initialised from ``seed``; p starts at ones, so the new AFM's
+        interaction term starts as FM's, re-weighted by attention. ``dropout`` defaults to FM's.
+        """
+        c = fm.config
+        model = cls(
+            c.n_features,
+            c.n_fields,
+            c.embed_dim,
+            attention_factor,
+            c.dropout if dropout is None else dropout,
+            attention_dropout,
+            seed=seed,
+        )
+        with torch.no_grad():
+            model.w0.copy_(fm.w0)
+            model.w.copy_(fm.w)
+            model.V.copy_(fm.V)
+        return model.to(fm.V.device)
+
+    def _predict(self, idx: Tensor, val: Tensor | None, keep: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
+        val = _check_inputs(idx, val, self.config.n_fields)
+        linear, e = self._embed(idx, val)  # (B, F), (B, F, k)
+        u = pair_vectors(e)  # (B, P, k)
+        score = torch.relu(u @ self.W.T + self.b) @ self.h  # (B, P): a'_ij
+        attention = torch.softmax(score, dim=1)  # (B, P): stable (max-subtracted) softmax
+        attention = self.attention_drop(attention)
+        pooled = (attention.unsqueeze(1) @ u).squeeze(1)  # (B, k): sum_ij a_ij u_ij
+        prediction = self.w0 + linear.sum(1) + self.interaction_dropout(pooled) @ self.p  # (B,)
+        parts = {"linear": linear, "u": u, "score": score, "attention": attention, "p": self.p} if keep else {}
+        return prediction, parts
+
+
+class FM(_FactorizationMachine):
+    """Plain factorisation machine: AFM with p = 1, b = 0 and no attention.
+
+    ``forward`` uses the O(F k) closed form 0.5 sum_f [(sum_i v_if x_i)^2 - sum_i v_if^2 x_i^2];
+    ``explain`` takes the same value apart into its F(F-1)/2 pair terms.
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_fields: int,
+        embed_dim: int = 16,
+        dropout: float = 0.0,
+        *,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(ModelConfig("fm", n_features, n_fields, embed_dim, 0, dropout, 0.0, seed))
+
+    def _predict(self, idx: Tensor, val: Tensor | None, keep: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
+        val = _check_inputs(idx, val, self.config.n_fields)
+        linear, e = self._embed(idx, val)  # (B, F), (B, F, k)
+        pooled = 0.5 * (e.sum(1).square() - e.square().sum(1))  # (B, k): sum_ij u_ij
+        prediction = self.w0 + linear.sum(1) + self.interaction_dropout(pooled).sum(1)  # p = 1
+        parts: dict[str, Tensor] = {}
+        if keep:
+            u = pair_vectors(e)
+            ones = torch.ones(u.shape[:2], dtype=u.dtype, device=u.device)
+            p = torch.ones(u.shape[2], dtype=u.dtype, device=u.device)
+            parts = {"linear": linear, "u": u, "score": torch.zeros_like(ones), "attention": ones, "p": p}
+        return prediction, parts
+
+
+def build_model(config: ModelConfig | dict[str, Any]) -> AFM | FM:
+    """Rebuild an (untrained) AFM or FM from its configuration."""
+    if isinstance(config, dict):
+        config = ModelConfig.from_dict(config)
+    if config.kind == "afm":
+        return AFM(
+            config.n_features,
+            config.n_fields,
+            config.embed_dim,
+            config.attention_factor,
+            config.dropout,
+            config.attention_dropout,
+            seed=config.seed,
+        )
+    if config.kind == "fm":
+        return FM(config.n_features, config.n_fields, config.embed_dim, config.dropout, seed=config.seed)
+    raise ValueError(f"unknown model kind {config.kind!r}; expected 'afm' or 'fm'")
+
+
+def paper_parameters(model: AFM | FM) -> dict[str, np.ndarray]:
+    """The parameters under the paper's names, as NumPy arrays.
+
+    Both: ``w0`` (), ``w`` (n,), ``V`` (n, k), ``p`` (k,) (FM: ones).
+    AFM also: ``W`` (t, k), ``b`` (t,), ``h`` (t,).
+    """
+    names = ("w0", "w", "V", "W", "b", "h", "p") if isinstance(model, AFM) else ("w0", "w", "V")
+    out = {name: getattr(model, name).detach().cpu().numpy().copy() for name in names}
+    if isinstance(model, FM):
+        out["p"] = np.ones(model.config.embed_dim, dtype=np.float32)
+    return out
