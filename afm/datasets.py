@@ -1,0 +1,130 @@
+"""Ready-made datasets: the bundled teaching sample, and Frappe / MovieLens-tag from a local folder.
+
+``sample()`` needs nothing; ``frappe(root)`` and ``movielens_tag(root)`` read the
+``{name}.train/validation/test.libfm`` parts present in ``root``. ``download(name, root)`` fetches
+the files from the NFM authors' public repository for users with internet (never at import).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .data import Dataset, FieldSpec, Schema, load_libfm, load_table
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+SAMPLE_CSV = SAMPLE_DIR / "sample.csv"
+SAMPLE_TRUTH = SAMPLE_DIR / "planted_pairs.json"
+SAMPLE_LABELS = {"regression": "engagement", "binary": "clicked"}
+
+# Frappe's field layout (see the data set's README): name -> inclusive global id range.
+FRAPPE_FIELDS: dict[str, tuple[int, int]] = {
+    "user": (0, 956),
+    "item": (957, 5038),
+    "daytime": (5039, 5045),
+    "weekday": (5046, 5052),
+    "isweekend": (5053, 5054),
+    "homework": (5055, 5057),
+    "cost": (5058, 5059),
+    "weather": (5060, 5068),
+    "country": (5069, 5148),
+    "city": (5149, 5381),
+}
+MOVIELENS_TAG_FIELDS = ["user", "item", "tag"]
+PARTS = ("train", "validation", "test")
+_SOURCE = "https://raw.githubusercontent.com/hexiangnan/neural_factorization_machine/master/data"
+_REMOTE = {"frappe": "frappe", "movielens_tag": "ml-tag"}
+
+
+@cache
+def sample_frame() -> pd.DataFrame:
+    """The bundled sample as a DataFrame (categorical fields, ``app_rating``, two label columns)."""
+    return pd.read_csv(SAMPLE_CSV)
+
+
+def sample(label: str = "regression") -> Dataset:
+    """The bundled teaching sample: ``label="regression"`` (engagement) or ``"binary"`` (clicked).
+
+    Every categorical column is a field; ``app_rating`` is the numeric field.
+    """
+    if label not in SAMPLE_LABELS:
+        raise ValueError(f"label must be one of {sorted(SAMPLE_LABELS)}, got {label!r}")
+    frame = sample_frame()
+    other = [c for c in SAMPLE_LABELS.values() if c != SAMPLE_LABELS[label]]
+    features = frame.drop(columns=other)
+    numeric = ["app_rating"]
+    categorical = [c for c in features.columns if c not in numeric and c != SAMPLE_LABELS[label]]
+    return load_table(features, SAMPLE_LABELS[label], categorical, numeric, name=f"sample ({label})")
+
+
+def sample_truth() -> list[dict[str, Any]]:
+    """The planted field pairs, strongest first: ``{"fields": [a, b], "strength", "variance_share",
+    "effects": {"value_a|value_b": effect}, "story"}``."""
+    return json.loads(SAMPLE_TRUTH.read_text())["planted_pairs"]
+
+
+def _read_parts(root: str | os.PathLike[str], stem: str, fields: Any) -> dict[str, Dataset]:
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: no such folder")
+    found = {part: root / f"{stem}.{part}.libfm" for part in PARTS if (root / f"{stem}.{part}.libfm").is_file()}
+    if not found:
+        raise ValueError(f"{root}: none of {[f'{stem}.{p}.libfm' for p in PARTS]} is there")
+    parts = {part: load_libfm(path, fields, name=f"{stem}.{part}") for part, path in found.items()}
+    # positional fields: one schema covering the ids of every part, so the parts share a model
+    specs = []
+    for j, spec in enumerate(next(iter(parts.values())).schema.fields):
+        lo = min(p.schema.fields[j].offset for p in parts.values())
+        hi = max(p.schema.fields[j].offset + p.schema.fields[j].size for p in parts.values())
+        specs.append(FieldSpec(spec.name, spec.kind, lo, hi - lo))
+    schema = Schema(specs)
+    for ds in parts.values():
+        ds.schema = schema
+    return parts
+
+
+def frappe(root: str | os.PathLike[str]) -> dict[str, Dataset]:
+    """Frappe parts found in ``root`` (``frappe.{train,validation,test}.libfm``): part -> Dataset.
+
+    Fields: user, item, daytime, weekday, isweekend, homework, cost, weather, country, city
+    (5,382 feature ids); labels ±1 as in the files.
+    """
+    return _read_parts(root, "frappe", FRAPPE_FIELDS)
+
+
+def movielens_tag(root: str | os.PathLike[str]) -> dict[str, Dataset]:
+    """MovieLens-tag parts found in ``root`` (``ml-tag.{train,validation,test}.libfm``): user, item, tag."""
+    return _read_parts(root, "ml-tag", MOVIELENS_TAG_FIELDS)
+
+
+def download(name: str, root: str | os.PathLike[str], timeout: float = 30.0) -> list[Path]:
+    """Fetch ``frappe`` or ``movielens_tag`` (three libFM parts) into ``root``; returns the paths.
+
+    Needs internet; without it, raises ``ConnectionError`` with a one-line reason. Each file is
+    written to a temporary name and renamed, so an interrupted download leaves no partial part.
+    """
+    if name not in _REMOTE:
+        raise ValueError(f"unknown data set {name!r}; expected one of {sorted(_REMOTE)}")
+    stem, root = _REMOTE[name], Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    written = []
+    for part in PARTS:
+        url, target = f"{_SOURCE}/{stem}/{stem}.{part}.libfm", root / f"{stem}.{part}.libfm"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                data = response.read()
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise ConnectionError(f"cannot download {name} ({url}): no network or no access ({reason})") from None
+        tmp = target.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+        written.append(target)
+    return written
