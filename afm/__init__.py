@@ -5,10 +5,12 @@ Public API::
     from afm import AFM, FM, Explanation, paper_parameters, save_model, load_model
 """
 
-from . import datasets
+from . import datasets, runs
 from .checkpoint import load_model, save_model
 from .data import Dataset, FieldSpec, Schema, load_libfm, load_table, split
+from .explain import explain_dataset, feature_pair_frame, field_pair_frame, planted_recovery
 from .model import AFM, FM, Explanation, ModelConfig, build_model, paper_parameters
+from .train import History, PretrainedAFM, Progress, evaluate, fit, fit_afm_from_fm, init_distributed, predict
 
 __all__ = [
     "AFM",
@@ -17,7 +19,20 @@ __all__ = [
     "Explanation",
     "FieldSpec",
     "Schema",
+    "History",
+    "PretrainedAFM",
+    "Progress",
     "datasets",
+    "evaluate",
+    "explain_dataset",
+    "feature_pair_frame",
+    "field_pair_frame",
+    "fit",
+    "fit_afm_from_fm",
+    "init_distributed",
+    "planted_recovery",
+    "predict",
+    "runs",
     "load_libfm",
     "load_table",
     "split",

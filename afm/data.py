@@ -24,6 +24,8 @@ from torch import Tensor
 
 _ODD_WHITESPACE = re.compile(r"[^\S \n]| {2}")  # tabs, CR, unicode spaces, runs of spaces
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 OOV = "<oov>"
 MISSING = "<missing>"
 
@@ -211,8 +213,8 @@ def _bad_libfm_token(path: str, line_no: int, tokens: list[str]) -> str | None:
         label = float(tokens[0])
     except ValueError:
         return f"{path}, line {line_no}: label {tokens[0][:40]!r} is not a number"
-    if not np.isfinite(label):
-        return f"{path}, line {line_no}: label {tokens[0]!r} is not finite"
+    if not abs(label) <= _FLOAT32_MAX:
+        return f"{path}, line {line_no}: label {tokens[0][:40]!r} is not finite (in float32)"
     for column, token in enumerate(tokens[1:], start=2):
         where = f"{path}, line {line_no}, token {column}"
         if token.count(":") != 1:
@@ -224,8 +226,8 @@ def _bad_libfm_token(path: str, line_no: int, tokens: list[str]) -> str | None:
             x = float(value)
         except ValueError:
             return f"{where}: value {value[:40]!r} is not a number"
-        if not np.isfinite(x):
-            return f"{where}: value {value!r} is not finite"
+        if not abs(x) <= _FLOAT32_MAX:
+            return f"{where}: value {value[:40]!r} is not finite (in float32)"
     return None
 
 
@@ -276,7 +278,7 @@ def load_libfm(
         ids = np.array(list(map(int, parts[0::2])), dtype=np.int64).reshape(-1, n_fields)
         values = np.array(list(map(float, parts[1::2])), dtype=np.float64).reshape(-1, n_fields)
         y = np.array(list(map(float, labels_text)), dtype=np.float64)
-        if (ids < 0).any() or not (np.isfinite(values).all() and np.isfinite(y).all()):
+        if (ids < 0).any() or not (np.abs(values).max() <= _FLOAT32_MAX and np.abs(y).max() <= _FLOAT32_MAX):
             raise ValueError("non-finite")
     except (ValueError, OverflowError):
         for line_no, line in zip(line_nos, kept, strict=True):
@@ -332,11 +334,13 @@ def _assign_ranges(
 def _numeric_column(column: pd.Series, name: str, source: str) -> np.ndarray:
     """A float64 array, or ValueError naming the first row that is not a finite number."""
     x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = np.flatnonzero(~np.isfinite(x))
+    with np.errstate(invalid="ignore"):
+        bad = np.flatnonzero(~(np.abs(x) <= _FLOAT32_MAX))  # NaN, inf, or beyond float32
     if bad.size:
         r = int(bad[0])
         raise ValueError(
-            f"{source}: column {name!r}, row {r} (CSV line {r + 2}): {column.iloc[r]!r} is not a finite number"
+            f"{source}: column {name!r}, row {r} (CSV line {r + 2}): "
+            f"{column.iloc[r]!r} is not a finite (float32) number"
         )
     return x
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from .data import Dataset, FieldSpec, Schema, load_libfm, load_table
+from .data import Dataset, FieldSpec, Schema, load_libfm, load_table, split
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
 SAMPLE_CSV = SAMPLE_DIR / "sample.csv"
@@ -128,3 +128,71 @@ def download(name: str, root: str | os.PathLike[str], timeout: float = 30.0) -> 
         tmp.replace(target)
         written.append(target)
     return written
+
+
+def load_parts(
+    spec: str | os.PathLike[str],
+    *,
+    task: str = "regression",
+    label: str | None = None,
+    categorical: list[str] | None = None,
+    numeric: list[str] | None = None,
+    fields: list[str] | None = None,
+    schema: Schema | None = None,
+    valid_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+) -> dict[str, Dataset]:
+    """Resolve a data spec (as the CLI's ``--data`` takes it) into ``{"train", "valid", "test"}``.
+
+    ``"sample"``: the bundled sample (label from ``task``), split by the fractions with ``seed``.
+    A folder: its ``*.train/validation/test.libfm`` parts; without a train part, the validation
+    part is split into train and valid (the protocol for Frappe in ``../shared``).
+    A ``.libfm`` file, or a CSV/Parquet table (``label`` required): split by the fractions.
+    ``schema`` (from a checkpoint) encodes tables with a trained model's vocabulary.
+    Every part also comes back whole as ``"all"``.
+    """
+    text = str(spec)
+    path = Path(text)
+    if text == "sample":
+        data = sample("binary" if task == "binary" else "regression")
+        if schema is not None:
+            data = load_table(sample_frame(), data.schema.label, schema=schema, name=data.name)
+    elif path.is_dir():
+        stems = {p.name.split(".")[0] for p in path.glob("*.libfm")}
+        stem = "frappe" if "frappe" in stems else "ml-tag" if "ml-tag" in stems else None
+        if stem is None:
+            raise ValueError(f"{path}: no frappe.*.libfm or ml-tag.*.libfm parts in this folder")
+        parts = frappe(path) if stem == "frappe" else movielens_tag(path)
+        out: dict[str, Dataset] = {}
+        if "train" in parts:
+            out["train"] = parts["train"]
+            if "validation" in parts:
+                out["valid"] = parts["validation"]
+        elif "validation" in parts:
+            out["train"], out["valid"] = split(parts["validation"], [1 - valid_fraction, valid_fraction], seed)
+        if "test" in parts:
+            out["test"] = parts["test"]
+        out["all"] = next(iter(parts.values()))
+        return out
+    elif path.suffix.lower() == ".libfm":
+        if schema is not None and all(f.kind == "ids" for f in schema.fields):
+            data = load_libfm(path, {f.name: (f.offset, f.offset + f.size - 1) for f in schema.fields})
+        else:
+            data = load_libfm(path, fields)
+    elif path.suffix.lower() in (".csv", ".parquet", ".pq", ".tsv", ".txt"):
+        if schema is not None:
+            label = label or schema.label
+        if not label:
+            raise ValueError(f"{path}: a table needs --label (the label column)")
+        data = load_table(path, label, categorical, numeric, schema=schema)
+    elif not path.exists():
+        raise ValueError(f"{text}: no such file or folder (expected 'sample', a .libfm/.csv/.parquet file or a folder)")
+    else:
+        raise ValueError(f"{path}: unknown data format (expected .libfm, .csv or .parquet, or a folder)")
+    fractions = [1 - valid_fraction - test_fraction, valid_fraction, test_fraction]
+    if not (0 < valid_fraction and 0 <= test_fraction and fractions[0] > 0):
+        raise ValueError(f"valid and test fractions must leave rows to train on, got {valid_fraction}, {test_fraction}")
+    names = ["train", "valid", "test"] if test_fraction > 0 else ["train", "valid"]
+    pieces = split(data, [f for f in fractions if f > 0], seed)
+    return {**dict(zip(names, pieces, strict=True)), "all": data}

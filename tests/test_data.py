@@ -188,7 +188,7 @@ def test_csv_and_parquet_files(tmp_path: Path, frame: pd.DataFrame) -> None:
         (
             lambda f: f.assign(y=["a", 1, 2, 3, 4, 5]),
             {},
-            r"column 'y', row 0 \(CSV line 2\): 'a' is not a finite number",
+            r"column 'y', row 0 \(CSV line 2\): 'a' is not a finite \(float32\) number",
         ),
         (lambda f: f.assign(rating=[1, 2, np.nan, 4, 5, 6]), {}, r"column 'rating', row 2 \(CSV line 4\)"),
         (lambda f: f.assign(rating=[1, 2, 3, np.inf, 5, 6]), {}, r"column 'rating', row 3"),

@@ -1,0 +1,7 @@
+"""``python -m afm``: see ``afm.cli``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

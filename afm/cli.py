@@ -1,0 +1,384 @@
+"""Command line: ``python -m afm train | evaluate | explain | predict | runs | download``.
+
+Bad arguments and bad files give one line on stderr and exit status 2, never a traceback.
+Distributed training: ``torchrun --standalone --nproc_per_node 2 -m afm train ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pandas as pd
+import torch
+
+from . import datasets
+from .checkpoint import atomic_write, load_model, save_model
+from .data import Dataset, Schema
+from .explain import explain_dataset, feature_pair_frame, field_pair_frame, pair_names
+from .model import AFM, FM
+from .runs import list_runs, runs_dir, save_run
+from .train import Progress, evaluate, fit, fit_afm_from_fm, init_distributed
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line instead of usage + message
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _csv_list(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+_positive_int.__name__ = "positive integer"
+_positive_float.__name__ = "positive number"
+_fraction.__name__ = "fraction in [0, 1)"
+
+
+def _add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--data",
+        default=None if required else "sample",
+        required=required,
+        help="'sample' (the bundled data), a .libfm file, a folder of *.train/validation/test.libfm parts, "
+        "or a CSV/Parquet table" + ("" if required else " (default: sample)"),
+    )
+    g.add_argument("--label", help="label column of a CSV/Parquet table")
+    g.add_argument("--categorical", type=_csv_list, help="categorical columns of a table, comma-separated")
+    g.add_argument("--numeric", type=_csv_list, help="numeric columns of a table, comma-separated")
+    g.add_argument("--fields", type=_csv_list, help="field names of a .libfm file, comma-separated, in position order")
+    g.add_argument("--valid-fraction", type=_fraction, default=0.1, help="rows held out for validation (default 0.1)")
+    g.add_argument("--test-fraction", type=_fraction, default=0.1, help="rows held out for testing (default 0.1)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m afm", description="Attentional Factorization Machines: train, inspect, predict.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train an AFM or FM", description="Train an AFM or FM and save a checkpoint.")
+    _add_data_args(t)
+    t.add_argument("--task", choices=["regression", "binary"], default="regression", help="loss and metrics")
+    t.add_argument("--model", choices=["afm", "fm"], default="afm", help="model to train (default afm)")
+    m = t.add_argument_group("model")
+    m.add_argument("-k", "--embed-dim", type=_positive_int, default=16, help="embedding size k (default 16)")
+    m.add_argument("-t", "--attention-factor", type=_positive_int, default=16, help="attention factor t (default 16)")
+    m.add_argument("--dropout", type=_fraction, default=0.2, help="dropout on the pooled interaction vector (0.2)")
+    m.add_argument("--attention-dropout", type=_fraction, default=0.0, help="dropout on the attention weights (0)")
+    o = t.add_argument_group("optimisation")
+    o.add_argument("--l2-attention", type=float, default=0.0, help="lambda: L2 on the attention network's W (0)")
+    o.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (default 0.01)")
+    o.add_argument("--optimizer", choices=["adam", "adagrad"], default="adam", help="optimiser (default adam)")
+    o.add_argument("--batch-size", type=_positive_int, default=256, help="global batch size (default 256)")
+    o.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default 10)")
+    o.add_argument("--patience", type=_positive_int, help="early stopping patience in epochs (default: none)")
+    o.add_argument("--seed", type=int, default=0, help="seed for weights, split, order and dropout (default 0)")
+    o.add_argument("--pretrain", action="store_true", help="AFM: pre-train an FM and start from its w0, w, V")
+    o.add_argument("--pretrain-epochs", type=_positive_int, help="epochs of the FM pre-training (default: --epochs)")
+    o.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    out = t.add_argument_group("output")
+    out.add_argument("--out", type=Path, help="checkpoint file to write")
+    out.add_argument("--runs-dir", help="where run folders go (default runs/ or $AFM_RUNS_DIR)")
+    out.add_argument("--run-name", help="name of the run folder (default: time and model)")
+    out.add_argument("--no-run", action="store_true", help="do not write a run folder")
+    out.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("evaluate", help="metrics of a checkpoint", description="Metrics of a checkpoint on data.")
+    e.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file")
+    _add_data_args(e)
+    e.add_argument("--part", choices=["all", "train", "valid", "test"], default="test", help="which part (test)")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    x = sub.add_parser("explain", help="top field and feature pairs", description="Which pairs a model relies on.")
+    x.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file")
+    _add_data_args(x)
+    x.add_argument("--part", choices=["all", "train", "valid", "test"], default="all", help="which part (all)")
+    x.add_argument("--top", type=_positive_int, default=10, help="rows per table (default 10)")
+    x.add_argument("--min-count", type=_positive_int, default=5, help="feature pairs seen at least this often (5)")
+    x.add_argument("--csv", action="store_true", help="print CSV instead of tables")
+
+    pr = sub.add_parser("predict", help="predictions with per-pair contributions", description="Predict rows.")
+    pr.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file")
+    _add_data_args(pr, required=True)
+    pr.add_argument("--out", type=Path, required=True, help="CSV to write")
+
+    r = sub.add_parser("runs", help="list saved runs", description="List the run folders.")
+    r.add_argument("--runs-dir", help="runs directory (default runs/ or $AFM_RUNS_DIR)")
+
+    d = sub.add_parser("download", help="fetch Frappe or MovieLens-tag", description="Download a data set (internet).")
+    d.add_argument("name", choices=["frappe", "movielens_tag"])
+    d.add_argument("--root", type=Path, default=Path("data"), help="folder to write to (default data/)")
+    return parser
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _parts(args: argparse.Namespace, task: str, schema: Schema | None = None) -> dict[str, Dataset]:
+    return datasets.load_parts(
+        args.data,
+        task=task,
+        label=args.label,
+        categorical=args.categorical,
+        numeric=args.numeric,
+        fields=args.fields,
+        schema=schema,
+        valid_fraction=args.valid_fraction,
+        test_fraction=args.test_fraction,
+        seed=getattr(args, "seed", 0),
+    )
+
+
+def _format(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "n")
+
+
+class _Bar:
+    """A progress line on stderr: a bar on a terminal, one line per epoch otherwise."""
+
+    def __init__(self, label: str, quiet: bool) -> None:
+        self.label, self.quiet, self.tty = label, quiet, sys.stderr.isatty()
+
+    def __call__(self, p: Progress) -> None:
+        if self.quiet:
+            return
+        if p.epoch_end:
+            line = f"{self.label} epoch {p.epoch}/{p.epochs} loss {p.train_loss:.4f} {_format(p.metrics)}"
+            print(("\r" if self.tty else "") + line.ljust(78), file=sys.stderr, flush=True)
+        elif self.tty:
+            filled = int(30 * p.fraction)
+            bar = "#" * filled + "." * (30 - filled)
+            print(f"\r{self.label} [{bar}] {100 * p.fraction:5.1f}% loss {p.train_loss:.4f}", end="", file=sys.stderr)
+
+
+def _load_checkpoint(path: Path) -> tuple[AFM | FM, dict[str, Any], Schema | None, str]:
+    model, meta = load_model(path)
+    schema = Schema.from_dict(meta["schema"]) if isinstance(meta.get("schema"), dict) else None
+    return model, meta, schema, str(meta.get("task", "regression"))
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    rank, world = init_distributed(args.device)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise CLIError("--device cuda: no CUDA device is available on this machine")
+    if world > 1 and args.device.startswith("cuda"):
+        args.device = f"cuda:{rank % torch.cuda.device_count()}"
+    parts = _parts(args, args.task)
+    train, valid, test = parts["train"], parts.get("valid"), parts.get("test")
+    common = dict(
+        task=args.task,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        optimizer=args.optimizer,
+        patience=args.patience,
+        device=args.device,
+    )
+    quiet = args.quiet or rank != 0
+    started = time.perf_counter()
+    if args.model == "afm" and args.pretrain:
+        result = fit_afm_from_fm(
+            train,
+            valid,
+            embed_dim=args.embed_dim,
+            attention_factor=args.attention_factor,
+            dropout=args.dropout,
+            attention_dropout=args.attention_dropout,
+            fm_epochs=args.pretrain_epochs,
+            seed=args.seed,
+            l2_attention=args.l2_attention,
+            callback=_Bar("afm", quiet),
+            **common,
+        )
+        model, history = result.afm, result.history
+    else:
+        if args.model == "afm":
+            model = AFM(
+                train.n_features,
+                train.n_fields,
+                args.embed_dim,
+                args.attention_factor,
+                args.dropout,
+                args.attention_dropout,
+                seed=args.seed,
+            )
+        else:
+            model = FM(train.n_features, train.n_fields, args.embed_dim, args.dropout, seed=args.seed)
+        history = fit(
+            model,
+            train,
+            valid,
+            l2_attention=args.l2_attention,
+            seed=args.seed,
+            callback=_Bar(args.model, quiet),
+            **common,
+        )
+    seconds = time.perf_counter() - started
+    if rank != 0:
+        return
+    model.cpu()
+    metrics: dict[str, dict[str, float]] = {}
+    if valid is not None:
+        metrics["valid"] = evaluate(model, valid, args.task, label_range=_range(train, args.task))
+    if test is not None:
+        metrics["test"] = evaluate(model, test, args.task, label_range=_range(train, args.task))
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
+    meta = {"task": args.task, "schema": train.schema.to_dict(), "config": config, "seconds": seconds}
+    if history.stopped == "diverged":
+        print(f"afm: warning: {history.message}", file=sys.stderr)
+    if args.out:
+        save_model(model, args.out, metrics=metrics, history=history.to_dict(), **meta)
+    run = None
+    if not args.no_run:
+        run = save_run(
+            {args.model: (model, history)},
+            name=args.run_name,
+            root=args.runs_dir,
+            config=config,
+            metrics={args.model: {f"{p}_{k}": v for p, m in metrics.items() for k, v in m.items() if k != "n"}},
+            metadata=meta,
+        )
+    best = f" (best epoch {history.best_epoch})" if history.best_epoch else ""
+    summary = " | ".join(f"{part} {_format(m)}" for part, m in metrics.items()) or "no validation data"
+    where = ", ".join(str(p) for p in (args.out, run) if p)
+    print(
+        f"{args.model}: {summary}{best}; {len(history.epochs)} epochs in {seconds:.1f} s"
+        + (f"; saved {where}" if where else "")
+    )
+
+
+def _range(train: Dataset, task: str) -> tuple[float, float] | None:
+    return (float(train.y.min()), float(train.y.max())) if task == "regression" else None
+
+
+def _part(args: argparse.Namespace, task: str, schema: Schema | None, model: AFM | FM) -> Dataset:
+    parts = _parts(args, task, schema)
+    if args.part not in parts:
+        raise CLIError(f"--data {args.data} has no {args.part!r} part (it has {sorted(parts)})")
+    data = parts[args.part]
+    if data.n_fields != model.config.n_fields or int(data.idx.max()) >= model.config.n_features:
+        raise CLIError(
+            f"--data {args.data}: {data.n_fields} fields and feature ids up to {int(data.idx.max())} do not fit the "
+            f"checkpoint's model ({model.config.n_fields} fields, {model.config.n_features} features)"
+        )
+    return data
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    model, meta, schema, task = _load_checkpoint(args.checkpoint)
+    data = _part(args, task, schema, model)
+    metrics = evaluate(model, data, task)
+    print(
+        json.dumps(metrics)
+        if args.json
+        else f"{args.checkpoint.name} on {data.name} ({len(data)} rows): {_format(metrics)}"
+    )
+
+
+def cmd_explain(args: argparse.Namespace) -> None:
+    model, meta, schema, task = _load_checkpoint(args.checkpoint)
+    data = _part(args, task, schema, model)
+    exp = explain_dataset(model, data)
+    fields = field_pair_frame(model, data, exp).sort_values("rank").head(args.top)
+    features = feature_pair_frame(model, data, args.top, args.min_count, exp)
+    field_cols = ["label", "mean_abs_contribution", "mean_contribution", "mean_attention"]
+    feature_cols = ["label", "count", "mean_abs_contribution", "mean_contribution", "mean_attention"]
+    if args.csv:
+        out = pd.concat(
+            [fields[field_cols].assign(level="field"), features[feature_cols].assign(level="feature")],
+            ignore_index=True,
+        )
+        sys.stdout.write(out[["level", *feature_cols]].to_csv(index=False, float_format="%.6g"))
+        return
+    print(f"Top field pairs by mean |contribution| ({data.name}, {len(data)} rows)")
+    print(fields[field_cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"\nTop feature pairs (seen at least {args.min_count} times)")
+    print(features[feature_cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    model, meta, schema, task = _load_checkpoint(args.checkpoint)
+    args.part = "all"
+    data = _part(args, task, schema, model)
+    exp = explain_dataset(model, data)
+    frame = pd.DataFrame({"prediction": exp.prediction.numpy()})
+    if task == "binary":
+        frame["probability"] = torch.sigmoid(exp.prediction).numpy()
+    frame["bias"] = float(exp.bias)
+    frame["linear"] = exp.linear.sum(1).numpy()
+    for k, name in enumerate(pair_names(data.field_names, exp.pairs)):
+        frame[f"contribution: {name}"] = exp.contribution[:, k].numpy()
+    text = frame.to_csv(index_label="row", float_format="%.6g")
+    atomic_write(args.out, lambda f: f.write(text.encode()))
+    print(f"wrote {len(frame)} predictions with {exp.pairs.shape[0]} pair contributions to {args.out}")
+
+
+def cmd_runs(args: argparse.Namespace) -> None:
+    frame = list_runs(args.runs_dir)
+    if frame.empty:
+        print(f"no runs in {runs_dir(args.runs_dir)}")
+    else:
+        print(frame.drop(columns="path").to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    for path in datasets.download(args.name, args.root):
+        print(f"wrote {path}")
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "explain": cmd_explain,
+    "predict": cmd_predict,
+    "runs": cmd_runs,
+    "download": cmd_download,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except (CLIError, ValueError, ConnectionError, OSError) as err:
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"afm {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"afm {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,380 @@
+"""Training and evaluation: ``fit``, ``evaluate``, ``predict``, FM pre-training, DDP.
+
+Losses as in the paper: squared loss for regression (its setting on ±1 labels), log loss for
+binary labels (labels > 0 are positive, so ±1 and 0/1 files both work). L2 (lambda) acts on the
+attention network's W only. Everything is seeded: the same seed gives the same numbers on CPU.
+
+Distributed data-parallel training needs no extra call: start the script with ``torchrun`` and
+call ``fit`` after ``init_distributed()``; each rank then reads its own shard of every global batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from .data import Dataset
+from .model import AFM, FM
+
+TASKS = ("regression", "binary")
+# validation metric that early stopping watches, and whether larger is better
+MONITOR = {"regression": ("rmse", False), "binary": ("logloss", False)}
+
+
+@dataclass
+class Progress:
+    """What a ``fit`` callback receives, every few batches and at every epoch end."""
+
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # batches done in this epoch
+    batches: int  # batches per epoch
+    train_loss: float  # running mean of this epoch's training loss so far
+    epoch_end: bool = False
+    metrics: dict[str, float] = field(default_factory=dict)  # validation metrics (epoch ends)
+    history: History | None = None
+
+    @property
+    def fraction(self) -> float:
+        """Fraction of the whole training done, 0..1 (for a progress bar)."""
+        return ((self.epoch - 1) + self.batch / max(self.batches, 1)) / max(self.epochs, 1)
+
+
+@dataclass
+class History:
+    """Per epoch: ``{"epoch", "train_loss", "valid_<metric>"..., "seconds"}``; how training ended."""
+
+    task: str
+    monitor: str
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped: str = "completed"  # "completed", "early_stopping", "callback" or "diverged"
+    message: str = ""
+
+    @property
+    def best(self) -> dict[str, float] | None:
+        """The record of the best epoch (by the validation metric), or the last one."""
+        if self.best_epoch is not None:
+            return self.epochs[self.best_epoch - 1]
+        return self.epochs[-1] if self.epochs else None
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        return pd.DataFrame(self.epochs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "monitor": self.monitor,
+            "epochs": self.epochs,
+            "best_epoch": self.best_epoch,
+            "stopped": self.stopped,
+            "message": self.message,
+        }
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised inside ``fit`` when the loss stops being finite (caught; reported in History)."""
+
+
+# ---------------------------------------------------------------------------- metrics
+
+
+def _labels(y: Tensor, task: str) -> Tensor:
+    return (y > 0).float() if task == "binary" else y
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U, ties averaged); NaN with one class only."""
+    positive = positive.astype(bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    sorted_scores = scores[order]
+    # average ranks over ties
+    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [len(scores)]])
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, data: Dataset, batch_size: int = 16384, device: str | torch.device = "cpu") -> Tensor:
+    """Raw predictions [N] (regression values or logits) in eval mode, on the CPU."""
+    was_training = model.training
+    model.eval()
+    out = [
+        model(data.idx[s : s + batch_size].to(device), data.val[s : s + batch_size].to(device)).float().cpu()
+        for s in range(0, len(data), batch_size)
+    ]
+    model.train(was_training)
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def evaluate(
+    model: nn.Module,
+    data: Dataset,
+    task: str = "regression",
+    *,
+    label_range: tuple[float, float] | None = None,
+    batch_size: int = 16384,
+    device: str | torch.device = "cpu",
+) -> dict[str, float]:
+    """Metrics of ``model`` on ``data``.
+
+    regression: ``rmse`` and ``mae``, with predictions clipped to the label range first, as the
+    paper's evaluation does (``label_range``, default: the range of ``data.y``);
+    binary: ``auc``, ``logloss`` and ``accuracy`` (labels > 0 are positive; logits > 0 predict
+    positive). Every task also gives ``n``, the number of rows.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if len(data) == 0:
+        raise ValueError("cannot evaluate on an empty dataset")
+    pred = predict(model, data, batch_size, device).double().numpy()
+    y = data.y.double().numpy()
+    if task == "regression":
+        lo, hi = label_range if label_range is not None else (float(y.min()), float(y.max()))
+        err = np.clip(pred, lo, hi) - y
+        return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))), "n": float(len(y))}
+    positive = y > 0
+    prob = 1.0 / (1.0 + np.exp(-np.clip(pred, -50, 50)))
+    eps = 1e-7
+    p = np.clip(prob, eps, 1 - eps)
+    logloss = -np.mean(np.where(positive, np.log(p), np.log(1 - p)))
+    return {
+        "auc": roc_auc(pred, positive),
+        "logloss": float(logloss),
+        "accuracy": float(np.mean((pred > 0) == positive)),
+        "n": float(len(y)),
+    }
+
+
+# ---------------------------------------------------------------------------- distributed
+
+
+def init_distributed(device: str = "cpu") -> tuple[int, int]:
+    """Join the process group that ``torchrun`` describes (gloo on CPU, NCCL on CUDA).
+
+    Returns ``(rank, world_size)``; ``(0, 1)`` when not started by torchrun.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if str(device).startswith("cuda") else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+# ---------------------------------------------------------------------------- fit
+
+
+def _optimizer(name: str, params: Any, lr: float) -> torch.optim.Optimizer:
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    raise ValueError(f"optimizer must be 'adagrad' or 'adam', got {name!r}")
+
+
+def _snapshot(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def fit(
+    model: AFM | FM,
+    train: Dataset,
+    valid: Dataset | None = None,
+    *,
+    task: str = "regression",
+    epochs: int = 10,
+    batch_size: int = 256,
+    lr: float = 0.05,
+    optimizer: str = "adagrad",
+    l2_attention: float = 0.0,
+    seed: int = 0,
+    patience: int | None = None,
+    device: str | torch.device = "cpu",
+    callback: Callable[[Progress], bool | None] | None = None,
+    progress_every: int | None = None,
+) -> History:
+    """Train ``model`` in place and return its ``History``.
+
+    ``l2_attention`` is lambda on the attention network's W (AFM only), as in the paper.
+    ``patience``: stop when the validation metric (regression: rmse; binary: logloss) has not
+    improved for that many epochs. With ``valid`` given, the model ends with the weights of its
+    best validation epoch. ``callback(progress)`` is called every ``progress_every`` batches
+    (default: about 20 times an epoch) and at every epoch end; returning True stops training
+    cleanly. A NaN or inf loss stops training, restores the last good weights and says so in
+    ``History.stopped == "diverged"`` and ``History.message``.
+
+    Under ``torchrun`` (after ``init_distributed``), each rank trains on its shard of every
+    global batch of ``batch_size`` rows and the gradients are averaged (DDP).
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if epochs < 1 or batch_size < 1 or not lr > 0:
+        raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {epochs}, {batch_size}, {lr}")
+    if len(train) == 0:
+        raise ValueError("the training data is empty")
+    if train.n_fields != model.config.n_fields:
+        raise ValueError(f"the data has {train.n_fields} fields but the model expects {model.config.n_fields}")
+    if int(train.idx.max()) >= model.config.n_features:
+        raise ValueError(
+            f"the data has feature id {int(train.idx.max())} but the model has {model.config.n_features} features"
+        )
+    rank, world = _world()
+    torch.manual_seed(seed + rank)  # dropout masks
+    device = torch.device(device)
+    model.to(device)
+    net: nn.Module = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    opt = _optimizer(optimizer, model.parameters(), lr)
+    loss_fn = nn.BCEWithLogitsLoss() if task == "binary" else nn.MSELoss()
+    idx, val, y = train.idx.to(device), train.val.to(device), _labels(train.y, task).to(device)
+    n = len(train)
+    batches = math.ceil(n / batch_size)
+    every = progress_every or max(1, batches // 20)
+    shuffle = torch.Generator().manual_seed(seed)  # the same global order on every rank
+    monitor, larger_better = MONITOR[task]
+    history = History(task, monitor)
+    best_value, best_state, last_good, waited = None, None, _snapshot(model), 0
+    label_range = (float(train.y.min()), float(train.y.max())) if task == "regression" else None
+    penalise = l2_attention > 0 and isinstance(model, AFM)
+
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        net.train()
+        order = torch.randperm(n, generator=shuffle).to(device)
+        loss_sum, seen, stop = 0.0, 0, False
+        try:
+            for b in range(batches):
+                rows = order[b * batch_size : (b + 1) * batch_size]
+                if world > 1:  # this rank's contiguous share of the global batch
+                    share = math.ceil(len(rows) / world)
+                    rows = rows[rank * share : (rank + 1) * share]
+                pred = net(idx[rows], val[rows])
+                # a rank whose share of a tiny last batch is empty still joins the gradient sync
+                loss = loss_fn(pred, y[rows]) if len(rows) else pred.sum() * 0.0
+                total = loss + l2_attention * model.W.square().sum() if penalise else loss
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                batch_loss = loss.detach()
+                if world > 1:
+                    dist.all_reduce(batch_loss)
+                    batch_loss /= world
+                value = float(batch_loss)
+                if not math.isfinite(value):
+                    raise TrainingDiverged(f"the training loss became {value} in epoch {epoch}, batch {b + 1}")
+                opt.step()
+                loss_sum += value * len(rows)
+                seen += len(rows)
+                if callback is not None and (b + 1) % every == 0 and b + 1 < batches:
+                    stop = bool(callback(Progress(epoch, epochs, b + 1, batches, loss_sum / seen, history=history)))
+                    stop = _agree(stop, world)
+                    if stop:
+                        break
+        except TrainingDiverged as err:
+            model.load_state_dict(last_good)
+            history.stopped = "diverged"
+            history.message = f"{err}; stopped and kept the last good weights (try a smaller learning rate)"
+            break
+        record: dict[str, float] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1)}
+        metrics: dict[str, float] = {}
+        if valid is not None:
+            metrics = evaluate(model, valid, task, label_range=label_range, device=device)
+            metrics.pop("n", None)
+            record.update({f"valid_{k}": v for k, v in metrics.items()})
+        record["seconds"] = time.perf_counter() - start
+        history.epochs.append(record)
+        last_good = _snapshot(model)
+        if valid is not None:
+            value = metrics[monitor]
+            improved = best_value is None or (value > best_value if larger_better else value < best_value)
+            if improved:
+                best_value, best_state, waited, history.best_epoch = value, last_good, 0, epoch
+            else:
+                waited += 1
+        if callback is not None:
+            progress = Progress(epoch, epochs, batches, batches, record["train_loss"], True, metrics, history)
+            stop = _agree(bool(callback(progress)) or stop, world)
+        if stop:
+            history.stopped, history.message = "callback", f"stopped on request after epoch {epoch}"
+            break
+        if patience is not None and valid is not None and waited >= patience:
+            history.stopped = "early_stopping"
+            history.message = f"no improvement in {monitor} for {patience} epochs"
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history
+
+
+def _agree(stop: bool, world: int) -> bool:
+    """Under DDP, stop when any rank asks to (every rank must leave the loop together)."""
+    if world <= 1:
+        return stop
+    flag = torch.tensor([1.0 if stop else 0.0])
+    dist.all_reduce(flag)
+    return bool(flag.item() > 0)
+
+
+@dataclass
+class PretrainedAFM:
+    """What ``fit_afm_from_fm`` returns: both models and both histories."""
+
+    afm: AFM
+    fm: FM
+    history: History
+    fm_history: History
+
+
+def fit_afm_from_fm(
+    train: Dataset,
+    valid: Dataset | None = None,
+    *,
+    embed_dim: int = 16,
+    attention_factor: int = 16,
+    dropout: float = 0.0,
+    attention_dropout: float = 0.0,
+    fm_dropout: float | None = None,
+    fm_epochs: int | None = None,
+    seed: int = 0,
+    **fit_kwargs: Any,
+) -> PretrainedAFM:
+    """The paper's recipe: train an FM, copy its w0, w and V into a new AFM, and train that.
+
+    ``fit_kwargs`` (task, epochs, batch_size, lr, optimizer, l2_attention, patience, device,
+    callback) go to both ``fit`` calls; ``fm_epochs`` and ``fm_dropout`` override the FM's.
+    """
+    fm = FM(train.n_features, train.n_fields, embed_dim, dropout if fm_dropout is None else fm_dropout, seed=seed)
+    fm_kwargs = dict(fit_kwargs)
+    fm_kwargs.pop("l2_attention", None)
+    if fm_epochs is not None:
+        fm_kwargs["epochs"] = fm_epochs
+    fm_history = fit(fm, train, valid, seed=seed, **fm_kwargs)
+    model = AFM.from_fm(copy.deepcopy(fm), attention_factor, dropout, attention_dropout, seed=seed)
+    history = fit(model, train, valid, seed=seed, **fit_kwargs)
+    return PretrainedAFM(model, fm, history, fm_history)

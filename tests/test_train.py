@@ -1,0 +1,173 @@
+"""Training: the loss goes down, early stopping and stop requests keep the best weights, seeds repeat."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import afm
+from afm.train import Progress, evaluate, fit, fit_afm_from_fm, roc_auc
+
+
+@pytest.fixture(scope="module")
+def parts() -> list[afm.Dataset]:
+    data = afm.datasets.sample("regression")
+    return afm.split(data, [0.4, 0.1, 0.1], seed=0)
+
+
+@pytest.fixture(scope="module")
+def binary_parts() -> list[afm.Dataset]:
+    return afm.split(afm.datasets.sample("binary"), [0.4, 0.1], seed=0)
+
+
+def new_afm(data: afm.Dataset, **kwargs) -> afm.AFM:  # noqa: ANN003
+    return afm.AFM(data.n_features, data.n_fields, embed_dim=8, attention_factor=8, **kwargs)
+
+
+def test_loss_goes_down_and_beats_the_mean(parts: list[afm.Dataset]) -> None:
+    train, valid, test = parts
+    model = new_afm(train)
+    history = fit(model, train, valid, epochs=6, batch_size=256, lr=0.02, optimizer="adam")
+    losses = [e["train_loss"] for e in history.epochs]
+    assert losses == sorted(losses, reverse=True) and losses[-1] < 0.5 * losses[0]
+    baseline = float((test.y - train.y.mean()).square().mean().sqrt())
+    assert evaluate(model, test)["rmse"] < 0.8 * baseline
+    assert set(history.epochs[0]) == {"epoch", "train_loss", "valid_rmse", "valid_mae", "seconds"}
+
+
+def test_binary_training_and_metrics(binary_parts: list[afm.Dataset]) -> None:
+    train, valid = binary_parts
+    model = new_afm(train)
+    fit(model, train, valid, task="binary", epochs=3, lr=0.01, optimizer="adam")
+    metrics = evaluate(model, valid, "binary")
+    assert metrics["auc"] > 0.8 and metrics["logloss"] < math.log(2) and metrics["accuracy"] > 0.7
+    # ±1 labels read the same as 0/1
+    pm = afm.Dataset(valid.idx, valid.val, valid.y * 2 - 1, valid.schema)
+    assert evaluate(model, pm, "binary") == metrics
+
+
+def test_auc_matches_pairwise_definition() -> None:
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.normal(size=60), 1)  # ties included
+    positive = rng.random(60) < 0.4
+    pairs = [(s, t) for s, t in itertools.product(scores[positive], scores[~positive])]
+    expected = np.mean([1.0 if s > t else 0.5 if s == t else 0.0 for s, t in pairs])
+    assert roc_auc(scores, positive) == pytest.approx(expected)
+
+
+def test_regression_metrics_clip_to_the_label_range(parts: list[afm.Dataset]) -> None:
+    _, valid, _ = parts
+    model = new_afm(valid)
+    with torch.no_grad():
+        model.w0.fill_(100.0)  # every prediction far above the largest label
+    metrics = evaluate(model, valid)
+    y = valid.y.double().numpy()
+    assert metrics["rmse"] == pytest.approx(np.sqrt(np.mean((y.max() - y) ** 2)))
+    assert metrics["mae"] == pytest.approx(np.mean(y.max() - y))
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(parts: list[afm.Dataset]) -> None:
+    train, valid, _ = parts
+    small = train.subset(range(3000))
+
+    def run(seed: int) -> tuple[list[dict], afm.AFM]:
+        model = new_afm(small, dropout=0.3, attention_dropout=0.1, seed=seed)
+        history = fit(model, small, valid, epochs=2, seed=seed, lr=0.01, optimizer="adam")
+        return [{k: v for k, v in e.items() if k != "seconds"} for e in history.epochs], model
+
+    (h1, m1), (h2, m2), (h3, _) = run(5), run(5), run(6)
+    assert h1 == h2
+    assert all(torch.equal(a, b) for a, b in zip(m1.parameters(), m2.parameters(), strict=True))
+    assert h1 != h3
+
+
+def test_early_stopping_restores_the_best_weights(parts: list[afm.Dataset]) -> None:
+    train, valid, _ = parts
+    tiny = train.subset(range(300))  # overfits fast: validation error turns up
+    model = afm.AFM(tiny.n_features, tiny.n_fields, embed_dim=32, attention_factor=8)
+    history = fit(model, tiny, valid, epochs=60, batch_size=32, lr=0.05, optimizer="adam", patience=3)
+    assert history.stopped == "early_stopping"
+    rmses = [e["valid_rmse"] for e in history.epochs]
+    assert history.best_epoch == int(np.argmin(rmses)) + 1 < len(rmses)
+    assert evaluate(model, valid)["rmse"] == pytest.approx(min(rmses), abs=1e-12)
+
+
+def test_callback_sees_progress_and_can_stop(parts: list[afm.Dataset]) -> None:
+    train, valid, _ = parts
+    seen: list[Progress] = []
+
+    def callback(p: Progress) -> bool:
+        seen.append(p)
+        return p.epoch == 2 and p.batch >= 10
+
+    model = new_afm(train)
+    history = fit(model, train, valid, epochs=5, batch_size=256, callback=callback, progress_every=5)
+    assert history.stopped == "callback" and len(history.epochs) == 2
+    epoch_ends = [p for p in seen if p.epoch_end]
+    assert len(epoch_ends) == 2 and "rmse" in epoch_ends[0].metrics
+    assert len([p for p in seen if p.epoch == 1 and not p.epoch_end]) >= 5
+    fractions = [p.fraction for p in seen]
+    assert fractions == sorted(fractions) and 0 < fractions[0] < fractions[-1] <= 1
+    assert evaluate(model, valid)["rmse"] == pytest.approx(history.best["valid_rmse"], abs=1e-12)
+
+
+def test_divergence_stops_and_keeps_good_weights(parts: list[afm.Dataset]) -> None:
+    train, valid, _ = parts
+    model = new_afm(train)
+    history = fit(model, train.subset(range(2000)), valid, epochs=5, lr=1e12, optimizer="adagrad")
+    assert history.stopped == "diverged"
+    assert "learning rate" in history.message and "loss became" in history.message
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert math.isfinite(evaluate(model, valid)["rmse"])
+
+
+def test_l2_on_attention_shrinks_w(parts: list[afm.Dataset]) -> None:
+    train, _, _ = parts
+    small = train.subset(range(3000))
+    norms = []
+    for lam in (0.0, 1.0):
+        model = new_afm(small)
+        fit(model, small, epochs=2, lr=0.01, optimizer="adam", l2_attention=lam)
+        norms.append(float(model.W.detach().norm()))
+    assert norms[1] < 0.5 * norms[0]
+
+
+def test_fm_pretraining_starts_afm_from_the_fm(parts: list[afm.Dataset]) -> None:
+    train, valid, test = parts
+    small = train.subset(range(4000))
+    result = fit_afm_from_fm(
+        small, valid, embed_dim=8, attention_factor=4, epochs=2, fm_epochs=3, lr=0.01, optimizer="adam"
+    )
+    assert len(result.fm_history.epochs) == 3 and len(result.history.epochs) == 2
+    assert isinstance(result.afm, afm.AFM) and isinstance(result.fm, afm.FM)
+    # the FM was trained (beats an untrained one), and the AFM kept training from it
+    untrained = afm.FM(small.n_features, small.n_fields, 8)
+    assert evaluate(result.fm, test)["rmse"] < evaluate(untrained, test)["rmse"]
+    assert not torch.equal(result.afm.V, result.fm.V)
+
+
+def test_bad_arguments(parts: list[afm.Dataset]) -> None:
+    train, _, _ = parts
+    model = new_afm(train)
+    with pytest.raises(ValueError, match="task must be"):
+        fit(model, train, task="ranking")
+    with pytest.raises(ValueError, match="optimizer must be"):
+        fit(model, train, optimizer="sgd")
+    with pytest.raises(ValueError, match="fields but the model expects"):
+        fit(afm.AFM(100, 3), train)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; none on this machine")
+def test_cuda_training_matches_cpu(parts: list[afm.Dataset]) -> None:
+    train, valid, _ = parts
+    small = train.subset(range(4000))
+    results = []
+    for device in ("cpu", "cuda"):
+        model = new_afm(small)
+        fit(model, small, epochs=2, lr=0.01, optimizer="adam", device=device)
+        results.append(evaluate(model.cpu(), valid)["rmse"])
+    assert results[1] == pytest.approx(results[0], rel=1e-3)
