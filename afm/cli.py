@@ -7,6 +7,7 @@ Distributed training: ``torchrun --standalone --nproc_per_node 2 -m afm train ..
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -22,9 +23,10 @@ from .data import Dataset, Schema
 from .explain import explain_dataset, feature_pair_frame, field_pair_frame, pair_names
 from .model import AFM, FM
 from .runs import list_runs, runs_dir, save_run
-from .train import Progress, evaluate, fit, fit_afm_from_fm, init_distributed
+from .train import Progress, TrainConfig, evaluate, init_distributed, train_model
 
 EXIT_USAGE = 2
+D = TrainConfig()  # the CLI's defaults are the config's
 
 
 class CLIError(Exception):
@@ -92,18 +94,38 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--task", choices=["regression", "binary"], default="regression", help="loss and metrics")
     t.add_argument("--model", choices=["afm", "fm"], default="afm", help="model to train (default afm)")
     m = t.add_argument_group("model")
-    m.add_argument("-k", "--embed-dim", type=_positive_int, default=16, help="embedding size k (default 16)")
-    m.add_argument("-t", "--attention-factor", type=_positive_int, default=16, help="attention factor t (default 16)")
-    m.add_argument("--dropout", type=_fraction, default=0.2, help="dropout on the pooled interaction vector (0.2)")
-    m.add_argument("--attention-dropout", type=_fraction, default=0.0, help="dropout on the attention weights (0)")
+    m.add_argument(
+        "-k", "--embed-dim", type=_positive_int, default=D.embed_dim, help=f"embedding size k ({D.embed_dim})"
+    )
+    m.add_argument(
+        "-t",
+        "--attention-factor",
+        type=_positive_int,
+        default=D.attention_factor,
+        help=f"attention factor t ({D.attention_factor})",
+    )
+    m.add_argument(
+        "--dropout", type=_fraction, default=D.dropout, help=f"dropout on the pooled interaction vector ({D.dropout})"
+    )
+    m.add_argument(
+        "--attention-dropout",
+        type=_fraction,
+        default=D.attention_dropout,
+        help=f"dropout on the attention weights ({D.attention_dropout})",
+    )
     o = t.add_argument_group("optimisation")
-    o.add_argument("--l2-attention", type=float, default=0.0, help="lambda: L2 on the attention network's W (0)")
-    o.add_argument("--lr", type=_positive_float, default=0.01, help="learning rate (default 0.01)")
-    o.add_argument("--optimizer", choices=["adam", "adagrad"], default="adam", help="optimiser (default adam)")
-    o.add_argument("--batch-size", type=_positive_int, default=256, help="global batch size (default 256)")
-    o.add_argument("--epochs", type=_positive_int, default=10, help="epochs (default 10)")
+    o.add_argument(
+        "--l2-attention",
+        type=float,
+        default=D.l2_attention,
+        help=f"lambda: L2 on the attention network's W ({D.l2_attention})",
+    )
+    o.add_argument("--lr", type=_positive_float, default=D.lr, help=f"learning rate ({D.lr})")
+    o.add_argument("--optimizer", choices=["adam", "adagrad"], default=D.optimizer, help=f"optimiser ({D.optimizer})")
+    o.add_argument("--batch-size", type=_positive_int, default=D.batch_size, help=f"global batch size ({D.batch_size})")
+    o.add_argument("--epochs", type=_positive_int, default=D.epochs, help=f"epochs ({D.epochs})")
     o.add_argument("--patience", type=_positive_int, help="early stopping patience in epochs (default: none)")
-    o.add_argument("--seed", type=int, default=0, help="seed for weights, split, order and dropout (default 0)")
+    o.add_argument("--seed", type=int, default=D.seed, help=f"seed for weights, split, order and dropout ({D.seed})")
     o.add_argument("--pretrain", action="store_true", help="AFM: pre-train an FM and start from its w0, w, V")
     o.add_argument("--pretrain-epochs", type=_positive_int, help="epochs of the FM pre-training (default: --epochs)")
     o.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
@@ -199,54 +221,12 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.device = f"cuda:{rank % torch.cuda.device_count()}"
     parts = _parts(args, args.task)
     train, valid, test = parts["train"], parts.get("valid"), parts.get("test")
-    common = dict(
-        task=args.task,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        optimizer=args.optimizer,
-        patience=args.patience,
-        device=args.device,
+    config = TrainConfig(
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     )
     quiet = args.quiet or rank != 0
     started = time.perf_counter()
-    if args.model == "afm" and args.pretrain:
-        result = fit_afm_from_fm(
-            train,
-            valid,
-            embed_dim=args.embed_dim,
-            attention_factor=args.attention_factor,
-            dropout=args.dropout,
-            attention_dropout=args.attention_dropout,
-            fm_epochs=args.pretrain_epochs,
-            seed=args.seed,
-            l2_attention=args.l2_attention,
-            callback=_Bar("afm", quiet),
-            **common,
-        )
-        model, history = result.afm, result.history
-    else:
-        if args.model == "afm":
-            model = AFM(
-                train.n_features,
-                train.n_fields,
-                args.embed_dim,
-                args.attention_factor,
-                args.dropout,
-                args.attention_dropout,
-                seed=args.seed,
-            )
-        else:
-            model = FM(train.n_features, train.n_fields, args.embed_dim, args.dropout, seed=args.seed)
-        history = fit(
-            model,
-            train,
-            valid,
-            l2_attention=args.l2_attention,
-            seed=args.seed,
-            callback=_Bar(args.model, quiet),
-            **common,
-        )
+    model, history = train_model(args.model, config, train, valid, callback=_Bar(args.model, quiet), device=args.device)
     seconds = time.perf_counter() - started
     if rank != 0:
         return
@@ -256,8 +236,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         metrics["valid"] = evaluate(model, valid, args.task, label_range=_range(train, args.task))
     if test is not None:
         metrics["test"] = evaluate(model, test, args.task, label_range=_range(train, args.task))
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
-    meta = {"task": args.task, "schema": train.schema.to_dict(), "config": config, "seconds": seconds}
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    meta = {"task": args.task, "schema": train.schema.to_dict(), "config": settings, "seconds": seconds}
     if history.stopped == "diverged":
         print(f"afm: warning: {history.message}", file=sys.stderr)
     if args.out:
@@ -268,7 +248,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             {args.model: (model, history)},
             name=args.run_name,
             root=args.runs_dir,
-            config=config,
+            config=settings,
             metrics={args.model: {f"{p}_{k}": v for p, m in metrics.items() for k, v in m.items() if k != "n"}},
             metadata=meta,
         )

@@ -161,3 +161,52 @@ def planted_recovery(field_frame: pd.DataFrame, truth: list[dict[str, Any]]) -> 
     k = len(truth)
     spearman = float(pd.Series(strengths).rank().corr(pd.Series(learned).rank())) if k > 1 else float("nan")
     return {"ranks": ranks, "top_k_hits": sum(r <= k for r in ranks.values()), "k": k, "spearman": spearman}
+
+
+def field_pair_matrix(frame: pd.DataFrame, value: str = "mean_attention") -> pd.DataFrame:
+    """A field x field table of one ``field_pair_frame`` column: upper triangle filled, NaN elsewhere.
+
+    Rows and columns are the field names in field order; cell (field_i, field_j), i < j.
+    """
+    names = list(dict.fromkeys([*frame.sort_values("i")["field_i"], *frame.sort_values("j")["field_j"]]))
+    matrix = pd.DataFrame(np.nan, index=names, columns=names)
+    for fi, fj, v in zip(frame["field_i"], frame["field_j"], frame[value], strict=True):
+        matrix.loc[fi, fj] = v
+    return matrix
+
+
+def row_terms(explanation: Explanation, row: int, data: Dataset, top: int | None = 12) -> pd.DataFrame:
+    """The terms of one prediction, in waterfall order: bias, linear terms, pair contributions.
+
+    Columns: ``term`` (e.g. "weather=rain", "weather=rain × app_category=outdoor"), ``kind``
+    ("bias", "linear", "pair", "other pairs"), ``value``, ``attention`` (pairs), ``interaction``
+    (pairs), ``cumulative``. Pairs are sorted by |contribution|; beyond ``top`` they are summed
+    into one "other pairs" term, so the values always add up to the prediction.
+    ``row`` indexes ``explanation`` (and the same row of ``data``).
+    """
+    labels = data.schema.feature_labels()
+    ids = data.idx[row].tolist()
+    names = [labels[i] if i < len(labels) else f"#{i}" for i in ids]
+    rows: list[dict[str, Any]] = [{"term": "bias w0", "kind": "bias", "value": float(explanation.bias)}]
+    for f, name in enumerate(names):
+        rows.append({"term": name, "kind": "linear", "value": float(explanation.linear[row, f])})
+    pairs = []
+    for p, (i, j) in enumerate(explanation.pairs.tolist()):
+        pairs.append(
+            {
+                "term": f"{names[i]}{PAIR_SEP}{names[j]}",
+                "kind": "pair",
+                "value": float(explanation.contribution[row, p]),
+                "attention": float(explanation.attention[row, p]),
+                "interaction": float(explanation.interaction[row, p]),
+            }
+        )
+    pairs.sort(key=lambda r: -abs(r["value"]))
+    if top is not None and len(pairs) > top:
+        rest = pairs[top:]
+        pairs = pairs[:top] + [
+            {"term": f"{len(rest)} other pairs", "kind": "other pairs", "value": sum(r["value"] for r in rest)}
+        ]
+    frame = pd.DataFrame(rows + pairs, columns=["term", "kind", "value", "attention", "interaction"])
+    frame["cumulative"] = frame["value"].cumsum()
+    return frame

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn import functional
 
 
 @dataclass
@@ -140,8 +141,10 @@ class _FactorizationMachine(nn.Module):
 
     def _embed(self, idx: Tensor, val: Tensor) -> tuple[Tensor, Tensor]:
         """Linear terms w_i x_i [B, F] and scaled embeddings v_i x_i [B, F, k]."""
-        linear = self.w[idx] * val  # (B, F)
-        e = self.V[idx] * val.unsqueeze(-1)  # (B, F, k)
+        # functional.embedding, not self.V[idx]: its backward is deterministic on CPU with several threads
+        # (index_put_'s accumulate is not), so the same seed gives the same numbers.
+        linear = functional.embedding(idx, self.w.unsqueeze(1)).squeeze(-1) * val  # (B, F)
+        e = functional.embedding(idx, self.V) * val.unsqueeze(-1)  # (B, F, k)
         return linear, e
 
     def _predict(self, idx: Tensor, val: Tensor | None, keep: bool = False) -> tuple[Tensor, dict[str, Tensor]]:

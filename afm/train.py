@@ -378,3 +378,82 @@ def fit_afm_from_fm(
     model = AFM.from_fm(copy.deepcopy(fm), attention_factor, dropout, attention_dropout, seed=seed)
     history = fit(model, train, valid, seed=seed, **fit_kwargs)
     return PretrainedAFM(model, fm, history, fm_history)
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of one training, as the CLI, the dashboard and the sweeps share them."""
+
+    task: str = "regression"
+    embed_dim: int = 16
+    attention_factor: int = 16
+    dropout: float = 0.2
+    attention_dropout: float = 0.0
+    l2_attention: float = 0.0
+    lr: float = 0.01
+    optimizer: str = "adam"
+    epochs: int = 10
+    batch_size: int = 256
+    patience: int | None = None
+    seed: int = 0
+    pretrain: bool = False  # AFM: pre-train an FM first and start from its w0, w, V
+    pretrain_epochs: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def train_model(
+    kind: str,
+    config: TrainConfig,
+    train: Dataset,
+    valid: Dataset | None = None,
+    *,
+    callback: Callable[[Progress], bool | None] | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[AFM | FM, History]:
+    """Build and train ``kind`` ("afm" or "fm") as ``config`` says; returns ``(model, history)``.
+
+    With ``config.pretrain`` an AFM starts from a freshly trained FM (``fit_afm_from_fm``); the
+    returned history is the AFM's.
+    """
+    common = dict(
+        task=config.task,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        optimizer=config.optimizer,
+        patience=config.patience,
+        device=device,
+        callback=callback,
+    )
+    if kind == "afm" and config.pretrain:
+        result = fit_afm_from_fm(
+            train,
+            valid,
+            embed_dim=config.embed_dim,
+            attention_factor=config.attention_factor,
+            dropout=config.dropout,
+            attention_dropout=config.attention_dropout,
+            fm_epochs=config.pretrain_epochs,
+            seed=config.seed,
+            l2_attention=config.l2_attention,
+            **common,
+        )
+        return result.afm, result.history
+    if kind == "afm":
+        model: AFM | FM = AFM(
+            train.n_features,
+            train.n_fields,
+            config.embed_dim,
+            config.attention_factor,
+            config.dropout,
+            config.attention_dropout,
+            seed=config.seed,
+        )
+    elif kind == "fm":
+        model = FM(train.n_features, train.n_fields, config.embed_dim, config.dropout, seed=config.seed)
+    else:
+        raise ValueError(f"model kind must be 'afm' or 'fm', got {kind!r}")
+    history = fit(model, train, valid, l2_attention=config.l2_attention, seed=config.seed, **common)
+    return model, history

@@ -171,3 +171,20 @@ def test_cuda_training_matches_cpu(parts: list[afm.Dataset]) -> None:
         fit(model, small, epochs=2, lr=0.01, optimizer="adam", device=device)
         results.append(evaluate(model.cpu(), valid)["rmse"])
     assert results[1] == pytest.approx(results[0], rel=1e-3)
+
+
+def test_same_seed_same_numbers_across_processes_with_two_threads(tmp_path) -> None:  # noqa: ANN001
+    """Multi-threaded CPU kernels must not make reruns differ (index_put_'s accumulate did)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import torch, afm; torch.set_num_threads(2)\n"
+        "d = afm.datasets.sample(); tr, va = afm.split(d, [0.3, 0.1], seed=1)\n"
+        "m = afm.AFM(d.n_features, d.n_fields, 16, dropout=0.2, seed=1)\n"
+        "h = afm.fit(m, tr, va, seed=1, epochs=2, lr=0.01, optimizer='adam')\n"
+        "print(repr([e['valid_rmse'] for e in h.epochs]), repr(float(m.V.sum())))\n"
+    )
+    outputs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+               for _ in range(2)]  # fmt: skip
+    assert outputs[0] == outputs[1] and outputs[0].strip()
