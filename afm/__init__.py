@@ -5,7 +5,7 @@ Public API::
     from afm import AFM, FM, Explanation, paper_parameters, save_model, load_model
 """
 
-from . import datasets, runs
+from . import checkpoint, datasets, explain, plots, runs, sweeps
 from .checkpoint import load_model, save_model
 from .data import Dataset, FieldSpec, Schema, load_libfm, load_table, split
 from .explain import explain_dataset, feature_pair_frame, field_pair_frame, planted_recovery
@@ -22,7 +22,11 @@ __all__ = [
     "History",
     "PretrainedAFM",
     "Progress",
+    "checkpoint",
     "datasets",
+    "explain",
+    "plots",
+    "sweeps",
     "evaluate",
     "explain_dataset",
     "feature_pair_frame",

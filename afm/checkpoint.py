@@ -20,6 +20,8 @@ from .model import AFM, FM, ModelConfig, build_model
 FORMAT = "afm-checkpoint"
 VERSION = 1
 
+_UMASK = os.umask(0o022)  # read once at import: os.umask is process-wide, unsafe to flip in threads
+os.umask(_UMASK)
 _PLAIN_SCALARS = (str, int, float, bool, type(None))
 
 
@@ -56,6 +58,7 @@ def atomic_write(path: str | os.PathLike[str], write: Any) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -113,7 +113,7 @@ class Schema:
                 raise ValueError(f"{source}: column {spec.name!r} is missing (expected columns {self.field_names})")
             column = frame[spec.name]
             if spec.kind == "categorical":
-                lookup = {v: i for i, v in enumerate(spec.values[:-2])}
+                lookup = {v: i for i, v in enumerate(spec.values)}  # "<oov>"/"<missing>" name their own features
                 missing = column.isna().to_numpy()
                 local = column.astype(str).map(lookup).fillna(spec.size - 2).to_numpy(dtype=np.int64, copy=True)
                 local[missing] = spec.size - 1

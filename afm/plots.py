@@ -29,7 +29,9 @@ def pair_heatmap(
     shape) is shown on hover.
     """
     z = matrix.to_numpy(dtype=float)
-    custom = support.to_numpy(dtype=float) if support is not None else np.full_like(z, np.nan)
+    custom = support.to_numpy(dtype=float) if support is not None else None
+    hover = "%{y} × %{x}<br>" + value_name + ": %{z:.4f}"
+    hover += "<br>support: %{customdata:,.0f} rows<extra></extra>" if support is not None else "<extra></extra>"
     heat = go.Heatmap(
         z=z,
         x=list(matrix.columns),
@@ -40,7 +42,7 @@ def pair_heatmap(
         reversescale=diverging,  # RdBu: positive in red would read as "bad"; keep red = positive
         hoverongaps=False,
         colorbar={"title": value_name},
-        hovertemplate="%{y} × %{x}<br>" + value_name + ": %{z:.4f}<br>support: %{customdata:,.0f} rows<extra></extra>",
+        hovertemplate=hover,
     )
     fig = go.Figure(heat)
     fig.update_layout(title=title, yaxis={"autorange": "reversed"}, margin={"l": 10, "r": 10, "t": 50, "b": 10})
@@ -125,25 +127,6 @@ def prediction_scatter(
     return fig
 
 
-def attention_spread(attention: np.ndarray, labels: list[str], top: int = 15, title: str | None = None) -> go.Figure:
-    """Box plot of the per-row attention a_ij of the ``top`` pairs with the highest mean.
-
-    ``attention`` is [rows, P]; ``labels`` names the P pairs.
-    """
-    order = np.argsort(-attention.mean(0))[:top]
-    fig = go.Figure()
-    for p in order:
-        fig.add_trace(go.Box(y=attention[:, p], name=labels[p], boxpoints=False))
-    fig.update_layout(
-        title=title or "Spread of attention per field pair (rows of the data)",
-        showlegend=False,
-        yaxis_title="a_ij",
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        xaxis={"tickangle": -35},
-    )
-    return fig
-
-
 def attention_vs_uniform(frame: pd.DataFrame, n_pairs: int, title: str | None = None) -> go.Figure:
     """Bars of AFM's mean attention per field pair beside FM's uniform weight 1/P.
 
@@ -161,16 +144,16 @@ def attention_vs_uniform(frame: pd.DataFrame, n_pairs: int, title: str | None = 
     return fig
 
 
-def sweep_plot(frame: pd.DataFrame, parameter: str, metric: str, title: str | None = None) -> go.Figure:
-    """Validation ``metric`` against ``parameter``, one line per ``model``, error bars from
-    ``<metric>_std`` when present (columns: ``model``, ``parameter``, ``metric``)."""
+def sweep_plot(frame: pd.DataFrame, metric: str, x: str = "value", title: str | None = None) -> go.Figure:
+    """``metric`` against the swept value, one line per ``model`` (``sweeps.summarise`` output:
+    columns ``model``, ``parameter``, ``value``, ``<metric>``, and ``<metric>_std`` for error bars)."""
     fig = go.Figure()
     for name, part in frame.groupby("model", sort=False):
-        part = part.sort_values(parameter)
+        part = part.sort_values(x)
         error = part[f"{metric}_std"] if f"{metric}_std" in part else None
         fig.add_trace(
             go.Scatter(
-                x=part[parameter],
+                x=part[x],
                 y=part[metric],
                 mode="lines+markers",
                 name=str(name),
@@ -178,10 +161,148 @@ def sweep_plot(frame: pd.DataFrame, parameter: str, metric: str, title: str | No
                 line={"color": MODEL_COLOURS.get(str(name).lower())},
             )
         )
+    parameter = str(frame["parameter"].iloc[0]) if "parameter" in frame and len(frame) else x
     fig.update_layout(
         title=title or f"{metric} against {parameter}",
         xaxis_title=parameter,
         yaxis_title=metric,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    return fig
+
+
+def contribution_difference(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Sorted bars of ``difference`` (AFM mean |c_ij| − FM mean |c_ij|) per field pair ``label``.
+
+    Bars are in AFM's colour where AFM leans on the pair more than FM does, in FM's where less.
+    """
+    ordered = frame.sort_values("difference", ascending=False)
+    colours = [MODEL_COLOURS["afm"] if d >= 0 else MODEL_COLOURS["fm"] for d in ordered["difference"]]
+    fig = go.Figure(
+        go.Bar(
+            x=ordered["label"],
+            y=ordered["difference"],
+            marker_color=colours,
+            hovertemplate="%{x}<br>AFM − FM: %{y:+.4f}<extra></extra>",
+        )
+    )
+    fig.add_hline(y=0.0, line_color="#555")
+    fig.update_layout(
+        title=title or "Mean |contribution| per field pair: AFM − FM",
+        yaxis_title="AFM − FM mean |c_ij|",
+        xaxis={"tickangle": -45},
+        showlegend=False,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    return fig
+
+
+def calibration_plot(
+    y: np.ndarray, probabilities: dict[str, np.ndarray], bins: int = 10, title: str = "Calibration"
+) -> go.Figure:
+    """Reliability diagram: per model, rows grouped into ``bins`` equal-width bins of predicted
+    probability; x = the bin's mean probability, y = its share of positive labels (labels > 0),
+    marker area grows with the rows in the bin. Points on the diagonal are perfectly calibrated."""
+    positive = np.asarray(y) > 0
+    fig = go.Figure()
+    for name, prob in probabilities.items():
+        prob = np.asarray(prob, dtype=float)
+        colour = MODEL_COLOURS.get(name.lower())
+        # bin b holds [b/bins, (b+1)/bins); a probability of exactly 1 goes to the last bin
+        which = np.clip((prob * bins).astype(int), 0, bins - 1)
+        count = np.bincount(which, minlength=bins)
+        filled = count > 0
+        mean_prob = np.bincount(which, weights=prob, minlength=bins)[filled] / count[filled]
+        rate = np.bincount(which, weights=positive.astype(float), minlength=bins)[filled] / count[filled]
+        fig.add_trace(
+            go.Scatter(
+                x=mean_prob,
+                y=rate,
+                mode="lines+markers",
+                name=name,
+                customdata=count[filled],
+                marker={"size": 6 + 14 * np.sqrt(count[filled] / count.max()), "color": colour},
+                line={"color": colour},
+                hovertemplate="mean p: %{x:.3f}<br>positive rate: %{y:.3f}<br>rows: %{customdata:,}<extra></extra>",
+            )
+        )
+    diagonal = {"color": "#555", "dash": "dot"}
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="calibrated", line=diagonal))
+    fig.update_layout(
+        title=title,
+        xaxis_title="predicted probability",
+        yaxis_title="observed positive rate",
+        xaxis={"range": [0, 1]},
+        yaxis={"range": [0, 1]},
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    return fig
+
+
+def attention_box(quantiles: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Box plot of per-row attention from precomputed statistics (``explain.attention_quantiles``).
+
+    Reads ``label``, ``q1``, ``median``, ``q3``, ``lowerfence``, ``upperfence``, ``mean``: the
+    browser gets five numbers per pair instead of every row, so 30,000 rows draw instantly.
+    """
+    fig = go.Figure(
+        go.Box(
+            x=list(quantiles["label"]),
+            q1=quantiles["q1"].to_numpy(),
+            median=quantiles["median"].to_numpy(),
+            q3=quantiles["q3"].to_numpy(),
+            lowerfence=quantiles["lowerfence"].to_numpy(),
+            upperfence=quantiles["upperfence"].to_numpy(),
+            mean=quantiles["mean"].to_numpy(),
+            boxpoints=False,
+            marker={"color": MODEL_COLOURS["afm"]},
+            name="a_ij",
+        )
+    )
+    fig.update_layout(
+        title=title or "Spread of attention per field pair (rows of the data)",
+        showlegend=False,
+        yaxis_title="a_ij",
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        xaxis={"tickangle": -35},
+    )
+    return fig
+
+
+def rank_agreement(table: pd.DataFrame, n_pairs: int, title: str | None = None) -> go.Figure:
+    """Planted pairs: planted order (by strength) against the learned rank, one marker per pair.
+
+    Reads ``explain.planted_table``'s ``planted pair``, ``rank by |contribution|`` and
+    ``rank by attention`` (rows strongest first). Markers on the dotted diagonal are recovered in
+    the planted order; the shaded band is the learned top k (k = number planted).
+    """
+    planted = np.arange(1, len(table) + 1)
+    fig = go.Figure()
+    for column, colour, symbol in (
+        ("rank by |contribution|", MODEL_COLOURS["afm"], "circle"),
+        ("rank by attention", "#ff7f0e", "diamond"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=planted,
+                y=table[column],
+                mode="markers+lines",
+                name=column,
+                text=table["planted pair"],
+                marker={"size": 11, "color": colour, "symbol": symbol},
+                line={"color": colour, "width": 1},
+                hovertemplate="%{text}<br>planted #%{x}<br>learned rank %{y}<extra></extra>",
+            )
+        )
+    k = len(table)
+    fig.add_hrect(y0=0.5, y1=k + 0.5, fillcolor="#2ca02c", opacity=0.08, line_width=0)
+    diagonal = {"color": "#555", "dash": "dot"}
+    fig.add_trace(go.Scatter(x=[1, k], y=[1, k], mode="lines", name="same order", line=diagonal))
+    ticks = {"tickvals": list(planted), "ticktext": list(table["planted pair"])}
+    fig.update_layout(
+        title=title or "Planted pairs: planted order vs learned rank",
+        xaxis={"title": "planted pair (1 = strongest)", **ticks},
+        yaxis={"title": f"learned rank (of {n_pairs} field pairs)", "autorange": "reversed", "rangemode": "tozero"},
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
     return fig

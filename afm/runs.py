@@ -45,7 +45,7 @@ def safe_run_name(name: str) -> str:
 
 
 def save_run(
-    models: dict[str, tuple[AFM | FM, History | None]],
+    models: dict[str, tuple[AFM | FM, History | pd.DataFrame | None]],
     *,
     name: str | None = None,
     root: str | os.PathLike[str] | None = None,
@@ -55,7 +55,8 @@ def save_run(
 ) -> Path:
     """Write a run folder and return its path; an existing name gets a numeric suffix.
 
-    ``models`` maps a short key ("afm", "fm") to ``(model, history)``; ``metadata`` (plain types,
+    ``models`` maps a short key ("afm", "fm") to ``(model, history)`` (a ``History`` or its
+    per-epoch frame); ``metadata`` (plain types,
     e.g. the schema and task) goes into every checkpoint.
     """
     root = runs_dir(root)
@@ -68,9 +69,12 @@ def save_run(
             key = safe_run_name(key)
             meta = dict(metadata or {})
             meta["metrics"] = (metrics or {}).get(key, {})
-            if history is not None:
+            if isinstance(history, History):
                 meta["history"] = history.to_dict()
                 histories.append(history.to_frame().assign(model=key))
+            elif history is not None:  # a per-epoch frame, as the dashboard keeps it
+                meta["history"] = {"epochs": history.to_dict("records")}
+                histories.append(history.assign(model=key))
             save_model(model, tmp / f"{key}.pt", **meta)
         (tmp / "config.json").write_text(json.dumps(config or {}, indent=2, sort_keys=True, default=str) + "\n")
         (tmp / "metrics.json").write_text(json.dumps(metrics or {}, indent=2, sort_keys=True) + "\n")

@@ -43,6 +43,7 @@ class Progress:
     epoch_end: bool = False
     metrics: dict[str, float] = field(default_factory=dict)  # validation metrics (epoch ends)
     history: History | None = None
+    model: nn.Module | None = None  # the model being trained (e.g. to keep a copy of its best weights)
 
     @property
     def fraction(self) -> float:
@@ -291,7 +292,8 @@ def fit(
                 loss_sum += value * len(rows)
                 seen += len(rows)
                 if callback is not None and (b + 1) % every == 0 and b + 1 < batches:
-                    stop = bool(callback(Progress(epoch, epochs, b + 1, batches, loss_sum / seen, history=history)))
+                    progress = Progress(epoch, epochs, b + 1, batches, loss_sum / seen, history=history, model=model)
+                    stop = bool(callback(progress))
                     stop = _agree(stop, world)
                     if stop:
                         break
@@ -317,7 +319,7 @@ def fit(
             else:
                 waited += 1
         if callback is not None:
-            progress = Progress(epoch, epochs, batches, batches, record["train_loss"], True, metrics, history)
+            progress = Progress(epoch, epochs, batches, batches, record["train_loss"], True, metrics, history, model)
             stop = _agree(bool(callback(progress)) or stop, world)
         if stop:
             history.stopped, history.message = "callback", f"stopped on request after epoch {epoch}"

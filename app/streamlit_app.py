@@ -1,9 +1,39 @@
-"""afm dashboard (placeholder until the dashboard issue): shows that the package loads."""
+"""afm dashboard: train or load an AFM, see its attention, compare with FM, turn the knobs live.
+
+streamlit run app/streamlit_app.py
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
 
 import streamlit as st
+import torch
 
-import afm
+HERE = Path(__file__).resolve().parent
+for path in (HERE, HERE.parent):  # `state` beside this file; `afm` even without `pip install -e .`
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
-st.set_page_config(page_title="afm: Attentional Factorization Machines", layout="wide")
-st.title("afm: Attentional Factorization Machines")
-st.write(f"afm {afm.__version__} is installed. The dashboard pages arrive with the dashboard issue.")
+st.set_page_config(page_title="afm: Attentional Factorization Machines", page_icon="🔎", layout="wide")
+# Two training threads per session: the machine this targets has 2 cores, and several sessions share it.
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+import state  # noqa: E402  (needs the path set up above)
+
+PAGES = [
+    st.Page("pages/data_model.py", title="Data & model", icon="🧮", default=True),
+    st.Page("pages/attention.py", title="Attention", icon="🔥"),
+    st.Page("pages/explain.py", title="Explain a prediction", icon="🔍"),
+    st.Page("pages/compare.py", title="AFM vs FM", icon="⚖️"),
+    st.Page("pages/sweeps.py", title="Sweeps", icon="📈"),
+    st.Page("pages/how_afm_works.py", title="How AFM works", icon="🎓"),
+]
+
+ws = state.workspace()
+with st.sidebar:
+    st.markdown("**afm** · Attentional Factorization Machines (Xiao et al., IJCAI 2017)")
+    st.caption(f"Data: {ws.data_label} · task: {ws.task}  \nModels: {ws.source}")
+st.navigation(PAGES).run()

@@ -169,6 +169,8 @@ def test_schema_round_trips_and_encodes_new_rows(frame: pd.DataFrame) -> None:
     idx, val = schema.encode(new)
     assert [schema.feature_label(int(i)) for i in idx[:, 0]] == [f"weather={OOV}", "weather=rain"]
     assert schema.feature_label(int(idx[0, 1])) == f"app={OOV}"
+    named = schema.encode(pd.DataFrame({"weather": [MISSING, OOV], "app": ["a", "a"], "rating": [1.0, 1.0]}))[0]
+    assert [schema.feature_label(int(i)) for i in named[:, 0]] == [f"weather={MISSING}", f"weather={OOV}"]
     again = afm.load_table(frame, label="y", schema=schema)
     assert torch.equal(again.idx, ds.idx) and torch.equal(again.val, ds.val)
 

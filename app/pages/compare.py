@@ -1,0 +1,131 @@
+"""AFM vs FM: the same split, both models' metrics, learning curves, predictions, and per field pair
+what attention changes (FM weighs every pair the same; AFM learns a weight per pair and row)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import state
+import streamlit as st
+
+import afm
+from afm import plots
+
+st.title("AFM vs FM")
+st.caption(
+    "Both models on the same split of the same data: metrics, learning curves, predictions, and per field pair "
+    "how AFM's learned attention re-weights the interactions that FM weighs uniformly."
+)
+
+ws = state.workspace()
+if not state.require_models(ws):
+    st.stop()
+models = {state.LABELS[kind]: ws.models[kind] for kind in state.KINDS}  # "AFM", "FM" -> model
+headline, valid_column = state.metric_names(ws.task)
+lower_is_better = headline in ("rmse", "mae", "logloss")
+
+# ---------------------------------------------------------------------------- metrics
+st.subheader("Metrics on the same split")
+scores = {
+    (label, part): state.evaluate_part(model, ws, part) for label, model in models.items() for part in ("valid", "test")
+}
+rows = [
+    {"part": part, "metric": name, "AFM": scores["AFM", part][name], "FM": scores["FM", part][name]}
+    for part in ("valid", "test")
+    for name in scores["AFM", part]
+    if name != "n"  # the row count is the same for both models
+]
+table = pd.DataFrame(rows)
+table["AFM − FM"] = table["AFM"] - table["FM"]
+for column, part in zip(st.columns(2), ("test", "valid"), strict=True):
+    afm_value, fm_value = scores["AFM", part][headline], scores["FM", part][headline]
+    column.metric(
+        f"AFM {part} {headline.upper()}",
+        f"{afm_value:.4f}",
+        delta=f"{afm_value - fm_value:+.4f} vs FM",
+        # a negative delta is good news for an error metric: draw it green
+        delta_color="inverse" if lower_is_better else "normal",
+        help=f"FM: {fm_value:.4f}. Delta = AFM − FM.",
+    )
+state.show_table(
+    table,
+    "afm-vs-fm-metrics",
+    key="compare-metrics",
+    column_config={"AFM − FM": st.column_config.NumberColumn(format="%+.4f")},
+)
+if ws.task == "regression":
+    st.caption("Regression predictions are clipped to the training labels' range before scoring, as in the paper.")
+
+# ---------------------------------------------------------------------------- learning curves
+st.subheader("Learning curves")
+histories = {state.LABELS[k]: frame for k, frame in ws.histories.items()}
+previous = {state.LABELS[k]: frame for k, frame in ws.previous.items()}
+left, right = st.columns(2)
+with left:
+    fig = plots.learning_curves(histories, valid_column, previous, title=f"Validation {headline.upper()} per epoch")
+    state.show_figure(fig, "compare-valid-curve")
+with right:
+    fig = plots.learning_curves(histories, "train_loss", previous, title="Training loss per epoch")
+    state.show_figure(fig, "compare-train-loss")
+if not histories:
+    st.caption("These models came without a training history.")
+
+# ---------------------------------------------------------------------------- predictions
+st.subheader("Predictions on the test part")
+test = ws.parts["test"]
+raw = {label: afm.predict(model, test).double().numpy() for label, model in models.items()}
+y = test.y.double().numpy()
+if ws.task == "regression":
+    lo, hi = float(ws.parts["train"].y.min()), float(ws.parts["train"].y.max())
+    fig = plots.prediction_scatter(y, {k: np.clip(v, lo, hi) for k, v in raw.items()}, title="Predicted vs true (test)")
+    state.show_figure(fig, "compare-predictions")
+    st.caption("Each point is a test row; predictions clipped to the training label range, as the RMSE sees them.")
+else:
+    probabilities = {k: 1.0 / (1.0 + np.exp(-np.clip(v, -50, 50))) for k, v in raw.items()}  # logits -> p
+    fig = plots.calibration_plot(y, probabilities, title="Calibration (test)")
+    state.show_figure(fig, "compare-calibration")
+    st.caption(
+        "Labels are 0/1, so a scatter of probability against label is two stripes. Instead the test rows are "
+        "grouped into ten bins of predicted probability: each point is a bin's mean probability against the share "
+        "of positive labels in it (bigger points: more rows). On the diagonal a model's probabilities mean what they "
+        "say; AUC measures ranking, this measures calibration."
+    )
+
+# ---------------------------------------------------------------------------- per field pair
+st.subheader("Per field pair: what attention changes")
+parts = [p for p in ("all", "test", "valid", "train") if p in ws.parts]
+wanted = state.query_value("compare_part", "all")
+part = st.selectbox(
+    "Rows to explain",
+    parts,
+    index=parts.index(wanted) if wanted in parts else 0,
+    key="compare_part",
+    help="The field-pair averages below are taken over these rows.",
+)
+state.set_query(compare_part=part)
+afm_frame, fm_frame = state.field_frame(ws, "afm", part), state.field_frame(ws, "fm", part)
+fig = plots.attention_vs_uniform(afm_frame, n_pairs=len(afm_frame))
+state.show_figure(fig, "compare-attention-vs-uniform")
+st.caption(
+    "FM adds every pair interaction with the same weight; written as an average over the P pairs, that weight is "
+    "1/P (dashed line). AFM's attention a_ij sums to 1 over a row's pairs, so bars above the line are pairs AFM "
+    "weighs more than FM would, bars below are pairs it turns down."
+)
+
+# both frames list the pairs in the same triu order, so the columns line up row by row
+pairs = pd.DataFrame(
+    {
+        "label": afm_frame["label"],
+        "afm_mean_abs_contribution": afm_frame["mean_abs_contribution"],
+        "fm_mean_abs_contribution": fm_frame["mean_abs_contribution"].to_numpy(),
+        "afm_mean_attention": afm_frame["mean_attention"],
+    }
+)
+pairs["difference"] = pairs["afm_mean_abs_contribution"] - pairs["fm_mean_abs_contribution"]
+pairs = pairs.sort_values("difference", ascending=False, ignore_index=True)
+state.show_figure(plots.contribution_difference(pairs), "compare-contribution-difference")
+st.caption(
+    "Mean |c_ij| over the rows: how much each pair moves predictions. Red: AFM leans on the pair more than FM; "
+    "blue: less. Both models learn their own embeddings, so a difference mixes attention with what each learned."
+)
+state.show_table(pairs, "compare-field-pairs", key="compare-pairs")

@@ -1,0 +1,187 @@
+"""Explain a prediction: one row's prediction taken apart into bias, linear terms and pair contributions."""
+
+from __future__ import annotations
+
+import math
+
+import state
+import streamlit as st
+import torch
+
+import afm
+from afm import explain, plots
+
+MODES = ["Row by index", "Filter by field values", "What if: edit the fields"]
+ANY = "any"
+COLUMNS = 3  # widgets per line for the per-field filters and editors
+
+
+def parse_pairs(text: str) -> dict[str, str]:
+    """'field=value;field=value' (the URL form of filters and edits) -> dict."""
+    return dict(item.split("=", 1) for item in text.split(";") if "=" in item)
+
+
+def join_pairs(values: dict[str, object]) -> str:
+    return ";".join(f"{name}={value}" for name, value in values.items())
+
+
+def as_number(text: object, default: float) -> float:
+    """A number typed into the URL, or ``default`` when it is not one."""
+    try:
+        return float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+
+
+st.title("Explain a prediction")
+st.caption(
+    "Every prediction is a sum: the bias w0, one linear term w_i·x_i per field, and one contribution "
+    "c_ij = a_ij·s_ij per pair of fields (FM: a_ij = 1). Pick a row, or edit its fields, and see where the "
+    "number comes from. Only this row is explained, with the same code path the model predicts with."
+)
+
+ws = state.workspace()
+if not state.require_models(ws):
+    st.stop()
+schema = ws.schema
+
+mode = st.radio(
+    "Choose the row",
+    MODES,
+    index=min(max(state.query_value("explain_mode", 0, int), 0), len(MODES) - 1),
+    horizontal=True,
+    key="explain-mode",
+)
+parts = list(ws.parts)
+linked_part = state.query_value("explain_part", "test")
+part = st.selectbox(
+    "Part of the data",
+    parts,
+    index=parts.index(linked_part) if linked_part in parts else parts.index("test" if "test" in parts else "all"),
+    key="explain-part",
+)
+data = ws.parts[part]
+linked_row = min(max(state.query_value("explain_row", 0, int), 0), len(data) - 1)
+
+if mode == MODES[1]:
+    # One selectbox per field of feature values present in this part; numeric fields have one feature only.
+    linked_where = parse_pairs(state.query_value("explain_where", ""))
+    mask = torch.ones(len(data), dtype=torch.bool)
+    where: dict[str, str] = {}
+    columns = st.columns(COLUMNS)
+    for f, spec in enumerate(schema.fields):
+        if spec.kind == "numeric":
+            continue
+        ids = data.idx[:, f].unique().tolist()
+        names = {spec.label(i).split("=", 1)[1]: i for i in ids}
+        options = [ANY, *names]
+        default = linked_where.get(spec.name, ANY)
+        choice = columns[f % COLUMNS].selectbox(
+            spec.name,
+            options,
+            index=options.index(default) if default in options else 0,
+            key=f"explain-where-{spec.name}",
+        )
+        if choice != ANY:
+            where[spec.name] = choice
+            mask &= data.idx[:, f] == names[choice]
+    matching = mask.nonzero().flatten().tolist()
+    state.set_query(explain_where=join_pairs(where))
+    if not matching:
+        st.warning("No row of this part matches these values: set a field back to 'any'.")
+        st.stop()
+    shown = matching[:1000]  # a longer list helps nobody; narrow the filters instead
+    row = st.selectbox(
+        f"Matching rows ({len(matching):,}{', first 1,000 listed' if len(matching) > 1000 else ''})",
+        shown,
+        index=shown.index(linked_row) if linked_row in shown else 0,
+        key="explain-match",
+    )
+else:
+    row = int(
+        st.number_input(
+            "Row index" if mode == MODES[0] else "Start from row",
+            min_value=0,
+            max_value=len(data) - 1,
+            value=linked_row,
+            step=1,
+            key=f"explain-row-{part}",
+            help=f"0 … {len(data) - 1:,} in the {part} part",
+        )
+    )
+state.set_query(explain_mode=MODES.index(mode), explain_part=part, explain_row=row)
+
+idx, val = data.idx[row : row + 1], data.val[row : row + 1]  # (1, F)
+label: float | None = float(data.y[row])
+if mode == MODES[2]:
+    st.markdown("**Edit the fields** (the prediction below follows your values)")
+    original = explain.row_values(schema, idx[0], val[0])
+    linked_edit = parse_pairs(state.query_value("explain_edit", ""))
+    values: dict[str, object] = {}
+    columns = st.columns(COLUMNS)
+    for f, spec in enumerate(schema.fields):
+        slot, key = columns[f % COLUMNS], f"explain-edit-{part}-{row}-{spec.name}"  # a new row starts afresh
+        if spec.kind == "categorical":
+            default = linked_edit.get(spec.name, original[spec.name])
+            default = default if default in spec.values else original[spec.name]
+            values[spec.name] = slot.selectbox(spec.name, spec.values, index=spec.values.index(default), key=key)
+        elif spec.kind == "numeric":
+            default = as_number(linked_edit.get(spec.name), original[spec.name])
+            values[spec.name] = slot.number_input(f"{spec.name} (original units)", value=default, key=key)
+        else:
+            low, high = spec.offset, spec.offset + spec.size - 1
+            default = min(max(int(as_number(linked_edit.get(spec.name), original[spec.name])), low), high)
+            values[spec.name] = int(slot.number_input(f"{spec.name} (feature id)", low, high, default, 1, key=key))
+    edited = {
+        name: value
+        for name, value in values.items()
+        if (value != original[name] if isinstance(value, str) else not math.isclose(value, original[name]))
+    }
+    state.set_query(explain_edit=join_pairs(edited))
+    if edited:
+        idx, val = explain.encode_row(schema, values)
+        label = None  # an edited row is no longer a row of the data
+        st.caption("Changed: " + ", ".join(f"{name} = {value}" for name, value in edited.items()))
+
+# One row only: explain() is the forward pass that also keeps its terms.
+one_row = afm.Dataset(idx, val, torch.tensor([math.nan if label is None else label]), schema)
+explanations = {kind: ws.models[kind].explain(idx, val) for kind in state.KINDS}
+predictions = {kind: float(e.prediction[0]) for kind, e in explanations.items()}
+
+st.subheader(f"Row {row} of {part}" + (" (edited)" if label is None else ""))
+cells = st.columns(5 if ws.task == "binary" else 3)
+for n, kind in enumerate(state.KINDS):
+    if ws.task == "binary":
+        cells[2 * n].metric(f"{state.LABELS[kind]} logit", f"{predictions[kind]:.4f}")
+        cells[2 * n + 1].metric(f"{state.LABELS[kind]} probability", f"{1 / (1 + math.exp(-predictions[kind])):.3f}")
+    else:
+        cells[n].metric(f"{state.LABELS[kind]} prediction", f"{predictions[kind]:.4f}")
+cells[-1].metric("Label", "—" if label is None else f"{label:.4g}")
+
+kind = st.radio(
+    "Waterfall of",
+    list(state.KINDS),
+    index=1 if state.query_value("explain_model", "afm") == "fm" else 0,
+    format_func=state.LABELS.get,
+    horizontal=True,
+    key="explain-model",
+)
+state.set_query(explain_model=kind)
+terms = explain.row_terms(explanations[kind], 0, one_row, top=12)
+unit = "logit" if ws.task == "binary" else "prediction"
+state.show_figure(
+    plots.waterfall(terms, f"{state.LABELS[kind]}: how the {unit} {predictions[kind]:.4f} adds up"), "explain-waterfall"
+)
+with st.expander("The terms as a table"):
+    state.show_table(terms, "explain-terms")
+
+st.subheader(f"What drives it ({state.LABELS[kind]})")
+sentences = explain.pair_sentences(terms, top=5, with_attention=kind == "afm")
+st.markdown("\n".join(f"- {sentence}" for sentence in sentences) or "This row has no field pairs.")
+
+st.subheader("AFM's attention for this row")
+st.caption("a_ij over this row's field pairs (they sum to 1). FM gives every pair the same weight 1.")
+pair_frame = afm.field_pair_frame(ws.models["afm"], one_row, explanations["afm"])
+fig = plots.pair_heatmap(explain.field_pair_matrix(pair_frame, "mean_attention"), "a_ij, this row", value_name="a_ij")
+fig.update_layout(height=380)
+state.show_figure(fig, "explain-row-attention")

@@ -1,0 +1,225 @@
+"""Session state, caches and small UI helpers shared by the dashboard's pages.
+
+Caching lives here only: ``st.cache_resource`` for read-only shared things (datasets, the bundled
+pre-trained models, whole-data explanations keyed by a model token), ``st.cache_data`` for
+frames. Models being trained belong to their browser session (``st.session_state``).
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+import afm
+from afm.train import TrainConfig
+
+PRETRAINED = afm.datasets.SAMPLE_DIR / "pretrained"
+KINDS = ("afm", "fm")
+LABELS = {"afm": "AFM", "fm": "FM"}
+
+
+@dataclass
+class Workspace:
+    """One browser session's data and models."""
+
+    data_key: str  # "sample", "upload:<name>", "libfm:<path>"
+    data_label: str
+    task: str
+    parts: dict[str, afm.Dataset]
+    models: dict[str, Any] = field(default_factory=dict)  # kind -> AFM | FM (eval mode)
+    histories: dict[str, pd.DataFrame] = field(default_factory=dict)
+    previous: dict[str, pd.DataFrame] = field(default_factory=dict)  # last run's curves, drawn faded
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # kind -> test metrics
+    config: TrainConfig = field(default_factory=TrainConfig)
+    source: str = "pre-trained on the sample"
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)  # changes whenever the models do
+    sweeps: list[pd.DataFrame] = field(default_factory=list)
+
+    @property
+    def schema(self) -> afm.Schema:
+        return self.parts["all"].schema
+
+    @property
+    def is_sample(self) -> bool:
+        return self.data_key == "sample"
+
+    def set_models(self, models: dict[str, Any], histories: dict[str, pd.DataFrame], source: str) -> None:
+        self.models, self.histories, self.source = models, histories, source
+        self.metrics = {k: evaluate_part(m, self, "test") for k, m in models.items()}
+        self.token = uuid.uuid4().hex
+
+
+# ---------------------------------------------------------------------------- cached resources
+
+
+@st.cache_resource(show_spinner=False)
+def sample_parts(task: str) -> dict[str, afm.Dataset]:
+    """The sample's seed-0 80/10/10 split (the split the pre-trained models were made on)."""
+    return afm.datasets.load_parts("sample", task=task, seed=0)
+
+
+@st.cache_resource(show_spinner=False)
+def pretrained(task: str) -> dict[str, tuple[Any, dict[str, Any]]]:
+    """The bundled pre-trained AFM and FM for ``task``: kind -> (model, metadata). Read-only."""
+    return {kind: afm.load_model(PRETRAINED / f"{task}-{kind}.pt") for kind in KINDS}
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def libfm_parts(path: str, seed: int) -> dict[str, afm.Dataset]:
+    return afm.datasets.load_parts(path, seed=seed)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _explanation(token: str, kind: str, part: str, _model: Any, _data: afm.Dataset) -> afm.Explanation:
+    return afm.explain_dataset(_model, _data)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _field_frame(token: str, kind: str, part: str, _model: Any, _data: afm.Dataset) -> pd.DataFrame:
+    return afm.field_pair_frame(_model, _data, _explanation(token, kind, part, _model, _data))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _feature_frame(token: str, kind: str, part: str, min_count: int, _model: Any, _data: afm.Dataset) -> pd.DataFrame:
+    exp = _explanation(token, kind, part, _model, _data)
+    return afm.feature_pair_frame(_model, _data, top=None, min_count=min_count, explanation=exp)
+
+
+def explanation(ws: Workspace, kind: str, part: str = "all") -> afm.Explanation:
+    """The explanation of every row of ``part`` by model ``kind`` (cached per model token)."""
+    return _explanation(ws.token, kind, part, ws.models[kind], ws.parts[part])
+
+
+def field_frame(ws: Workspace, kind: str, part: str = "all") -> pd.DataFrame:
+    return _field_frame(ws.token, kind, part, ws.models[kind], ws.parts[part])
+
+
+def feature_frame(ws: Workspace, kind: str, part: str = "all", min_count: int = 5) -> pd.DataFrame:
+    return _feature_frame(ws.token, kind, part, min_count, ws.models[kind], ws.parts[part])
+
+
+def evaluate_part(model: Any, ws: Workspace, part: str) -> dict[str, float]:
+    if part not in ws.parts:
+        return {}
+    train = ws.parts.get("train")
+    label_range = (float(train.y.min()), float(train.y.max())) if ws.task == "regression" and train else None
+    return afm.evaluate(model, ws.parts[part], ws.task, label_range=label_range)
+
+
+# ---------------------------------------------------------------------------- session
+
+
+def sample_workspace(task: str = "regression") -> Workspace:
+    """A workspace on the sample with the bundled pre-trained AFM and FM loaded."""
+    ws = Workspace("sample", "bundled sample", task, sample_parts(task))
+    loaded = pretrained(task)
+    histories = {k: pd.DataFrame(meta["history"]["epochs"]) for k, (_, meta) in loaded.items()}
+    ws.config = TrainConfig(**loaded["afm"][1]["config"])
+    ws.set_models({k: m for k, (m, _) in loaded.items()}, histories, "pre-trained on the sample")
+    return ws
+
+
+def workspace() -> Workspace:
+    """This session's workspace (created on first use: the sample, pre-trained models loaded)."""
+    if "ws" not in st.session_state:
+        task = st.query_params.get("task", "regression")
+        st.session_state.ws = sample_workspace(task if task in ("regression", "binary") else "regression")
+    return st.session_state.ws
+
+
+def require_models(ws: Workspace) -> bool:
+    """Tell the user to train or load models first; True when both are there."""
+    if all(k in ws.models for k in KINDS):
+        return True
+    st.info("No trained AFM and FM for this data yet: train or load them on the **Data & model** page.")
+    return False
+
+
+# ---------------------------------------------------------------------------- URL settings
+
+
+def query_value(name: str, default: Any, cast: type = str) -> Any:
+    """A setting from the URL query string, or ``default`` when absent or malformed."""
+    raw = st.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return cast(raw) if cast is not bool else raw.lower() in ("1", "true", "yes", "on")
+    except (TypeError, ValueError):
+        return default
+
+
+def set_query(**values: Any) -> None:
+    """Write settings into the URL so the configuration can be shared."""
+    for name, value in values.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if st.query_params.get(name) != text:
+            st.query_params[name] = text
+
+
+# ---------------------------------------------------------------------------- output helpers
+
+
+def show_figure(fig: go.Figure, name: str, key: str | None = None) -> None:
+    """A plotly chart (its toolbar has the PNG button) plus an HTML download."""
+    st.plotly_chart(fig, width="stretch", key=key or f"chart-{name}")
+    st.download_button(
+        "Download figure (HTML)",
+        fig.to_html(include_plotlyjs="cdn", full_html=True),
+        file_name=f"{name}.html",
+        mime="text/html",
+        key=f"html-{key or name}",
+    )
+
+
+def show_table(frame: pd.DataFrame, name: str, key: str | None = None, **kwargs: Any) -> None:
+    """A table plus a CSV download."""
+    st.dataframe(frame, width="stretch", hide_index=True, key=key or f"table-{name}", **kwargs)
+    st.download_button(
+        "Download table (CSV)",
+        frame.to_csv(index=False),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=f"csv-{key or name}",
+    )
+
+
+def checkpoint_bytes(model: Any, **metadata: Any) -> bytes:
+    """A checkpoint file's bytes (the ``save_model`` format) for a download button."""
+    buffer = io.BytesIO()
+    torch.save(afm.checkpoint.checkpoint_dict(model, **metadata), buffer)
+    return buffer.getvalue()
+
+
+def model_metadata(ws: Workspace, kind: str) -> dict[str, Any]:
+    history = ws.histories.get(kind)
+    return {
+        "task": ws.task,
+        "schema": ws.schema.to_dict(),
+        "config": ws.config.to_dict(),
+        "metrics": {"test": ws.metrics.get(kind, {})},
+        "history": {"epochs": history.to_dict("records") if history is not None else []},
+        "data": ws.data_label,
+    }
+
+
+def metric_names(task: str) -> tuple[str, str]:
+    """(headline metric, validation history column) for a task."""
+    return ("rmse", "valid_rmse") if task == "regression" else ("auc", "valid_auc")
+
+
+def pair_label_list(ws: Workspace) -> list[str]:
+    pairs = torch.triu_indices(ws.schema.n_fields, ws.schema.n_fields, 1).T
+    return afm.explain.pair_names(ws.schema.field_names, pairs)
+
+
+def repo_path(*parts: str) -> Path:
+    return Path(__file__).resolve().parent.parent.joinpath(*parts)

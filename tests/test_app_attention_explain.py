@@ -1,0 +1,315 @@
+"""AppTests of the Attention, Explain-a-prediction and How-AFM-works pages.
+
+Each page must render without an exception and show the numbers the model computes: the tests
+load the bundled pre-trained models themselves and recompute every asserted number from ``afm``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+import afm
+from afm import explain
+
+APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
+PRETRAINED = afm.datasets.SAMPLE_DIR / "pretrained"
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def decode(value: Any) -> Any:
+    """Plotly's JSON with its typed arrays ({"dtype", "bdata", "shape"}) turned into NumPy arrays."""
+    if isinstance(value, dict):
+        if "bdata" in value and "dtype" in value:
+            array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+            shape = value.get("shape")
+            return array.reshape([int(s) for s in str(shape).split(",")]) if shape else array
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode(v) for v in value]
+    return value
+
+
+def chart(at: AppTest, name: str) -> dict[str, Any]:
+    """The figure (data and layout) of the chart that ``state.show_figure(fig, name)`` drew."""
+    for element in at.get("plotly_chart"):
+        if element.key == f"chart-{name}":
+            return decode(json.loads(element.proto.spec))
+    raise AssertionError(f"no chart {name!r}; charts: {[e.key for e in at.get('plotly_chart')]}")
+
+
+def metric(at: AppTest, label: str) -> str:
+    values = [m.value for m in at.metric if m.label == label]
+    assert len(values) == 1, f"metric {label!r}: {[m.label for m in at.metric]}"
+    return values[0]
+
+
+def table(at: AppTest, column: str) -> Any:
+    """The one table with ``column`` (st.dataframe without selections carries no key in AppTest)."""
+    frames = [d.value for d in at.dataframe if column in d.value.columns]
+    assert len(frames) == 1, f"tables with {column!r}: {[list(d.value.columns) for d in at.dataframe]}"
+    return frames[0]
+
+
+def open_app(page: str, **query: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def waterfall_total(at: AppTest) -> float:
+    (trace,) = chart(at, "explain-waterfall")["data"]
+    assert trace["type"] == "waterfall" and trace["measure"][-1] == "total"
+    relative = np.asarray(trace["y"][:-1], dtype=float)
+    assert math.isclose(float(trace["y"][-1]), float(relative.sum()), abs_tol=1e-9)  # the bar ends at the sum
+    return float(trace["y"][-1])
+
+
+# ---------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def parts() -> dict[str, afm.Dataset]:
+    return afm.datasets.load_parts("sample", task="regression", seed=0)
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, Any]:
+    """The bundled pre-trained AFM and FM, loaded here, not through the app."""
+    return {kind: afm.load_model(PRETRAINED / f"regression-{kind}.pt")[0].eval() for kind in ("afm", "fm")}
+
+
+@pytest.fixture(scope="module")
+def attention_app() -> AppTest:
+    return open_app("pages/attention.py")
+
+
+@pytest.fixture(scope="module")
+def explain_app() -> AppTest:
+    return open_app("pages/explain.py")
+
+
+@pytest.fixture(scope="module")
+def how_app() -> AppTest:
+    return open_app("pages/how_afm_works.py")
+
+
+# ---------------------------------------------------------------------------- Attention
+
+
+def test_attention_heatmap_is_the_models_mean_attention(attention_app: AppTest, models, parts) -> None:
+    at = attention_app
+    at.selectbox(key="attention-part").set_value("all")
+    at.radio(key="attention-value").set_value("mean attention a_ij").run()
+    assert not at.exception
+    frame = afm.field_pair_frame(models["afm"], parts["all"])
+    expected = explain.field_pair_matrix(frame, "mean_attention")
+    (heat,) = chart(at, "attention-heatmap")["data"]
+    assert heat["type"] == "heatmap"
+    assert heat["x"] == heat["y"] == parts["all"].field_names
+    np.testing.assert_allclose(np.asarray(heat["z"], dtype=float), expected.to_numpy(), rtol=1e-6, equal_nan=True)
+    assert np.isnan(np.asarray(heat["z"], dtype=float)[np.tril_indices(len(expected))]).all()  # upper triangle only
+
+    at.radio(key="attention-value").set_value("signed mean contribution c_ij").run()
+    (heat,) = chart(at, "attention-heatmap")["data"]
+    signed = explain.field_pair_matrix(frame, "mean_contribution").to_numpy()
+    np.testing.assert_allclose(np.asarray(heat["z"], dtype=float), signed, rtol=1e-6, equal_nan=True)
+    assert heat["zmid"] == 0 and np.nanmin(signed) < 0 < np.nanmax(signed)
+    assert at.query_params["attention_value"] == "2"  # the view is in the URL
+
+
+def test_attention_tables_planted_pairs_and_spread(attention_app: AppTest, models, parts) -> None:
+    at = attention_app
+    at.selectbox(key="attention-part").set_value("test")
+    at.slider(key="attention-min-count").set_value(10)
+    at.number_input(key="attention-rows").set_value(10).run()
+    assert not at.exception
+    data = parts["test"]
+    exp = afm.explain_dataset(models["afm"], data)
+    expected = afm.feature_pair_frame(models["afm"], data, top=10, min_count=10, explanation=exp)
+    top = table(at, "feature pair")
+    assert list(top["feature pair"]) == list(expected["label"])
+    np.testing.assert_allclose(top["contribution c_ij"], expected["mean_contribution"], rtol=1e-9)
+    assert (top["count"] >= 10).all()
+
+    frame = afm.field_pair_frame(models["afm"], data, exp)
+    truth = afm.datasets.sample_truth()
+    recovery = afm.planted_recovery(frame, truth)
+    planted = table(at, "planted pair")
+    assert len(planted) == len(truth)
+    assert dict(zip(planted["planted pair"], planted["rank by |contribution|"], strict=True)) == recovery["ranks"]
+    by_attention = frame.set_index("label")["mean_attention"].rank(ascending=False, method="first")
+    assert [by_attention[label] for label in planted["planted pair"]] == list(planted["rank by attention"])
+    k = recovery["k"]
+    assert metric(at, f"Planted pairs in the top {k} by |contribution|") == f"{recovery['top_k_hits']} / {k}"
+    assert metric(at, "Spearman (strength vs |contribution|)") == f"{recovery['spearman']:.2f}"
+    chart(at, "attention-rank-agreement")
+
+    (box,) = chart(at, "attention-spread")["data"]
+    attention = exp.attention.double().numpy()
+    best = int(attention.mean(0).argmax())
+    assert box["type"] == "box" and box["x"][0] == frame.loc[best, "label"]
+    assert len(box["x"]) == 15 and np.asarray(box["q1"]).size == 15  # a few numbers per box, not every row
+    np.testing.assert_allclose(
+        [box["q1"][0], box["median"][0], box["q3"][0], box["mean"][0]],
+        [*np.quantile(attention[:, best], [0.25, 0.5, 0.75]), attention[:, best].mean()],
+        rtol=1e-9,
+    )
+
+
+# ---------------------------------------------------------------------------- Explain a prediction
+
+
+def test_explain_waterfall_ends_at_the_prediction_of_the_chosen_row(explain_app: AppTest, models, parts) -> None:
+    at = explain_app
+    at.radio(key="explain-mode").set_value("Row by index")
+    at.selectbox(key="explain-part").set_value("test")
+    at.radio(key="explain-model").set_value("afm").run()
+    data = parts["test"]
+    seen = []
+    for row in (3, 17):
+        at.number_input(key="explain-row-test").set_value(row).run()
+        assert not at.exception
+        with torch.no_grad():
+            afm_pred = float(models["afm"](data.idx[row : row + 1], data.val[row : row + 1]))
+            fm_pred = float(models["fm"](data.idx[row : row + 1], data.val[row : row + 1]))
+        assert waterfall_total(at) == pytest.approx(afm_pred, abs=1e-4)
+        assert metric(at, "AFM prediction") == f"{afm_pred:.4f}"
+        assert metric(at, "FM prediction") == f"{fm_pred:.4f}"
+        assert metric(at, "Label") == f"{float(data.y[row]):.4g}"
+        assert at.query_params["explain_row"] == str(row)
+        seen.append(afm_pred)
+        at.radio(key="explain-model").set_value("fm").run()
+        assert waterfall_total(at) == pytest.approx(fm_pred, abs=1e-4)
+        at.radio(key="explain-model").set_value("afm").run()
+    assert seen[0] != pytest.approx(seen[1], abs=1e-3)  # changing the row changed the chart
+    (heat,) = chart(at, "explain-row-attention")["data"]
+    assert np.nansum(np.asarray(heat["z"], dtype=float)) == pytest.approx(1.0, abs=1e-5)  # one row's a_ij sum to 1
+    assert any("pulls the prediction" in m.value for m in at.markdown)
+
+
+def test_explain_filter_and_what_if(explain_app: AppTest, models, parts) -> None:
+    at = explain_app
+    data, schema = parts["test"], parts["test"].schema
+    at.selectbox(key="explain-part").set_value("test")
+    at.radio(key="explain-mode").set_value("Filter by field values").run()
+    at.selectbox(key="explain-where-weather").set_value("rain")
+    at.selectbox(key="explain-where-app_category").set_value("outdoor").run()
+    assert not at.exception
+    fields = {spec.name: (f, spec) for f, spec in enumerate(schema.fields)}
+    (w, weather), (c, category) = fields["weather"], fields["app_category"]
+    rain, outdoor = weather.offset + weather.values.index("rain"), category.offset + category.values.index("outdoor")
+    matching = ((data.idx[:, w] == rain) & (data.idx[:, c] == outdoor)).nonzero().flatten().tolist()
+    assert at.selectbox(key="explain-match").options == [str(r) for r in matching]
+    row = matching[1]
+    at.selectbox(key="explain-match").set_value(row).run()
+    with torch.no_grad():
+        expected = float(models["afm"](data.idx[row : row + 1], data.val[row : row + 1]))
+    assert waterfall_total(at) == pytest.approx(expected, abs=1e-4)
+
+    # What if it were sunny? Edit the weather field and compare with the model on the edited ids.
+    at.radio(key="explain-mode").set_value("What if: edit the fields").run()
+    assert at.number_input(key="explain-row-test").value == row  # the edit starts from the filtered row
+    at.selectbox(key=f"explain-edit-test-{row}-weather").set_value("sunny").run()
+    assert not at.exception
+    idx = data.idx[row : row + 1].clone()
+    idx[0, w] = weather.offset + weather.values.index("sunny")
+    with torch.no_grad():
+        sunny = float(models["afm"](idx, data.val[row : row + 1]))
+    assert waterfall_total(at) == pytest.approx(sunny, abs=1e-4)
+    assert metric(at, "AFM prediction") == f"{sunny:.4f}" and metric(at, "Label") == "—"
+    assert sunny > expected + 1.0  # the planted effect: outdoor apps do far better in sunshine than in rain
+    assert at.query_params["explain_edit"] == "weather=sunny"
+
+
+def test_explain_row_change_explains_one_row_only(explain_app: AppTest, monkeypatch) -> None:
+    at = explain_app
+    at.radio(key="explain-mode").set_value("Row by index").run()
+    rows: list[int] = []
+    base = afm.model._FactorizationMachine  # AFM and FM share explain()
+    original = base.explain
+
+    def counting(self, idx, val=None):
+        rows.append(idx.shape[0])
+        return original(self, idx, val)
+
+    monkeypatch.setattr(base, "explain", counting)
+    at.number_input(key="explain-row-test").set_value(5).run()
+    assert not at.exception
+    assert rows == [1, 1]  # AFM and FM, one row each: nothing explains the whole part on a row change
+
+
+# ---------------------------------------------------------------------------- How AFM works
+
+
+def check_how_numbers(at: AppTest, models, parts) -> None:
+    part = at.selectbox(key="how-part").value
+    data = parts[part]
+    row, pair = int(at.number_input(key=f"how-row-{part}").value), int(at.selectbox(key="how-pair").value)
+    exp = models["afm"].explain(data.idx[row : row + 1], data.val[row : row + 1])
+    score, attention = float(exp.score[0, pair]), float(exp.attention[0, pair])
+    for label, value in (("a'_ij (NumPy)", score), ("a'_ij (model)", score)):
+        assert float(metric(at, label)) == pytest.approx(value, abs=2e-6), label
+    for label in ("a_ij (NumPy)", "a_ij (model)"):
+        assert float(metric(at, label)) == pytest.approx(attention, abs=2e-6), label
+    prediction = float(exp.prediction[0])
+    assert float(metric(at, "ŷ (model)")) == pytest.approx(prediction, abs=1e-4)
+    assert float(metric(at, "ŷ (sum of these)")) == pytest.approx(prediction, abs=1e-4)
+    shown_sum = sum(float(metric(at, name)) for name in ("AFM's w0", "AFM's Σ w_i x_i", "Σ c_ij"))
+    assert shown_sum == pytest.approx(prediction, abs=2e-4)  # the numbers on the page add up (to 4 decimals)
+    assert len(at.success) == 4 and not at.error  # the page's own NumPy-vs-model checks all pass
+
+
+def test_how_afm_works_shows_the_models_score_and_attention(how_app: AppTest, models, parts) -> None:
+    at = how_app
+    assert len(at.latex) >= 8
+    check_how_numbers(at, models, parts)
+    at.number_input(key="how-row-test").set_value(11)
+    at.selectbox(key="how-pair").set_value(3).run()
+    assert not at.exception
+    assert at.query_params["how_row"] == "11" and at.query_params["how_pair"] == "3"
+    check_how_numbers(at, models, parts)
+
+
+def test_a_link_reproduces_the_view(models, parts) -> None:
+    at = open_app("pages/explain.py", explain_part="valid", explain_row="42", explain_model="fm")
+    assert at.number_input(key="explain-row-valid").value == 42
+    data = parts["valid"]
+    with torch.no_grad():
+        expected = float(models["fm"](data.idx[42:43], data.val[42:43]))
+    assert waterfall_total(at) == pytest.approx(expected, abs=1e-4)
+    at.query_params.update({"how_part": "valid", "how_row": "7", "how_pair": "5"})
+    at.switch_page("pages/how_afm_works.py").run()
+    assert not at.exception
+    assert at.number_input(key="how-row-valid").value == 7 and at.selectbox(key="how-pair").value == 5
+    check_how_numbers(at, models, parts)
+
+
+def test_binary_task_shows_logits_and_probabilities() -> None:
+    at = open_app("pages/explain.py", task="binary", explain_row="8")
+    data = afm.datasets.load_parts("sample", task="binary", seed=0)["test"]
+    model = afm.load_model(PRETRAINED / "binary-afm.pt")[0].eval()
+    with torch.no_grad():
+        logit = float(model(data.idx[8:9], data.val[8:9]))
+    assert waterfall_total(at) == pytest.approx(logit, abs=1e-4)
+    assert metric(at, "AFM logit") == f"{logit:.4f}"
+    assert metric(at, "AFM probability") == f"{1 / (1 + math.exp(-logit)):.3f}"
+    for page in ("pages/how_afm_works.py", "pages/attention.py"):
+        at.switch_page(page).run()
+        assert not at.exception, page
+    at.switch_page("pages/how_afm_works.py").run()
+    assert len(at.success) == 4 and not at.error

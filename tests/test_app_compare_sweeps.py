@@ -1,0 +1,205 @@
+"""AppTests of the "AFM vs FM" and "Sweeps" pages: what they show equals what ``afm`` computes directly."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import afm
+import afm.sweeps
+
+APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
+PRETRAINED = afm.datasets.SAMPLE_DIR / "pretrained"
+
+
+def start(page: str, task: str = "regression", **query: str) -> AppTest:
+    """The app on ``page``, in a fresh session on the sample (pre-trained models) for ``task``."""
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.query_params.update(task=task, **query)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def as_array(value: Any) -> np.ndarray:
+    """A plotly JSON array: a plain list, or plotly's typed array ``{"dtype", "bdata"[, "shape"]}``."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        return array.reshape([int(n) for n in str(value["shape"]).split(",")]) if "shape" in value else array
+    return np.asarray(value)
+
+
+def charts(at: AppTest) -> dict[str, dict[str, Any]]:
+    """title -> plotly spec of every chart on the page (streamlit keeps the figure JSON in ``proto.spec``)."""
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    return {spec["layout"]["title"]["text"]: spec for spec in specs}
+
+
+def table(at: AppTest, column: str) -> pd.DataFrame:
+    """The first table on the page that has ``column``."""
+    frames = [frame.value for frame in at.dataframe if column in frame.value.columns]
+    assert frames, f"no table with a {column!r} column"
+    return frames[0]
+
+
+def run_button(at: AppTest) -> Any:
+    return next(button for button in at.button if button.label == "Run sweep")
+
+
+def reference(task: str) -> tuple[dict[str, afm.Dataset], dict[str, Any], dict[str, dict[str, Any]]]:
+    """The sample's split and the bundled models, loaded without the app: (parts, models, metadata)."""
+    parts = afm.datasets.load_parts("sample", task=task, seed=0)
+    loaded = {kind: afm.load_model(PRETRAINED / f"{task}-{kind}.pt") for kind in ("afm", "fm")}
+    return parts, {k: m for k, (m, _) in loaded.items()}, {k: meta for k, (_, meta) in loaded.items()}
+
+
+@pytest.fixture(scope="module")
+def compare() -> AppTest:
+    return start("pages/compare.py")
+
+
+@pytest.fixture(scope="module")
+def regression() -> tuple[dict[str, afm.Dataset], dict[str, Any], dict[str, dict[str, Any]]]:
+    return reference("regression")
+
+
+def test_compare_metrics_equal_direct_evaluation(compare: AppTest, regression: tuple) -> None:
+    parts, models, _ = regression
+    label_range = (float(parts["train"].y.min()), float(parts["train"].y.max()))  # as state.evaluate_part clips
+    shown = table(compare, "AFM − FM").set_index(["part", "metric"])
+    assert sorted(shown.index) == sorted((p, m) for p in ("valid", "test") for m in ("rmse", "mae"))
+    for part in ("valid", "test"):
+        direct = {k: afm.evaluate(m, parts[part], "regression", label_range=label_range) for k, m in models.items()}
+        for metric in ("rmse", "mae"):
+            row = shown.loc[(part, metric)]
+            assert row["AFM"] == pytest.approx(direct["afm"][metric], rel=1e-12)
+            assert row["FM"] == pytest.approx(direct["fm"][metric], rel=1e-12)
+            assert row["AFM − FM"] == pytest.approx(direct["afm"][metric] - direct["fm"][metric], abs=1e-12)
+    test_afm, test_fm = shown.loc[("test", "rmse"), "AFM"], shown.loc[("test", "rmse"), "FM"]
+    metric = next(m for m in compare.metric if m.label == "AFM test RMSE")
+    assert metric.value == f"{test_afm:.4f}"
+    assert metric.proto.delta == f"{test_afm - test_fm:+.4f} vs FM"
+
+
+def test_compare_curves_and_scatter_show_the_models(compare: AppTest, regression: tuple) -> None:
+    parts, models, meta = regression
+    specs = charts(compare)
+    assert len(specs) == 5, list(specs)
+    for title, column in (("Validation RMSE per epoch", "valid_rmse"), ("Training loss per epoch", "train_loss")):
+        lines = {trace["name"]: as_array(trace["y"]) for trace in specs[title]["data"]}
+        for kind, name in (("afm", "AFM"), ("fm", "FM")):
+            saved = [epoch[column] for epoch in meta[kind]["history"]["epochs"]]
+            np.testing.assert_allclose(lines[name], saved, rtol=1e-12)
+    points = {trace["name"]: trace for trace in specs["Predicted vs true (test)"]["data"]}
+    lo, hi = float(parts["train"].y.min()), float(parts["train"].y.max())
+    np.testing.assert_allclose(as_array(points["AFM"]["x"]), parts["test"].y.numpy(), rtol=1e-6)
+    expected = np.clip(afm.predict(models["afm"], parts["test"]).double().numpy(), lo, hi)
+    np.testing.assert_allclose(as_array(points["AFM"]["y"]), expected, rtol=1e-12)
+
+
+def test_compare_attention_bars_are_afm_mean_attention(compare: AppTest, regression: tuple) -> None:
+    parts, models, _ = regression
+    direct = afm.field_pair_frame(models["afm"], parts["all"]).sort_values("mean_attention", ascending=False)
+    spec = charts(compare)["Learned attention vs FM's uniform weight"]
+    bars = spec["data"][0]
+    assert list(bars["x"]) == list(direct["label"])
+    np.testing.assert_allclose(as_array(bars["y"]), direct["mean_attention"], rtol=1e-12)
+    assert as_array(bars["y"]).sum() == pytest.approx(1.0, abs=1e-6)  # attention sums to 1 over the pairs
+    assert spec["layout"]["shapes"][0]["y0"] == pytest.approx(1 / 36)  # 9 fields: P = 36
+
+
+def test_compare_contribution_difference_is_afm_minus_fm(compare: AppTest, regression: tuple) -> None:
+    parts, models, _ = regression
+    afm_frame = afm.field_pair_frame(models["afm"], parts["all"])
+    fm_frame = afm.field_pair_frame(models["fm"], parts["all"])
+    difference = (afm_frame["mean_abs_contribution"] - fm_frame["mean_abs_contribution"]).to_numpy()
+    expected = pd.Series(difference, index=afm_frame["label"]).sort_values(ascending=False)
+    bars = charts(compare)["Mean |contribution| per field pair: AFM − FM"]["data"][0]
+    assert list(bars["x"]) == list(expected.index)
+    np.testing.assert_allclose(as_array(bars["y"]), expected.to_numpy(), rtol=1e-12)
+    shown = table(compare, "difference")
+    assert list(shown["label"]) == list(expected.index)
+    np.testing.assert_allclose(
+        shown["fm_mean_abs_contribution"], fm_frame.set_index("label").loc[shown["label"], "mean_abs_contribution"]
+    )
+    np.testing.assert_allclose(
+        shown["difference"], shown["afm_mean_abs_contribution"] - shown["fm_mean_abs_contribution"]
+    )
+
+
+def test_compare_part_is_read_from_and_written_to_the_url(regression: tuple) -> None:
+    parts, models, _ = regression
+    at = start("pages/compare.py", compare_part="test")
+    assert at.selectbox(key="compare_part").value == "test"
+    direct = afm.field_pair_frame(models["afm"], parts["test"]).sort_values("mean_attention", ascending=False)
+    bars = charts(at)["Learned attention vs FM's uniform weight"]["data"][0]
+    np.testing.assert_allclose(as_array(bars["y"]), direct["mean_attention"], rtol=1e-12)
+    at.selectbox(key="compare_part").select("valid").run()
+    assert not at.exception
+    assert at.query_params["compare_part"] == "valid"
+
+
+def test_compare_binary_shows_auc_and_calibration() -> None:
+    parts, models, _ = reference("binary")
+    at = start("pages/compare.py", task="binary")
+    shown = table(at, "AFM − FM").set_index(["part", "metric"])
+    direct = afm.evaluate(models["afm"], parts["test"], "binary")
+    for metric in ("auc", "logloss", "accuracy"):
+        assert shown.loc[("test", metric), "AFM"] == pytest.approx(direct[metric], rel=1e-12)
+    assert any(m.label == "AFM test AUC" for m in at.metric)
+    curves = {trace["name"]: trace for trace in charts(at)["Calibration (test)"]["data"]}
+    rows = as_array(curves["AFM"]["customdata"])
+    assert rows.sum() == len(parts["test"])  # every test row sits in one bin
+    # the bins' positive rates, weighted by their rows, give back the share of positives
+    positives = (as_array(curves["AFM"]["y"]) * rows).sum()
+    assert positives == pytest.approx(float((parts["test"].y > 0).sum()), rel=1e-9)
+
+
+def test_sweep_runs_run_sweep_and_keeps_results() -> None:
+    at = start("pages/sweeps.py")
+    ws = at.session_state["ws"]
+    values = at.text_input(key="sweeps_values_dropout")
+    assert values.value == "0, 0.1, 0.2, 0.3, 0.4, 0.5"  # the paper's grid by default
+
+    values.input("0, 2")  # a dropout ratio of 2 is refused before anything trains
+    run_button(at).click().run()
+    assert not at.exception and at.error and "[0, 1)" in at.error[0].value
+    assert ws.sweeps == []
+
+    at.text_input(key="sweeps_values_dropout").input("0, 0.3")
+    at.number_input(key="sweeps_epochs").set_value(1)
+    at.number_input(key="sweeps_seeds").set_value(1)
+    run_button(at).click().run()
+    assert not at.exception, at.exception
+    shown = table(at, "valid_rmse")
+    assert len(shown) == 4 and len(ws.sweeps) == 1
+    assert sorted(zip(shown["model"], shown["value"], strict=True)) == [
+        ("afm", 0.0),
+        ("afm", 0.3),
+        ("fm", 0.0),
+        ("fm", 0.3),
+    ]
+    assert any(b.proto.label.startswith("Download all session results") for b in at.get("download_button"))
+    assert at.query_params["sweep_values"] == "0.0, 0.3" and at.query_params["sweep_epochs"] == "1"
+
+    # The same sweep run directly: training is seeded and deterministic on the CPU, so the numbers agree.
+    base = dataclasses.replace(ws.config, epochs=1, task=ws.task)
+    direct = afm.sweeps.run_sweep("dropout", [0.0, 0.3], ws.parts["train"], ws.parts["valid"], base=base, seeds=(0,))
+    for column in ("valid_rmse", "valid_mae"):
+        np.testing.assert_allclose(shown[column], direct[column], rtol=0, atol=1e-9)
+    assert list(shown["model"]) == list(direct["model"])
+
+    lines = {trace["name"]: trace for trace in charts(at)["valid_rmse against dropout"]["data"]}
+    np.testing.assert_allclose(as_array(lines["afm"]["y"]), shown.loc[shown["model"] == "afm", "valid_rmse"])
+
+    at.button(key="sweeps_clear").click().run()
+    assert not at.exception and ws.sweeps == [] and not at.dataframe

@@ -1,0 +1,104 @@
+"""The Data & model page, driven by AppTest: opens with content, trains live, loads and saves."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import afm
+from afm.train import TrainConfig, evaluate, train_model
+
+APP = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("AFM_RUNS_DIR", str(tmp_path / "runs"))
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    assert not at.exception
+    return at
+
+
+def metrics_table(at: AppTest):  # noqa: ANN201
+    return next(d.value for d in at.dataframe if "test rmse" in d.value.columns or "test auc" in d.value.columns)
+
+
+def test_first_open_shows_the_pretrained_models(app: AppTest) -> None:
+    assert app.title[0].value == "Data & model"
+    assert [m.value for m in app.metric][:3] == ["30,000", "9", "53"]
+    table = metrics_table(app)
+    parts = afm.datasets.load_parts("sample", seed=0)
+    for kind, label in (("afm", "AFM"), ("fm", "FM")):
+        model, _ = afm.load_model(afm.datasets.SAMPLE_DIR / "pretrained" / f"regression-{kind}.pt")
+        expected = evaluate(
+            model, parts["test"], label_range=(float(parts["train"].y.min()), float(parts["train"].y.max()))
+        )
+        assert table.set_index("model").loc[label, "test rmse"] == pytest.approx(expected["rmse"], abs=1e-12)
+    assert any(b.label == "Download AFM checkpoint" for b in app.get("download_button"))
+
+
+def test_form_trains_then_a_live_knob_retrains_keeping_previous_curves(app: AppTest) -> None:
+    app.slider(key="knob_epochs").set_value(2)  # inside the form: sent with the submit
+    next(b for b in app.button if b.label == "Train AFM and FM").click().run()
+    assert not app.exception
+    ws = app.session_state["ws"]
+    assert ws.source.startswith("trained here") and len(ws.histories["afm"]) == 2
+    assert len(ws.previous["afm"]) == 10  # the pre-trained run's curve stays, faded
+    app.select_slider(key="knob_t").set_value(4).run()  # live mode: a t change trains at once
+    assert not app.exception
+    ws = app.session_state["ws"]
+    assert ws.config.attention_factor == 4 and ws.config.epochs == 2
+    assert len(ws.histories["afm"]) == 2 and len(ws.previous["afm"]) == 2
+    chart = next(c for c in app.get("plotly_chart") if "(previous)" in c.proto.spec)
+    assert chart is not None
+    # the page's numbers are those of the same training done directly (training is deterministic)
+    parts = afm.datasets.load_parts("sample", seed=0)
+    model, _ = train_model("afm", TrainConfig(attention_factor=4, epochs=2), parts["train"], parts["valid"])
+    expected = evaluate(
+        model, parts["test"], label_range=(float(parts["train"].y.min()), float(parts["train"].y.max()))
+    )
+    assert metrics_table(app).set_index("model").loc["AFM", "test rmse"] == pytest.approx(expected["rmse"], abs=1e-9)
+    assert app.query_params["t"] in ("4", ["4"])  # the setting is in the URL
+
+
+def test_binary_sample_and_run_round_trip(app: AppTest, tmp_path: Path) -> None:
+    app.radio(key="data_task").set_value("binary").run()
+    assert not app.exception
+    assert "test auc" in metrics_table(app).columns
+    app.button(key="dm-save").click().run()
+    assert not app.exception and app.success, [e.value for e in app.error]
+    runs = afm.runs.list_runs(tmp_path / "runs")
+    assert len(runs) == 1 and runs["models"][0] == "afm,fm"
+    app.selectbox(key="dm-run").set_value(runs["name"][0])
+    app.button(key="dm-load-run").click().run()
+    assert not app.exception and any("Loaded AFM, FM" in s.value for s in app.success)
+
+
+def test_bad_uploads_are_plain_errors(app: AppTest) -> None:
+    app.radio(key="data_source").set_value("upload a CSV/Parquet table").run()
+    app.file_uploader(key="data_upload").upload("junk.parquet", b"definitely not parquet").run()
+    assert not app.exception
+    assert any("Could not read junk.parquet" in e.value for e in app.error)
+
+    app.radio(key="data_source").set_value("bundled sample").run()
+    evil = pickle.dumps({"format": "afm-checkpoint"})
+    app.file_uploader(key="dm-ckpt").upload("evil.pt", evil).run()
+    app.button(key="dm-use-ckpt").click().run()
+    assert not app.exception
+    assert any("evil.pt is not a usable afm checkpoint" in e.value for e in app.error)
+
+
+def test_uploaded_table_becomes_the_data(app: AppTest) -> None:
+    frame = afm.datasets.sample_frame().head(2000)
+    app.radio(key="data_source").set_value("upload a CSV/Parquet table").run()
+    app.file_uploader(key="data_upload").upload("apps.csv", frame.to_csv(index=False).encode()).run()
+    assert not app.exception
+    # the column picker's defaults: the last column is the label, text columns are categorical
+    next(b for b in app.button if b.label == "Use this data").click().run()
+    assert not app.exception, app.exception
+    ws = app.session_state["ws"]
+    assert ws.data_label == "apps.csv" and len(ws.parts["all"]) == 2000 and not ws.models
+    assert ws.schema.label == "clicked" and "weather" in ws.schema.field_names
