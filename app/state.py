@@ -135,6 +135,14 @@ def workspace() -> Workspace:
     return st.session_state.ws
 
 
+def show_status(slot: Any = None) -> None:
+    """The sidebar's line about the data and models; ``slot`` (an ``st.empty``) is kept for refreshes."""
+    if slot is not None:
+        st.session_state["_status_slot"] = slot
+    ws = workspace()
+    st.session_state["_status_slot"].caption(f"Data: {ws.data_label} · task: {ws.task}  \nModels: {ws.source}")
+
+
 def require_models(ws: Workspace) -> bool:
     """Tell the user to train or load models first; True when both are there."""
     if all(k in ws.models for k in KINDS):

@@ -17,23 +17,22 @@ for path in (HERE, HERE.parent):  # `state` beside this file; `afm` even without
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-st.set_page_config(page_title="afm: Attentional Factorization Machines", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="afm: Attentional Factorization Machines", page_icon=":material/hub:", layout="wide")
 # Two training threads per session: the machine this targets has 2 cores, and several sessions share it.
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 import state  # noqa: E402  (needs the path set up above)
 
 PAGES = [
-    st.Page("pages/data_model.py", title="Data & model", icon="🧮", default=True),
-    st.Page("pages/attention.py", title="Attention", icon="🔥"),
-    st.Page("pages/explain.py", title="Explain a prediction", icon="🔍"),
-    st.Page("pages/compare.py", title="AFM vs FM", icon="⚖️"),
-    st.Page("pages/sweeps.py", title="Sweeps", icon="📈"),
-    st.Page("pages/how_afm_works.py", title="How AFM works", icon="🎓"),
+    st.Page("pages/data_model.py", title="Data & model", icon=":material/tune:", default=True),
+    st.Page("pages/attention.py", title="Attention", icon=":material/grid_on:"),
+    st.Page("pages/explain.py", title="Explain a prediction", icon=":material/search:"),
+    st.Page("pages/compare.py", title="AFM vs FM", icon=":material/compare_arrows:"),
+    st.Page("pages/sweeps.py", title="Sweeps", icon=":material/show_chart:"),
+    st.Page("pages/how_afm_works.py", title="How AFM works", icon=":material/school:"),
 ]
 
-ws = state.workspace()
 with st.sidebar:
     st.markdown("**afm** · Attentional Factorization Machines (Xiao et al., IJCAI 2017)")
-    st.caption(f"Data: {ws.data_label} · task: {ws.task}  \nModels: {ws.source}")
+    state.show_status(st.empty())  # the Data & model page refreshes it after training or loading
 st.navigation(PAGES).run()

@@ -90,8 +90,9 @@ cols = st.columns(4)
 cols[0].metric("Rows", f"{len(data):,}")
 cols[1].metric("Fields", data.n_fields)
 cols[2].metric("Features", f"{data.n_features:,}")
-cols[3].metric(
-    "Train / valid / test", " / ".join(f"{len(ws.parts[p]):,}" for p in ("train", "valid", "test") if p in ws.parts)
+cols[3].metric("Train rows", f"{len(ws.parts['train']):,}")
+st.caption(
+    "Split: " + " · ".join(f"{p} {len(ws.parts[p]):,} rows" for p in ("train", "valid", "test") if p in ws.parts)
 )
 with st.expander("Fields and cardinalities"):
     seen = data.cardinalities()
@@ -107,7 +108,7 @@ with st.expander("Fields and cardinalities"):
 
 # ---------------------------------------------------------------------------- knobs
 st.header("2. Models")
-st.caption(f"Now loaded: **{ws.source}**.")
+loaded_note = st.empty()  # filled at the end of the page, after any training or loading
 defaults = ws.config
 KNOBS: dict[str, tuple[str, type, Any]] = {  # session key -> (URL name, type, default)
     "knob_k": ("k", int, defaults.embed_dim),
@@ -219,9 +220,7 @@ def train_both(config: TrainConfig) -> None:
             if p.model is not None and type(p.model).__name__.lower() == kind:
                 models[kind] = p.model
             curves[kind] = p.history.to_frame()
-            chart.plotly_chart(
-                afm.plots.learning_curves(curves, valid_metric, ws.previous), key=f"live-{kind}-{p.epoch}"
-            )
+            chart.plotly_chart(afm.plots.learning_curves(curves, valid_metric, ws.previous))
 
     try:
         histories = {}
@@ -230,6 +229,7 @@ def train_both(config: TrainConfig) -> None:
                                          callback=lambda p, kind=kind, n=n: callback(p, kind, n))  # fmt: skip
             models[kind], histories[kind] = model, history.to_frame()
         bar.progress(1.0, text=f"done in {time.perf_counter() - started:.1f} s")
+        chart.empty()  # the results section below draws the finished curves
         ws.config = config
         ws.set_models(models, histories, f"trained here ({time.perf_counter() - started:.1f} s)")
     except BaseException:
@@ -331,3 +331,6 @@ with st.expander("Load a saved run or upload a checkpoint"):
                 accept({model.config.kind: (model, meta)}, f"upload {upload_ckpt.name}")
             except ValueError as err:
                 st.error(f"{upload_ckpt.name} is not a usable afm checkpoint: {str(err).split(': ', 1)[-1]}")
+
+loaded_note.caption(f"Now loaded: **{ws.source}**.")
+state.show_status()

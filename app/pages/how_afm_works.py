@@ -123,6 +123,7 @@ st.code(
     f"v_j  = {vector(params['V'][idx[0, j]])}\n"
     f"u_ij = {vector(steps['u'][pair])}",
     language=None,
+    wrap_lines=True,
 )
 
 st.header("3 · Sum pooling: FM as a neural network")
@@ -134,7 +135,7 @@ st.markdown(
     f"With FM's embeddings, the pooled vector is below and the sum of its entries is "
     f"**{fm_steps['pooled'].sum():.4f}**, the Σ ⟨v_i, v_j⟩ x_i x_j of step 1."
 )
-st.code(f"Σ u_ij (FM) = {vector(fm_steps['pooled'])}", language=None)
+st.code(f"Σ u_ij (FM) = {vector(fm_steps['pooled'])}", language=None, wrap_lines=True)
 
 st.header("4 · Attention-based pooling")
 st.latex(
@@ -142,7 +143,7 @@ st.latex(
     r" a_{ij}\, (\mathbf{v}_i \odot \mathbf{v}_j)\, x_i x_j"
 )
 st.markdown("AFM weighs each pair vector by an attention a_ij before summing; steps 5 and 6 say where a_ij comes from.")
-st.code(f"Σ a_ij u_ij (AFM) = {vector(steps['attention_pooled'])}", language=None)
+st.code(f"Σ a_ij u_ij (AFM) = {vector(steps['attention_pooled'])}", language=None, wrap_lines=True)
 
 st.header("5 · The attention network")
 st.latex(r"a'_{ij} = \mathbf{h}^T \mathrm{ReLU}(\mathbf{W} (\mathbf{v}_i \odot \mathbf{v}_j)\, x_i x_j + \mathbf{b})")
@@ -154,6 +155,7 @@ st.markdown(
 st.code(
     f"W u_ij + b       = {vector(steps['hidden'][pair])}\nReLU(W u_ij + b) = {vector(steps['relu'][pair])}",
     language=None,
+    wrap_lines=True,
 )
 cells = st.columns(2)
 cells[0].metric("a'_ij (NumPy)", f"{steps['score'][pair]:.6f}")

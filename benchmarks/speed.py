@@ -1,0 +1,274 @@
+"""AFM speed against the peers (torchfm, deepctr-torch), side by side on Frappe.
+
+    pip install -r requirements-bench.txt          # the peers; this script installs nothing
+    python benchmarks/speed.py                     # Frappe table, 3 rounds (about 10 minutes)
+    python benchmarks/speed.py --scaling           # + throughput against F and k (synthetic data)
+
+Every implementation gets the same data (the Frappe validation file as training data, the test
+file for quality), the same batches (one seeded order), k=16, t=16, batch 2048, Adam (lr 0.01),
+log loss, 2 threads. Each measurement runs in a fresh process (so peak RSS is its own), and the
+rounds alternate the implementations so that machine drift hits all alike; the table shows the
+median over rounds. Ours is trained by ``afm.fit`` and predicts with ``afm.predict``; the peers
+run in a plain PyTorch loop over the same batches (their own models, our loop: no handicap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FRAPPE = ROOT.parent / "shared" / "data" / "frappe"
+IMPLEMENTATIONS = ["afm", "afm-compiled", "torchfm-afm", "deepctr-afm", "fm", "torchfm-fm"]
+PEERS = {"afm": ("torchfm-afm", "deepctr-afm"), "fm": ("torchfm-fm",)}
+
+
+# ---------------------------------------------------------------------------- one measurement (child)
+
+
+def _load(fields: int | None, k: int) -> tuple:
+    import torch
+
+    import afm
+
+    if fields is None:
+        parts = afm.datasets.frappe(FRAPPE)
+        return parts["validation"], parts["test"]
+    # synthetic Criteo-like data: `fields` fields of 1,000 values each, a few planted pairs
+    g = torch.Generator().manual_seed(0)
+    n, per = 60_000, 1000
+    local = torch.randint(0, per, (n + 20_000, fields), generator=g)
+    idx = local + torch.arange(fields) * per
+    signal = ((local[:, 0] % 7) - 3) * ((local[:, 1] % 5) - 2) + ((local[:, 2] % 3) - 1) * 2.0
+    y = (signal + torch.randn(len(idx), generator=g) > 0).float() * 2 - 1
+    specs = [afm.FieldSpec(f"f{j}", "ids", j * per, per) for j in range(fields)]
+    data = afm.Dataset(idx, torch.ones(idx.shape), y, afm.Schema(specs))
+    return data.subset(range(n)), data.subset(range(n, len(idx)))
+
+
+def measure(impl: str, epochs: int, fields: int | None, k: int, batch: int) -> dict:
+    import resource
+
+    import numpy as np
+    import torch
+
+    import afm
+
+    torch.set_num_threads(2)
+    train, test = _load(fields, k)
+    t = 16
+    result: dict = {"impl": impl, "rows": len(train), "fields": train.n_fields, "k": k}
+    if impl in ("afm", "afm-compiled", "fm"):
+        model = (
+            afm.AFM(train.n_features, train.n_fields, k, t, seed=0)
+            if impl != "fm"
+            else afm.FM(train.n_features, train.n_fields, k, seed=0)
+        )
+        start = time.perf_counter()
+        afm.fit(model, train, task="binary", epochs=epochs, batch_size=batch, lr=0.01, optimizer="adam", seed=0,
+                compile=impl == "afm-compiled")  # fmt: skip
+        result["train_seconds"] = time.perf_counter() - start
+        predict = lambda: afm.predict(model, test)  # noqa: E731
+        if impl != "fm":
+            result["explain_seconds"] = _timed(lambda: afm.explain_dataset(model, test))
+    else:
+        model, to_input = _peer(impl, train, k, t)
+        x_train, y_train = to_input(train), (train.y > 0).float()
+        x_test = to_input(test)
+        opt = torch.optim.Adam(model.parameters(), lr=0.01)
+        loss_fn = torch.nn.BCELoss()  # the peers' models end in a sigmoid
+        order = torch.Generator().manual_seed(0)
+        start = time.perf_counter()
+        for _ in range(epochs):
+            model.train()
+            perm = torch.randperm(len(train), generator=order)
+            for s in range(0, len(train), batch):
+                rows = perm[s : s + batch]
+                loss = loss_fn(model(x_train[rows]).squeeze(-1), y_train[rows])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        result["train_seconds"] = time.perf_counter() - start
+
+        @torch.inference_mode()
+        def predict() -> torch.Tensor:
+            model.eval()
+            probs = torch.cat([model(x_test[s : s + 16384]).squeeze(-1) for s in range(0, len(test), 16384)])
+            return torch.logit(probs.clamp(1e-7, 1 - 1e-7))
+
+    predict()  # warm-up
+    seconds = []
+    for _ in range(3):
+        start = time.perf_counter()
+        logits = predict()
+        seconds.append(time.perf_counter() - start)
+    result["predict_seconds"] = statistics.median(seconds)
+    positive = (test.y > 0).numpy()
+    result["auc"] = afm.train.roc_auc(logits.double().numpy(), positive)
+    p = np.clip(1 / (1 + np.exp(-logits.double().numpy())), 1e-7, 1 - 1e-7)
+    result["logloss"] = float(-np.mean(np.where(positive, np.log(p), np.log(1 - p))))
+    result["train_per_s"] = len(train) * epochs / result["train_seconds"]
+    result["predict_per_s"] = len(test) / result["predict_seconds"]
+    if "explain_seconds" in result:
+        result["explain_per_s"] = len(test) / result["explain_seconds"]
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def _timed(action) -> float:  # noqa: ANN001
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def _peer(impl: str, train, k: int, t: int):  # noqa: ANN001, ANN202
+    import numpy as np
+    import torch
+
+    offsets = torch.tensor([f.offset for f in train.schema.fields])
+    sizes = [f.size for f in train.schema.fields]
+    if impl.startswith("torchfm"):
+        if not hasattr(np, "long"):
+            np.long = np.int64  # torchfm 0.7.0 still uses np.long, removed in NumPy 2
+        from torchfm.model.afm import AttentionalFactorizationMachineModel
+        from torchfm.model.fm import FactorizationMachineModel
+
+        torch.manual_seed(0)
+        if impl == "torchfm-afm":
+            model = AttentionalFactorizationMachineModel(sizes, embed_dim=k, attn_size=t, dropouts=(0.0, 0.0))
+        else:
+            model = FactorizationMachineModel(sizes, embed_dim=k)
+        return model, lambda data: data.idx - offsets  # torchfm adds the field offsets itself
+    from deepctr_torch.inputs import SparseFeat
+    from deepctr_torch.models import AFM as DeepCTRAFM
+
+    torch.manual_seed(0)
+    columns = [SparseFeat(f.name, f.size, embedding_dim=k) for f in train.schema.fields]
+    model = DeepCTRAFM(columns, columns, attention_factor=t, afm_dropout=0.0, task="binary", device="cpu", seed=0)
+    return model, lambda data: (data.idx - offsets).float()  # deepctr takes per-field ids as floats
+
+
+# ---------------------------------------------------------------------------- driver (parent)
+
+
+def run_child(impl: str, epochs: int, fields: int | None, k: int, batch: int) -> dict:
+    args = [sys.executable, __file__, "--child", impl, "--epochs", str(epochs), "--k", str(k), "--batch", str(batch)]
+    if fields is not None:
+        args += ["--fields", str(fields)]
+    out = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(f"{impl} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def median_table(results: list[dict]) -> dict[str, dict]:
+    by_impl: dict[str, list[dict]] = {}
+    for r in results:
+        by_impl.setdefault(r["impl"], []).append(r)
+    keys = ["train_per_s", "predict_per_s", "explain_per_s", "peak_rss_mb", "auc", "logloss"]
+    return {
+        impl: {k: statistics.median(r[k] for r in rs) for k in keys if k in rs[0]} | {"n": len(rs)}
+        for impl, rs in by_impl.items()
+    }
+
+
+def frappe_table(rounds: int, epochs: int) -> str:
+    results = []
+    for r in range(rounds):
+        order = IMPLEMENTATIONS if r % 2 == 0 else IMPLEMENTATIONS[::-1]  # alternate against drift
+        for impl in order:
+            results.append(run_child(impl, epochs, None, 16, 2048))
+            print(f"round {r + 1}: {impl} done", file=sys.stderr, flush=True)
+    table = median_table(results)
+    lines = [
+        f"Frappe: train on frappe.validation.libfm (57,722 rows), test on frappe.test.libfm (28,860 rows); "
+        f"k=16, t=16, batch 2048, Adam lr 0.01, log loss, {epochs} epochs, 2 threads; median of {rounds} rounds.",
+        "",
+        "| implementation | train samples/s | predict samples/s | explain samples/s | peak RSS (MB) | test AUC "
+        "| test log loss | train × fastest peer | predict × fastest peer |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for impl, m in table.items():
+        family = "fm" if impl in ("fm", "torchfm-fm") else "afm"
+        peers = [table[p] for p in PEERS[family] if p in table]
+        ours = impl in ("afm", "afm-compiled", "fm") and peers
+        cells = [
+            impl,
+            f"{m['train_per_s']:,.0f}",
+            f"{m['predict_per_s']:,.0f}",
+            f"{m['explain_per_s']:,.0f}" if "explain_per_s" in m else "—",
+            f"{m['peak_rss_mb']:.0f}",
+            f"{m['auc']:.4f}",
+            f"{m['logloss']:.4f}",
+            f"{m['train_per_s'] / max(p['train_per_s'] for p in peers):.2f}×" if ours else "—",
+            f"{m['predict_per_s'] / max(p['predict_per_s'] for p in peers):.2f}×" if ours else "—",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def scaling_table(rounds: int) -> str:
+    lines = [
+        "Scaling (synthetic Criteo-like data, 60,000 training rows, batch 2048, 1 epoch, 2 threads; "
+        f"median of {rounds}): train samples/s",
+        "",
+        "| F | P = F(F-1)/2 | k | afm | torchfm-afm | deepctr-afm | afm × fastest peer |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for fields, k in [(10, 16), (20, 16), (39, 16), (39, 64), (39, 256)]:
+        results = []
+        for r in range(rounds):
+            for impl in ("afm", "torchfm-afm", "deepctr-afm") if r % 2 == 0 else ("deepctr-afm", "torchfm-afm", "afm"):
+                results.append(run_child(impl, 1, fields, k, 2048))
+        m = median_table(results)
+        peer = max(m["torchfm-afm"]["train_per_s"], m["deepctr-afm"]["train_per_s"])
+        lines.append(
+            f"| {fields} | {fields * (fields - 1) // 2} | {k} | {m['afm']['train_per_s']:,.0f} | "
+            f"{m['torchfm-afm']['train_per_s']:,.0f} | {m['deepctr-afm']['train_per_s']:,.0f} | "
+            f"{m['afm']['train_per_s'] / peer:.2f}× |"
+        )
+        print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--scaling", action="store_true", help="also the F / k scaling table")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--fields", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--k", type=int, default=16, help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=2048, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child, args.epochs, args.fields, args.k, args.batch)))
+        return
+    if not FRAPPE.is_dir():
+        sys.exit(f"{FRAPPE}: the Frappe files are needed (see ../shared/data/frappe/README.md)")
+    print(time.strftime("%Y-%m-%d"), "·", _machine())
+    print()
+    print(frappe_table(args.rounds, args.epochs))
+    if args.scaling:
+        print()
+        print(scaling_table(args.rounds))
+
+
+def _machine() -> str:
+    import os
+    import platform
+
+    import torch
+
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    python = platform.python_version()
+    return f"{os.cpu_count()} cores ({cpu}), {platform.system()}, Python {python}, torch {torch.__version__}"
+
+
+if __name__ == "__main__":
+    main()
