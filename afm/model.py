@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.nn import functional
+
+from . import kernels
 
 
 @dataclass
@@ -80,14 +81,14 @@ class Explanation:
         return self.bias + self.linear.sum(1) + self.contribution.sum(1)
 
 
-def _check_inputs(idx: Tensor, val: Tensor | None, n_fields: int) -> Tensor:
-    """Validate shapes and return ``val`` as float (ones when None)."""
+def _check_inputs(idx: Tensor, val: Tensor | None, n_fields: int) -> Tensor | None:
+    """Validate shapes; ``val`` None stays None (all x_i = 1, so nothing is scaled)."""
     if idx.dim() != 2 or idx.shape[1] != n_fields:
         raise ValueError(f"idx must have shape [B, {n_fields}], got {list(idx.shape)}")
     if idx.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"idx must be an integer tensor, got {idx.dtype}")
     if val is None:
-        return torch.ones(idx.shape, dtype=torch.float32, device=idx.device)
+        return None
     if val.shape != idx.shape:
         raise ValueError(f"val must have the shape of idx {list(idx.shape)}, got {list(val.shape)}")
     return val
@@ -96,14 +97,9 @@ def _check_inputs(idx: Tensor, val: Tensor | None, n_fields: int) -> Tensor:
 def pair_vectors(e: Tensor) -> Tensor:
     """All element-wise products e_i * e_j, i < j, in triu order: [B, F, k] -> [B, P, k].
 
-    Formed from slices, one op per field rather than a gather, so the backward pass is a
-    plain sum instead of a scatter (index_add) over a fancy index.
+    Formed row by row of the triangle (no gather), with a hand-written backward (``kernels``).
     """
-    n_fields = e.shape[1]
-    if n_fields < 2:
-        return e.new_zeros(e.shape[0], 0, e.shape[2])
-    # row i pairs with fields i+1..F-1: (B,1,k) * (B,F-i-1,k)
-    return torch.cat([e[:, i : i + 1] * e[:, i + 1 :] for i in range(n_fields - 1)], dim=1)
+    return kernels.pair_products(e)
 
 
 class _FactorizationMachine(nn.Module):
@@ -139,13 +135,15 @@ class _FactorizationMachine(nn.Module):
     def n_pairs(self) -> int:
         return self.pairs.shape[0]
 
-    def _embed(self, idx: Tensor, val: Tensor) -> tuple[Tensor, Tensor]:
+    def _embed(self, idx: Tensor, val: Tensor | None) -> tuple[Tensor, Tensor]:
         """Linear terms w_i x_i [B, F] and scaled embeddings v_i x_i [B, F, k]."""
-        # functional.embedding, not self.V[idx]: its backward is deterministic on CPU with several threads
+        # kernels.embedding, not self.V[idx]: its backward is deterministic on CPU with several threads
         # (index_put_'s accumulate is not), so the same seed gives the same numbers.
-        linear = functional.embedding(idx, self.w.unsqueeze(1)).squeeze(-1) * val  # (B, F)
-        e = functional.embedding(idx, self.V) * val.unsqueeze(-1)  # (B, F, k)
-        return linear, e
+        linear = kernels.embedding(idx, self.w.unsqueeze(1)).squeeze(-1)  # (B, F)
+        e = kernels.embedding(idx, self.V)  # (B, F, k)
+        if val is None:  # all x_i = 1 (one-hot data): nothing to scale
+            return linear, e
+        return linear * val, e * val.unsqueeze(-1)
 
     def _predict(self, idx: Tensor, val: Tensor | None, keep: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
         """The prediction [B] and, with ``keep``, the intermediate terms that ``explain`` reads."""
@@ -242,10 +240,11 @@ class AFM(_FactorizationMachine):
         val = _check_inputs(idx, val, self.config.n_fields)
         linear, e = self._embed(idx, val)  # (B, F), (B, F, k)
         u = pair_vectors(e)  # (B, P, k)
-        score = torch.relu(u @ self.W.T + self.b) @ self.h  # (B, P): a'_ij
-        attention = torch.softmax(score, dim=1)  # (B, P): stable (max-subtracted) softmax
-        attention = self.attention_drop(attention)
-        pooled = (attention.unsqueeze(1) @ u).squeeze(1)  # (B, k): sum_ij a_ij u_ij
+        mask = None  # attention dropout: a mask of 0 and 1/(1-p) on a_ij, in training only
+        if self.training and self.config.attention_dropout > 0:
+            mask = self.attention_drop(torch.ones(u.shape[:2], dtype=u.dtype, device=u.device))
+        # a'_ij = h^T ReLU(W u_ij + b); a_ij = softmax over the pairs (stable); pooled = sum a_ij u_ij
+        pooled, score, attention = kernels.attention_pool(u, self.W, self.b, self.h, mask)  # (B,k), (B,P), (B,P)
         prediction = self.w0 + linear.sum(1) + self.interaction_dropout(pooled) @ self.p  # (B,)
         parts = {"linear": linear, "u": u, "score": score, "attention": attention, "p": self.p} if keep else {}
         return prediction, parts

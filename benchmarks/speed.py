@@ -9,7 +9,8 @@ file for quality), the same batches (one seeded order), k=16, t=16, batch 2048, 
 log loss, 2 threads. Each measurement runs in a fresh process (so peak RSS is its own), and the
 rounds alternate the implementations so that machine drift hits all alike; the table shows the
 median over rounds. Ours is trained by ``afm.fit`` and predicts with ``afm.predict``; the peers
-run in a plain PyTorch loop over the same batches (their own models, our loop: no handicap).
+run in a plain PyTorch loop over the same batches (their own models, our loop: no handicap);
+``deepctr-afm-fit`` is deepctr-torch through its own ``fit``/``predict``, as its users run it.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAPPE = ROOT.parent / "shared" / "data" / "frappe"
-IMPLEMENTATIONS = ["afm", "afm-compiled", "torchfm-afm", "deepctr-afm", "fm", "torchfm-fm"]
-PEERS = {"afm": ("torchfm-afm", "deepctr-afm"), "fm": ("torchfm-fm",)}
+IMPLEMENTATIONS = ["afm", "torchfm-afm", "deepctr-afm", "deepctr-afm-fit", "fm", "torchfm-fm"]
+PEERS = {"afm": ("torchfm-afm", "deepctr-afm", "deepctr-afm-fit"), "fm": ("torchfm-fm",)}
 
 
 # ---------------------------------------------------------------------------- one measurement (child)
@@ -60,22 +61,39 @@ def measure(impl: str, epochs: int, fields: int | None, k: int, batch: int) -> d
     import afm
 
     torch.set_num_threads(2)
+    # The first torch.optim.Adam of a process imports torch._dynamo (about 3 s here): a one-time
+    # cost of the process, not of training, so every implementation pays it before its timer.
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
     train, test = _load(fields, k)
     t = 16
     result: dict = {"impl": impl, "rows": len(train), "fields": train.n_fields, "k": k}
-    if impl in ("afm", "afm-compiled", "fm"):
+    if impl in ("afm", "fm"):
         model = (
             afm.AFM(train.n_features, train.n_fields, k, t, seed=0)
             if impl != "fm"
             else afm.FM(train.n_features, train.n_fields, k, seed=0)
         )
         start = time.perf_counter()
-        afm.fit(model, train, task="binary", epochs=epochs, batch_size=batch, lr=0.01, optimizer="adam", seed=0,
-                compile=impl == "afm-compiled")  # fmt: skip
+        afm.fit(model, train, task="binary", epochs=epochs, batch_size=batch, lr=0.01, optimizer="adam", seed=0)
         result["train_seconds"] = time.perf_counter() - start
-        predict = lambda: afm.predict(model, test)  # noqa: E731
+        predict = lambda: afm.predict(model, test, batch_size=batch)  # noqa: E731
         if impl != "fm":
-            result["explain_seconds"] = _timed(lambda: afm.explain_dataset(model, test))
+            afm.explain_dataset(model, test, batch_size=batch)  # warm-up
+            result["explain_seconds"] = _timed(lambda: afm.explain_dataset(model, test, batch_size=batch))
+    elif impl == "deepctr-afm-fit":  # deepctr-torch through its own training API, as its users run it
+        model, to_input = _peer("deepctr-afm", train, k, t)
+        names = [f.name for f in train.schema.fields]
+        x_train = {n: to_input(train)[:, j].numpy() for j, n in enumerate(names)}
+        x_test = to_input(test)
+        model.compile(torch.optim.Adam(model.parameters(), lr=0.01), "binary_crossentropy")
+        start = time.perf_counter()
+        model.fit(x_train, (train.y > 0).float().numpy(), batch_size=batch, epochs=epochs, verbose=0, shuffle=True)
+        result["train_seconds"] = time.perf_counter() - start
+        test_inputs = {n: x_test[:, j].numpy() for j, n in enumerate(names)}
+
+        def predict() -> torch.Tensor:
+            probs = torch.as_tensor(model.predict(test_inputs, batch_size=batch)).squeeze(-1).double()
+            return torch.logit(probs.clamp(1e-7, 1 - 1e-7))
     else:
         model, to_input = _peer(impl, train, k, t)
         x_train, y_train = to_input(train), (train.y > 0).float()
@@ -98,7 +116,7 @@ def measure(impl: str, epochs: int, fields: int | None, k: int, batch: int) -> d
         @torch.inference_mode()
         def predict() -> torch.Tensor:
             model.eval()
-            probs = torch.cat([model(x_test[s : s + 16384]).squeeze(-1) for s in range(0, len(test), 16384)])
+            probs = torch.cat([model(x_test[s : s + batch]).squeeze(-1) for s in range(0, len(test), batch)])
             return torch.logit(probs.clamp(1e-7, 1 - 1e-7))
 
     predict()  # warm-up
@@ -196,7 +214,7 @@ def frappe_table(rounds: int, epochs: int) -> str:
     for impl, m in table.items():
         family = "fm" if impl in ("fm", "torchfm-fm") else "afm"
         peers = [table[p] for p in PEERS[family] if p in table]
-        ours = impl in ("afm", "afm-compiled", "fm") and peers
+        ours = impl in ("afm", "fm") and peers
         cells = [
             impl,
             f"{m['train_per_s']:,.0f}",

@@ -1,0 +1,124 @@
+"""Fast building blocks with hand-written backward passes (the maths stays in ``model.py``).
+
+Both are checked against autograd's own gradients in ``tests/test_kernels.py``; they exist only
+because autograd's generic versions spend most of a training step on bookkeeping here:
+
+- ``pair_products``: the slices-and-cat formulation's backward allocates and adds a full-size
+  zero tensor per slice; this one accumulates each field's gradient in place.
+- ``embedding``: ``embedding_dense_backward`` sorts the indices every step (for determinism);
+  ``index_add_`` gives the same deterministic sum on CPU without the sort.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn import functional
+
+
+class _PairProducts(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, e: Tensor) -> Tensor:  # (B, F, k) -> (B, P, k)
+        batch, n_fields, k = e.shape
+        u = e.new_empty(batch, n_fields * (n_fields - 1) // 2, k)
+        offset = 0
+        for i in range(n_fields - 1):  # row i of the triangle: pairs (i, i+1..F-1), contiguous
+            n = n_fields - 1 - i
+            torch.mul(e[:, i : i + 1], e[:, i + 1 :], out=u[:, offset : offset + n])
+            offset += n
+        ctx.save_for_backward(e)
+        return u
+
+    @staticmethod
+    def backward(ctx: Any, grad_u: Tensor) -> Tensor:
+        (e,) = ctx.saved_tensors
+        n_fields = e.shape[1]
+        grad_e = torch.zeros_like(e)
+        offset = 0
+        for i in range(n_fields - 1):
+            n = n_fields - 1 - i
+            block = grad_u[:, offset : offset + n]  # d u_ij for j > i: (B, n, k)
+            grad_e[:, i] += (block * e[:, i + 1 :]).sum(1)  # d e_i = sum_j d u_ij * e_j
+            grad_e[:, i + 1 :].addcmul_(block, e[:, i : i + 1])  # d e_j += d u_ij * e_i
+            offset += n
+        return grad_e
+
+
+def pair_products(e: Tensor) -> Tensor:
+    """All products e_i * e_j, i < j, in ``torch.triu_indices`` order: [B, F, k] -> [B, P, k]."""
+    if e.shape[1] < 2:
+        return e.new_zeros(e.shape[0], 0, e.shape[2])
+    return _PairProducts.apply(e)
+
+
+class _Embedding(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, idx: Tensor, weight: Tensor) -> Tensor:
+        ctx.save_for_backward(idx)
+        ctx.n_rows = weight.shape[0]
+        return functional.embedding(idx, weight)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor]:
+        (idx,) = ctx.saved_tensors
+        k = grad.shape[-1]
+        grad_weight = grad.new_zeros(ctx.n_rows, k)
+        grad_weight.index_add_(0, idx.reshape(-1), grad.reshape(-1, k))
+        return None, grad_weight
+
+
+def embedding(idx: Tensor, weight: Tensor) -> Tensor:
+    """``weight[idx]`` whose backward is an ``index_add_`` (deterministic on CPU, no sort)."""
+    return _Embedding.apply(idx, weight)
+
+
+class _AttentionPool(torch.autograd.Function):
+    """scores, attention and the attention-weighted sum of the pair vectors, in one pass each way."""
+
+    @staticmethod
+    def forward(ctx: Any, u: Tensor, W: Tensor, b: Tensor, h: Tensor, keep: Tensor | None) -> tuple[Tensor, ...]:
+        batch, n_pairs, k = u.shape
+        flat = u.reshape(-1, k)  # (B*P, k)
+        r = torch.addmm(b, flat, W.t()).relu_()  # (B*P, t): ReLU(W u + b), in place
+        score = (r @ h).view(batch, n_pairs)  # (B, P): a'_ij
+        attention = torch.softmax(score, dim=1)  # (B, P)
+        weights = attention if keep is None else attention * keep  # attention dropout (keep: 0 or 1/(1-p))
+        pooled = torch.bmm(weights.unsqueeze(1), u).squeeze(1)  # (B, k)
+        ctx.save_for_backward(u, W, h, r, attention, weights, keep)
+        return pooled, score, attention
+
+    @staticmethod
+    def backward(ctx: Any, grad_pooled: Tensor, grad_score: Tensor, grad_attention: Tensor) -> tuple[Any, ...]:
+        u, W, h, r, attention, weights, keep = ctx.saved_tensors
+        batch, n_pairs, k = u.shape
+        # pooled = sum_p weights_p u_p
+        grad_u = weights.unsqueeze(2) * grad_pooled.unsqueeze(1)  # (B, P, k)
+        grad_weights = torch.bmm(u, grad_pooled.unsqueeze(2)).squeeze(2)  # (B, P)
+        grad_a = grad_weights if keep is None else grad_weights * keep
+        if grad_attention is not None:
+            grad_a = grad_a + grad_attention
+        # softmax backward, then the score's own gradient
+        grad_s = attention * (grad_a - (attention * grad_a).sum(1, keepdim=True))
+        if grad_score is not None:
+            grad_s = grad_s + grad_score
+        grad_s = grad_s.reshape(-1)  # (B*P,)
+        grad_h = r.t() @ grad_s  # (t,)
+        grad_z = torch.ops.aten.threshold_backward(torch.outer(grad_s, h), r, 0.0)  # (B*P, t): through ReLU
+        grad_W = grad_z.t() @ u.reshape(-1, k)  # (t, k)
+        grad_b = grad_z.sum(0)
+        grad_u.view(-1, k).addmm_(grad_z, W)  # + W^T dz per pair
+        return grad_u, grad_W, grad_b, grad_h, None
+
+
+def attention_pool(
+    u: Tensor, W: Tensor, b: Tensor, h: Tensor, keep: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(pooled [B, k], score a'_ij [B, P], attention a_ij [B, P])`` for pair vectors ``u`` [B, P, k].
+
+    score = h^T ReLU(W u + b); attention = softmax over the P pairs of each row;
+    pooled = sum_ij keep_ij a_ij u_ij, where ``keep`` is the attention-dropout mask (already
+    scaled by 1/(1-p)) or None.
+    """
+    return _AttentionPool.apply(u, W, b, h, keep)
