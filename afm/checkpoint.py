@@ -95,6 +95,7 @@ def model_from_checkpoint(payload: Any, source: str = "checkpoint") -> tuple[AFM
     config, state, metadata = payload.get("config"), payload.get("state_dict"), payload.get("metadata", {})
     if not isinstance(config, dict) or not isinstance(state, dict) or not isinstance(metadata, dict):
         raise ValueError(f"{source}: checkpoint is missing its config, state_dict or metadata dict")
+    _check_sizes(config, state, source)  # before building: a forged config must not allocate terabytes
     try:
         model = build_model(ModelConfig.from_dict(config))
         model.load_state_dict(state, strict=True)
@@ -103,6 +104,29 @@ def model_from_checkpoint(payload: Any, source: str = "checkpoint") -> tuple[AFM
         raise ValueError(f"{source}: checkpoint does not match its config: {first}") from None
     model.eval()
     return model, metadata
+
+
+MAX_FIELDS = 10_000  # P = F(F-1)/2 pairs; beyond this a checkpoint is not a plausible AFM
+
+
+def _check_sizes(config: dict[str, Any], state: dict[str, Any], source: str) -> None:
+    """The config's sizes must be plain ints that the stored tensors actually have."""
+    sizes = {name: config.get(name) for name in ("n_features", "n_fields", "embed_dim")}
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes.values()):
+        raise ValueError(f"{source}: checkpoint config sizes must be positive integers, got {sizes}")
+    if sizes["n_fields"] > MAX_FIELDS:
+        raise ValueError(f"{source}: n_fields {sizes['n_fields']} is more than {MAX_FIELDS}")
+    V = state.get("V")
+    if not isinstance(V, torch.Tensor) or tuple(V.shape) != (sizes["n_features"], sizes["embed_dim"]):
+        shape = tuple(V.shape) if isinstance(V, torch.Tensor) else None
+        raise ValueError(
+            f"{source}: checkpoint does not match its config: V has shape {shape}, "
+            f"expected ({sizes['n_features']}, {sizes['embed_dim']})"
+        )
+    if config.get("kind") == "afm":
+        W, t = state.get("W"), config.get("attention_factor")
+        if not isinstance(W, torch.Tensor) or not isinstance(t, int) or tuple(W.shape) != (t, sizes["embed_dim"]):
+            raise ValueError(f"{source}: checkpoint does not match its config: W does not have shape (t, k)")
 
 
 def load_model(

@@ -158,6 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="list saved runs", description="List the run folders.")
     r.add_argument("--runs-dir", help="runs directory (default runs/ or $AFM_RUNS_DIR)")
 
+    rp = sub.add_parser(
+        "reproduce",
+        help="the paper's experiments on Frappe and the sample",
+        description="Run the AFM paper's experiments (Table 2, dropout / t / lambda sweeps, per-epoch curves) on "
+        "Frappe (../shared/data/frappe, when present) and the bundled sample; writes CSVs and plotly figures.",
+    )
+    rp.add_argument("--quick", action="store_true", help="a smoke test: few values, 2 epochs (a few minutes)")
+    rp.add_argument("--out", type=Path, help="output folder (default runs/reproduce-<time>)")
+    rp.add_argument(
+        "--frappe", type=Path, help="folder with frappe.validation/test.libfm (default ../shared/data/frappe)"
+    )
+
     d = sub.add_parser("download", help="fetch Frappe or MovieLens-tag", description="Download a data set (internet).")
     d.add_argument("name", choices=["frappe", "movielens_tag"])
     d.add_argument("--root", type=Path, default=Path("data"), help="folder to write to (default data/)")
@@ -335,6 +347,14 @@ def cmd_runs(args: argparse.Namespace) -> None:
         print(frame.drop(columns="path").to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
+def cmd_reproduce(args: argparse.Namespace) -> None:
+    from .reproduce import reproduce  # imported on demand: only this command needs it
+
+    out = args.out or runs_dir(None) / time.strftime("reproduce-%Y%m%d-%H%M%S")
+    table = reproduce(out, quick=args.quick, frappe_root=args.frappe, log=lambda m: print(m, file=sys.stderr))
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
 def cmd_download(args: argparse.Namespace) -> None:
     for path in datasets.download(args.name, args.root):
         print(f"wrote {path}")
@@ -346,6 +366,7 @@ COMMANDS = {
     "explain": cmd_explain,
     "predict": cmd_predict,
     "runs": cmd_runs,
+    "reproduce": cmd_reproduce,
     "download": cmd_download,
 }
 

@@ -8,6 +8,7 @@ frames. Models being trained belong to their browser session (``st.session_state
 from __future__ import annotations
 
 import io
+import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,6 +199,24 @@ def show_table(frame: pd.DataFrame, name: str, key: str | None = None, **kwargs:
         mime="text/csv",
         key=f"csv-{key or name}",
     )
+
+
+def max_upload_bytes() -> int:
+    """Upload limit: ``$AFM_MAX_UPLOAD_MB``, else Streamlit's ``server.maxUploadSize`` (MB)."""
+    limit_mb = os.environ.get("AFM_MAX_UPLOAD_MB") or st.get_option("server.maxUploadSize")
+    try:
+        return int(float(limit_mb) * 1024 * 1024)
+    except (TypeError, ValueError):
+        return 50 * 1024 * 1024
+
+
+def upload_bytes(upload: Any) -> bytes | None:
+    """The uploaded file's bytes, or None after an ``st.error`` when it is larger than the limit."""
+    size, limit = upload.size, max_upload_bytes()
+    if size > limit:
+        st.error(f"{upload.name} is {size / 2**20:.1f} MB; uploads are limited to {limit / 2**20:.1f} MB here.")
+        return None
+    return upload.getvalue()
 
 
 def checkpoint_bytes(model: Any, **metadata: Any) -> bytes:

@@ -42,9 +42,9 @@ if source == sources[0]:
         state.set_query(task=task)
 elif source == sources[1]:
     upload = st.file_uploader("Table (CSV or Parquet)", type=["csv", "parquet"], key="data_upload")
-    if upload is not None:
+    raw = state.upload_bytes(upload) if upload is not None else None
+    if raw is not None:
         try:
-            raw = upload.getvalue()
             frame = (
                 pd.read_parquet(io.BytesIO(raw)) if upload.name.endswith(".parquet") else pd.read_csv(io.BytesIO(raw))
             )
@@ -322,10 +322,11 @@ with st.expander("Load a saved run or upload a checkpoint"):
             except ValueError as err:
                 st.error(f"Could not load run {choice}: {err}")
     upload_ckpt = st.file_uploader("Checkpoint (.pt) saved by afm", type=["pt"], key="dm-ckpt")
-    if upload_ckpt is not None and st.button("Use this checkpoint", key="dm-use-ckpt"):
+    ckpt_raw = state.upload_bytes(upload_ckpt) if upload_ckpt is not None else None
+    if ckpt_raw is not None and st.button("Use this checkpoint", key="dm-use-ckpt"):
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / Path(upload_ckpt.name).name
-            path.write_bytes(upload_ckpt.getvalue())
+            path = Path(tmp) / "upload.pt"  # never a path taken from the upload's name
+            path.write_bytes(ckpt_raw)
             try:
                 model, meta = afm.load_model(path)
                 accept({model.config.kind: (model, meta)}, f"upload {upload_ckpt.name}")
