@@ -125,11 +125,20 @@ class _FactorizationMachine(nn.Module):
         self.w0 = nn.Parameter(torch.zeros(()))
         self.w = nn.Parameter(torch.zeros(n))
         self.V = nn.Parameter(torch.randn(n, k, generator=generator) * 0.01)
-        self.interaction_dropout = nn.Dropout(config.dropout)
+        # Dropout masks come from this generator when set (``fit`` seeds one per training), so
+        # two trainings in one process (two dashboard sessions) never share a random stream.
+        self.dropout_generator: torch.Generator | None = None
         self._generator = generator  # subclasses continue the same seeded stream
         self.register_buffer(
             "pairs", torch.triu_indices(config.n_fields, config.n_fields, 1).T.contiguous(), persistent=False
         )
+
+    def _dropout(self, x: Tensor, p: float) -> Tensor:
+        """Inverted dropout in training (zeros with probability p, the rest scaled by 1/(1-p))."""
+        if not self.training or p == 0.0:
+            return x
+        keep = torch.empty_like(x).bernoulli_(1.0 - p, generator=self.dropout_generator)
+        return x * keep.div_(1.0 - p)
 
     @property
     def n_pairs(self) -> int:
@@ -203,7 +212,6 @@ class AFM(_FactorizationMachine):
         self.b = nn.Parameter(torch.randn(t, generator=g) * glorot)
         self.h = nn.Parameter(torch.randn(t, generator=g))
         self.p = nn.Parameter(torch.ones(k))
-        self.attention_drop = nn.Dropout(attention_dropout)
 
     @classmethod
     def from_fm(
@@ -242,10 +250,10 @@ class AFM(_FactorizationMachine):
         u = pair_vectors(e)  # (B, P, k)
         mask = None  # attention dropout: a mask of 0 and 1/(1-p) on a_ij, in training only
         if self.training and self.config.attention_dropout > 0:
-            mask = self.attention_drop(torch.ones(u.shape[:2], dtype=u.dtype, device=u.device))
+            mask = self._dropout(torch.ones(u.shape[:2], dtype=u.dtype, device=u.device), self.config.attention_dropout)
         # a'_ij = h^T ReLU(W u_ij + b); a_ij = softmax over the pairs (stable); pooled = sum a_ij u_ij
         pooled, score, attention = kernels.attention_pool(u, self.W, self.b, self.h, mask)  # (B,k), (B,P), (B,P)
-        prediction = self.w0 + linear.sum(1) + self.interaction_dropout(pooled) @ self.p  # (B,)
+        prediction = self.w0 + linear.sum(1) + self._dropout(pooled, self.config.dropout) @ self.p  # (B,)
         parts = {"linear": linear, "u": u, "score": score, "attention": attention, "p": self.p} if keep else {}
         return prediction, parts
 
@@ -272,7 +280,7 @@ class FM(_FactorizationMachine):
         val = _check_inputs(idx, val, self.config.n_fields)
         linear, e = self._embed(idx, val)  # (B, F), (B, F, k)
         pooled = 0.5 * (e.sum(1).square() - e.square().sum(1))  # (B, k): sum_ij u_ij
-        prediction = self.w0 + linear.sum(1) + self.interaction_dropout(pooled).sum(1)  # p = 1
+        prediction = self.w0 + linear.sum(1) + self._dropout(pooled, self.config.dropout).sum(1)  # p = 1
         parts: dict[str, Tensor] = {}
         if keep:
             u = pair_vectors(e)

@@ -255,7 +255,8 @@ def fit(
             f"the data has feature id {int(train.idx.max())} but the model has {model.config.n_features} features"
         )
     rank, world = _world()
-    torch.manual_seed(seed + rank)  # dropout masks
+    # dropout masks from the model's own generator: no global RNG, no cross-talk between trainings
+    model.dropout_generator = torch.Generator(device=device).manual_seed(seed + rank)
     device = torch.device(device)
     model.to(device)
     net: nn.Module = model
