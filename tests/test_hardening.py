@@ -200,6 +200,19 @@ def test_oversized_upload_is_refused_and_the_app_stays_up(monkeypatch: pytest.Mo
 def test_five_sessions_train_and_explain_at_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Five browser sessions (AppTest instances, one thread each) train with their own seeds at once."""
     monkeypatch.setenv("AFM_RUNS_DIR", str(tmp_path))
+    # A streamlit server compiles each page once, under its one script cache's lock. Every AppTest
+    # has a cache of its own, and CPython 3.11's compiler is not safe to run in parallel threads
+    # ("AST constructor recursion depth mismatch"): share one lock, as the server does.
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+
+    compile_lock = threading.Lock()
+    get_bytecode = ScriptCache.get_bytecode
+
+    def locked_get_bytecode(self: ScriptCache, script_path: str):  # noqa: ANN202
+        with compile_lock:
+            return get_bytecode(self, script_path)
+
+    monkeypatch.setattr(ScriptCache, "get_bytecode", locked_get_bytecode)
     seeds = [1, 2, 3, 4, 5]
     sessions: dict[int, AppTest] = {}
     errors: list[BaseException] = []
