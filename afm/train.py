@@ -24,7 +24,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from .data import Dataset
-from .model import AFM, FM
+from .model import AFM, FM, ModelConfig, build_model
 
 TASKS = ("regression", "binary")
 # validation metric that early stopping watches, and whether larger is better
@@ -455,19 +455,19 @@ def train_model(
             **common,
         )
         return result.afm, result.history
-    if kind == "afm":
-        model: AFM | FM = AFM(
+    if kind not in ("afm", "fm"):
+        raise ValueError(f"model kind must be 'afm' or 'fm', got {kind!r}")
+    model = build_model(
+        ModelConfig(
+            kind,
             train.n_features,
             train.n_fields,
             config.embed_dim,
-            config.attention_factor,
+            config.attention_factor if kind == "afm" else 0,
             config.dropout,
-            config.attention_dropout,
-            seed=config.seed,
+            config.attention_dropout if kind == "afm" else 0.0,
+            config.seed,
         )
-    elif kind == "fm":
-        model = FM(train.n_features, train.n_fields, config.embed_dim, config.dropout, seed=config.seed)
-    else:
-        raise ValueError(f"model kind must be 'afm' or 'fm', got {kind!r}")
+    )
     history = fit(model, train, valid, l2_attention=config.l2_attention, seed=config.seed, **common)
     return model, history
