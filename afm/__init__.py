@@ -10,7 +10,17 @@ from .checkpoint import load_model, save_model
 from .data import Dataset, FieldSpec, Schema, load_libfm, load_table, split
 from .explain import explain_dataset, feature_pair_frame, field_pair_frame, planted_recovery
 from .model import AFM, FM, Explanation, ModelConfig, build_model, paper_parameters
-from .train import History, PretrainedAFM, Progress, evaluate, fit, fit_afm_from_fm, init_distributed, predict
+from .train import (
+    History,
+    PretrainedAFM,
+    Progress,
+    evaluate,
+    fit,
+    fit_afm_from_fm,
+    init_distributed,
+    label_range,
+    predict,
+)
 
 __all__ = [
     "AFM",
@@ -34,6 +44,7 @@ __all__ = [
     "fit",
     "fit_afm_from_fm",
     "init_distributed",
+    "label_range",
     "planted_recovery",
     "predict",
     "runs",

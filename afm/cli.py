@@ -23,7 +23,7 @@ from .data import Dataset, Schema
 from .explain import explain_dataset, feature_pair_frame, field_pair_frame, pair_names
 from .model import AFM, FM
 from .runs import list_runs, runs_dir, save_run
-from .train import Progress, TrainConfig, evaluate, init_distributed, train_model
+from .train import Progress, TrainConfig, evaluate, init_distributed, label_range, train_model
 
 EXIT_USAGE = 2
 D = TrainConfig()  # the CLI's defaults are the config's
@@ -245,9 +245,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     model.cpu()
     metrics: dict[str, dict[str, float]] = {}
     if valid is not None:
-        metrics["valid"] = evaluate(model, valid, args.task, label_range=_range(train, args.task))
+        metrics["valid"] = evaluate(model, valid, args.task, label_range=label_range(train, args.task))
     if test is not None:
-        metrics["test"] = evaluate(model, test, args.task, label_range=_range(train, args.task))
+        metrics["test"] = evaluate(model, test, args.task, label_range=label_range(train, args.task))
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     meta = {"task": args.task, "schema": train.schema.to_dict(), "config": settings, "seconds": seconds}
     if history.stopped == "diverged":
@@ -271,10 +271,6 @@ def cmd_train(args: argparse.Namespace) -> None:
         f"{args.model}: {summary}{best}; {len(history.epochs)} epochs in {seconds:.1f} s"
         + (f"; saved {where}" if where else "")
     )
-
-
-def _range(train: Dataset, task: str) -> tuple[float, float] | None:
-    return (float(train.y.min()), float(train.y.max())) if task == "regression" else None
 
 
 def _part(args: argparse.Namespace, task: str, schema: Schema | None, model: AFM | FM) -> Dataset:

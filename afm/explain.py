@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .data import Dataset
+from .data import Dataset, Schema
 from .model import AFM, FM, Explanation
 
 PAIR_SEP = " × "
@@ -149,17 +149,12 @@ def planted_recovery(field_frame: pd.DataFrame, truth: list[dict[str, Any]]) -> 
     top k (k = number planted), "k", "spearman": rank correlation between planted strength and
     learned mean |contribution| over the planted pairs}``.
     """
-    by_label = field_frame.set_index("label")
-    ranks, strengths, learned = {}, [], []
-    for p in truth:
-        label = PAIR_SEP.join(p["fields"])
-        if label not in by_label.index:
-            label = PAIR_SEP.join(reversed(p["fields"]))
-        ranks[label] = int(by_label.loc[label, "rank"])
-        strengths.append(p["strength"])
-        learned.append(by_label.loc[label, "mean_abs_contribution"])
-    k = len(truth)
-    spearman = float(pd.Series(strengths).rank().corr(pd.Series(learned).rank())) if k > 1 else float("nan")
+    table = planted_table(field_frame, truth)
+    ranks = {
+        label: int(rank) for label, rank in zip(table["planted pair"], table["rank by |contribution|"], strict=True)
+    }
+    k = len(table)
+    spearman = float(table["strength"].rank().corr(table["mean |contribution|"].rank())) if k > 1 else float("nan")
     return {"ranks": ranks, "top_k_hits": sum(r <= k for r in ranks.values()), "k": k, "spearman": spearman}
 
 
@@ -213,8 +208,6 @@ def row_terms(explanation: Explanation, row: int, data: Dataset, top: int | None
 
 
 # ---------------------------------------------------------------------------- dashboard helpers
-
-from .data import Schema  # noqa: E402  (appended section: the imports above are left as they were)
 
 
 def attention_quantiles(explanation: Explanation, labels: list[str], top: int | None = None) -> pd.DataFrame:
@@ -308,12 +301,7 @@ def encode_row(schema: Schema, values: dict[str, Any]) -> tuple[torch.Tensor, to
     idx = torch.zeros(1, schema.n_fields, dtype=torch.int64)
     val = torch.ones(1, schema.n_fields, dtype=torch.float32)
     if table:
-        # encode() maps blanks, not the "<missing>" label, to the missing feature
-        row = {
-            s.name: None if s.kind == "categorical" and values[s.name] == s.values[-1] else values[s.name]
-            for s in table
-        }
-        table_idx, table_val = Schema(table).encode(pd.DataFrame([row]))
+        table_idx, table_val = Schema(table).encode(pd.DataFrame([{s.name: values[s.name] for s in table}]))
         columns = [f for f, s in enumerate(schema.fields) if s.kind != "ids"]
         idx[:, columns], val[:, columns] = table_idx, table_val
     for f, spec in enumerate(schema.fields):

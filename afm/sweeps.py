@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from .data import Dataset
-from .train import TrainConfig, evaluate, train_model
+from .train import TrainConfig, evaluate, label_range, train_model
 
 # Which models a sweep of each parameter concerns (t and lambda only exist in AFM).
 # The type each sweepable knob has in TrainConfig (values from text or URLs are converted to it).
@@ -71,15 +71,15 @@ def run_sweep(
         config = dataclasses.replace(base, **{parameter: value, "seed": seed})
         start = time.perf_counter()
         model, history = train_model(kind, config, train, valid)
-        label_range = (float(train.y.min()), float(train.y.max())) if config.task == "regression" else None
-        metrics = evaluate(model, valid, config.task, label_range=label_range)
+        clip_range = label_range(train, config.task)
+        metrics = evaluate(model, valid, config.task, label_range=clip_range)
         row: dict[str, Any] = {"model": kind, "parameter": parameter, "value": value, "seed": seed}
         row.update({f"valid_{k}": v for k, v in metrics.items() if k != "n"})
         if test is not None:
             row.update(
                 {
                     f"test_{k}": v
-                    for k, v in evaluate(model, test, config.task, label_range=label_range).items()
+                    for k, v in evaluate(model, test, config.task, label_range=clip_range).items()
                     if k != "n"
                 }
             )

@@ -96,6 +96,11 @@ def _labels(y: Tensor, task: str) -> Tensor:
     return (y > 0).float() if task == "binary" else y
 
 
+def label_range(data: Dataset, task: str = "regression") -> tuple[float, float] | None:
+    """The range regression predictions are clipped to (the training labels'), None for binary."""
+    return (float(data.y.min()), float(data.y.max())) if task == "regression" else None
+
+
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney U, ties averaged); NaN with one class only."""
     positive = positive.astype(bool)
@@ -273,7 +278,7 @@ def fit(
     monitor, larger_better = MONITOR[task]
     history = History(task, monitor)
     best_value, best_state, last_good, waited = None, None, _snapshot(model), 0
-    label_range = (float(train.y.min()), float(train.y.max())) if task == "regression" else None
+    clip_range = label_range(train, task)
     penalise = l2_attention > 0 and isinstance(model, AFM)
 
     for epoch in range(1, epochs + 1):
@@ -317,7 +322,7 @@ def fit(
         record: dict[str, float] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1)}
         metrics: dict[str, float] = {}
         if valid is not None:
-            metrics = evaluate(model, valid, task, label_range=label_range, device=device)
+            metrics = evaluate(model, valid, task, label_range=clip_range, device=device)
             metrics.pop("n", None)
             record.update({f"valid_{k}": v for k, v in metrics.items()})
         record["seconds"] = time.perf_counter() - start

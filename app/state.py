@@ -111,8 +111,8 @@ def evaluate_part(model: Any, ws: Workspace, part: str) -> dict[str, float]:
     if part not in ws.parts:
         return {}
     train = ws.parts.get("train")
-    label_range = (float(train.y.min()), float(train.y.max())) if ws.task == "regression" and train else None
-    return afm.evaluate(model, ws.parts[part], ws.task, label_range=label_range)
+    clip_range = afm.label_range(train, ws.task) if train is not None else None
+    return afm.evaluate(model, ws.parts[part], ws.task, label_range=clip_range)
 
 
 # ---------------------------------------------------------------------------- session

@@ -31,7 +31,7 @@ def train_one(kind: str, task: str, seed: int, epochs: int) -> dict:
         model = cls(data.n_features, data.n_fields, 16, dropout=0.2, seed=seed)
         afm.fit(model, train, valid, seed=seed, **kwargs)
     seconds = time.perf_counter() - start
-    metrics = afm.evaluate(model, test, task, label_range=(float(train.y.min()), float(train.y.max())))
+    metrics = afm.evaluate(model, test, task, label_range=afm.label_range(train, task))
     frame = afm.field_pair_frame(model, test)
     recovery = afm.planted_recovery(frame, afm.datasets.sample_truth())
     by_attention = frame.sort_values("mean_attention", ascending=False)["label"].tolist()

@@ -76,7 +76,7 @@ test = ws.parts["test"]
 raw = {label: afm.predict(model, test).double().numpy() for label, model in models.items()}
 y = test.y.double().numpy()
 if ws.task == "regression":
-    lo, hi = float(ws.parts["train"].y.min()), float(ws.parts["train"].y.max())
+    lo, hi = afm.label_range(ws.parts["train"])
     fig = plots.prediction_scatter(y, {k: np.clip(v, lo, hi) for k, v in raw.items()}, title="Predicted vs true (test)")
     state.show_figure(fig, "compare-predictions")
     st.caption("Each point is a test row; predictions clipped to the training label range, as the RMSE sees them.")
