@@ -1,10 +1,15 @@
 """Fast building blocks with hand-written backward passes (the maths stays in ``model.py``).
 
-Both are checked against autograd's own gradients in ``tests/test_kernels.py``; they exist only
+All are checked against autograd's own gradients in ``tests/test_kernels.py``; they exist only
 because autograd's generic versions spend most of a training step on bookkeeping here:
 
+- ``interaction``: AFM's pair products, attention network, softmax and attention-weighted sum in
+  one C pass per sample each way (``_fused.c``, built by ``native``); nothing of size [B, P, k]
+  is formed. Where the C kernel does not apply (float64, CUDA, no C compiler), the two PyTorch
+  kernels below compute the same numbers:
 - ``pair_products``: the slices-and-cat formulation's backward allocates and adds a full-size
   zero tensor per slice; this one accumulates each field's gradient in place.
+- ``attention_pool``: scores, softmax and pooling with one hand-written backward.
 - ``embedding``: ``embedding_dense_backward`` sorts the indices every step (for determinism);
   ``index_add_`` gives the same deterministic sum on CPU without the sort.
 """
@@ -16,6 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.nn import functional
+
+from . import native
 
 
 class _PairProducts(torch.autograd.Function):
@@ -122,3 +129,92 @@ def attention_pool(
     scaled by 1/(1-p)) or None.
     """
     return _AttentionPool.apply(u, W, b, h, keep)
+
+
+def _fused_forward(
+    e: Tensor, W: Tensor, b: Tensor, h: Tensor, keep: Tensor | None, p: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """pooled [B, k], score [B, P], attention [B, P] and, given p, interaction p . u_ij [B, P]: in C."""
+    batch, n_fields, k = e.shape
+    n_pairs = n_fields * (n_fields - 1) // 2
+    pooled = e.new_empty(batch, k)
+    score, attention = e.new_empty(batch, n_pairs), e.new_empty(batch, n_pairs)
+    interaction = None if p is None else e.new_empty(batch, n_pairs)
+    ptr = native.pointer
+    status = native.library().afm_forward(
+        ptr(e), batch, n_fields, k, W.shape[0], ptr(W), ptr(b), ptr(h), ptr(keep), ptr(p),
+        ptr(pooled), ptr(score), ptr(attention), ptr(interaction), torch.get_num_threads(),
+    )  # fmt: skip
+    if status:
+        raise MemoryError("the fused AFM kernel ran out of memory")
+    return pooled, score, attention, interaction
+
+
+def _contiguous(*tensors: Tensor | None) -> list[Tensor | None]:
+    return [None if x is None else x.detach().contiguous() for x in tensors]
+
+
+class _FusedInteraction(torch.autograd.Function):
+    """pair_products and attention_pool in one C pass per sample each way (``_fused.c``)."""
+
+    @staticmethod
+    def forward(ctx: Any, e: Tensor, W: Tensor, b: Tensor, h: Tensor, keep: Tensor | None) -> tuple[Tensor, ...]:
+        e, W, b, h, keep = _contiguous(e, W, b, h, keep)
+        pooled, score, attention, _ = _fused_forward(e, W, b, h, keep)
+        ctx.save_for_backward(e, W, b, h, keep, attention)
+        return pooled, score, attention
+
+    @staticmethod
+    def backward(ctx: Any, grad_pooled: Tensor, grad_score: Tensor, grad_attention: Tensor) -> tuple[Any, ...]:
+        e, W, b, h, keep, attention = ctx.saved_tensors
+        batch, n_fields, k = e.shape
+        grad_e = torch.empty_like(e)
+        grad_W, grad_b, grad_h = torch.empty_like(W), torch.empty_like(b), torch.empty_like(h)
+        ptr = native.pointer
+        status = native.library().afm_backward(
+            ptr(e), batch, n_fields, k, W.shape[0], ptr(W), ptr(b), ptr(h), ptr(keep), ptr(attention),
+            ptr(grad_pooled.contiguous()),
+            ptr(None if grad_score is None else grad_score.contiguous()),
+            ptr(None if grad_attention is None else grad_attention.contiguous()),
+            ptr(grad_e), ptr(grad_W), ptr(grad_b), ptr(grad_h), torch.get_num_threads(),
+        )  # fmt: skip
+        if status:
+            raise MemoryError("the fused AFM kernel ran out of memory")
+        return grad_e, grad_W, grad_b, grad_h, None
+
+
+def fused_available(e: Tensor, *params: Tensor) -> bool:
+    """Whether ``interaction`` runs the fused C kernel for these tensors (float32 on the CPU, F >= 2)."""
+    tensors = (e, *params)
+    return (
+        e.dim() == 3
+        and e.shape[1] >= 2
+        and all(x.device.type == "cpu" and x.dtype == torch.float32 for x in tensors)
+        and native.library() is not None
+    )
+
+
+def interaction(
+    e: Tensor, W: Tensor, b: Tensor, h: Tensor, keep: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``attention_pool(pair_products(e), W, b, h, keep)``: the fused C kernel where it applies.
+
+    The same numbers (to float rounding) either way; the C kernel never materialises the [B, P, k]
+    pair vectors. float64, CUDA, or no C compiler: the PyTorch kernels above.
+    """
+    if fused_available(e, W, b, h):
+        return _FusedInteraction.apply(e, W, b, h, keep)
+    return attention_pool(pair_products(e), W, b, h, keep)
+
+
+@torch.no_grad()
+def interaction_terms(
+    e: Tensor, W: Tensor, b: Tensor, h: Tensor, p: Tensor, keep: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """What an explanation needs, without gradients: ``(pooled, score, attention, interaction)``,
+    where interaction [B, P] = p . u_ij. Fused where it applies (no [B, P, k] tensor is formed)."""
+    if fused_available(e, W, b, h, p):
+        return _fused_forward(*_contiguous(e, W, b, h, keep), p.contiguous())  # type: ignore[return-value]
+    u = pair_products(e)
+    pooled, score, attention = attention_pool(u, W, b, h, keep)
+    return pooled, score, attention, u @ p

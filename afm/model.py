@@ -167,8 +167,7 @@ class _FactorizationMachine(nn.Module):
     def explain(self, idx: Tensor, val: Tensor | None = None) -> Explanation:
         """Every term of eq. 6 for each sample, from the same computation as ``forward``."""
         prediction, parts = self._predict(idx, val, keep=True)
-        u = parts["u"]  # (B, P, k)
-        interaction = u @ parts["p"]  # (B, P)
+        interaction = parts["interaction"]  # (B, P): s_ij = p . u_ij
         attention = parts["attention"]
         return Explanation(
             prediction=prediction,
@@ -247,14 +246,19 @@ class AFM(_FactorizationMachine):
     def _predict(self, idx: Tensor, val: Tensor | None, keep: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
         val = _check_inputs(idx, val, self.config.n_fields)
         linear, e = self._embed(idx, val)  # (B, F), (B, F, k)
-        u = pair_vectors(e)  # (B, P, k)
         mask = None  # attention dropout: a mask of 0 and 1/(1-p) on a_ij, in training only
         if self.training and self.config.attention_dropout > 0:
-            mask = self._dropout(torch.ones(u.shape[:2], dtype=u.dtype, device=u.device), self.config.attention_dropout)
-        # a'_ij = h^T ReLU(W u_ij + b); a_ij = softmax over the pairs (stable); pooled = sum a_ij u_ij
-        pooled, score, attention = kernels.attention_pool(u, self.W, self.b, self.h, mask)  # (B,k), (B,P), (B,P)
+            ones = torch.ones(e.shape[0], self.n_pairs, dtype=e.dtype, device=e.device)
+            mask = self._dropout(ones, self.config.attention_dropout)
+        # u_ij = e_i * e_j; a'_ij = h^T ReLU(W u_ij + b); a_ij = softmax over the pairs (stable);
+        # pooled = sum a_ij u_ij: one fused pass (kernels.interaction), which never forms u [B, P, k].
+        parts: dict[str, Tensor] = {}
+        if keep:  # explanations (no gradient): also s_ij = p . u_ij, from the same pass
+            pooled, score, attention, interaction = kernels.interaction_terms(e, self.W, self.b, self.h, self.p, mask)
+            parts = {"linear": linear, "score": score, "attention": attention, "interaction": interaction}
+        else:
+            pooled, score, attention = kernels.interaction(e, self.W, self.b, self.h, mask)  # (B,k), (B,P), (B,P)
         prediction = self.w0 + linear.sum(1) + self._dropout(pooled, self.config.dropout) @ self.p  # (B,)
-        parts = {"linear": linear, "u": u, "score": score, "attention": attention, "p": self.p} if keep else {}
         return prediction, parts
 
 
@@ -283,10 +287,9 @@ class FM(_FactorizationMachine):
         prediction = self.w0 + linear.sum(1) + self._dropout(pooled, self.config.dropout).sum(1)  # p = 1
         parts: dict[str, Tensor] = {}
         if keep:
-            u = pair_vectors(e)
-            ones = torch.ones(u.shape[:2], dtype=u.dtype, device=u.device)
-            p = torch.ones(u.shape[2], dtype=u.dtype, device=u.device)
-            parts = {"linear": linear, "u": u, "score": torch.zeros_like(ones), "attention": ones, "p": p}
+            interaction = pair_vectors(e).sum(2)  # s_ij = 1 . u_ij
+            ones = torch.ones_like(interaction)
+            parts = {"linear": linear, "score": torch.zeros_like(ones), "attention": ones, "interaction": interaction}
         return prediction, parts
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from afm import kernels
+from afm import kernels, native
 
 
 def reference_pairs(e: torch.Tensor) -> torch.Tensor:
@@ -47,3 +47,118 @@ def test_attention_pool_matches_autograd(with_mask: bool) -> None:
         torch.testing.assert_close(ours, ref)
     # the gradient of every output (pooled, score and attention) against autograd's
     assert torch.autograd.gradcheck(lambda *a: kernels.attention_pool(*a, mask), (u, W, b, h))
+
+
+# ---------------------------------------------------------------------------- the fused C kernel
+
+
+def _reference_interaction(e, W, b, h, keep):  # noqa: ANN001, ANN202
+    """pooled, score and attention from eq. 6's definitions, by plain autograd (any dtype)."""
+    score = torch.relu(reference_pairs(e) @ W.T + b) @ h
+    attention = torch.softmax(score, 1)
+    weights = attention if keep is None else attention * keep
+    return (weights.unsqueeze(2) * reference_pairs(e)).sum(1), score, attention
+
+
+def _needs_native() -> None:
+    if native.library() is None:
+        if native._compiler() is not None and native.enabled():
+            pytest.fail("a C compiler is here but the fused kernel did not build")
+        pytest.skip("no C compiler here (or AFM_NATIVE=0): the fused kernel is unavailable")
+
+
+@pytest.mark.parametrize(
+    ("batch", "n_fields", "k", "t", "masked"),
+    [(37, 10, 16, 16, False), (64, 5, 7, 3, True), (9, 2, 1, 1, True), (33, 39, 33, 20, True), (5, 12, 64, 16, False)],
+)
+def test_fused_interaction_matches_float64_reference(batch: int, n_fields: int, k: int, t: int, masked: bool) -> None:
+    """Outputs and all four gradients (with a gradient on every output) against float64 autograd."""
+    _needs_native()
+    g = torch.Generator().manual_seed(batch)
+    e = torch.randn(batch, n_fields, k, generator=g) * 0.7
+    W, b, h = torch.randn(t, k, generator=g), torch.randn(t, generator=g), torch.randn(t, generator=g)
+    n_pairs = n_fields * (n_fields - 1) // 2
+    keep = (torch.rand(batch, n_pairs, generator=g) > 0.3).float() / 0.7 if masked else None
+    upstream = [torch.randn(batch, k, generator=g), torch.randn(batch, n_pairs, generator=g)]
+    upstream.append(torch.randn(batch, n_pairs, generator=g))
+    results = []
+    for dtype in (torch.float32, torch.float64):  # float32: the C kernel; float64: the reference
+        leaves = [x.to(dtype).requires_grad_() for x in (e, W, b, h)]
+        mask = None if keep is None else keep.to(dtype)
+        assert kernels.fused_available(*leaves) == (dtype == torch.float32)
+        outputs = (kernels.interaction if dtype == torch.float32 else _reference_interaction)(*leaves, mask)
+        total = sum((o * u.to(dtype)).sum() for o, u in zip(outputs, upstream, strict=True))
+        results.append([o.detach().double() for o in outputs] + [x.double() for x in torch.autograd.grad(total, leaves)])
+    names = ["pooled", "score", "attention", "grad e", "grad W", "grad b", "grad h"]
+    for name, ours, ref in zip(names, *results, strict=True):
+        scale = ref.abs().max().item() + 1e-12
+        assert (ours - ref).abs().max().item() <= 2e-5 * scale, name
+
+
+def test_fused_softmax_handles_wide_score_ranges() -> None:
+    """Scores thousands apart: attention still sums to 1 and matches torch.softmax."""
+    _needs_native()
+    g = torch.Generator().manual_seed(1)
+    e = torch.randn(64, 39, 16, generator=g)
+    W, b, h = torch.randn(16, 16, generator=g) * 3, torch.randn(16, generator=g), torch.randn(16, generator=g) * 5
+    with torch.no_grad():
+        _, score, attention = kernels.interaction(e, W, b, h)
+    assert (score.max(1).values - score.min(1).values).max() > 1000
+    torch.testing.assert_close(attention.sum(1), torch.ones(64))
+    torch.testing.assert_close(attention, torch.softmax(score, 1), rtol=1e-5, atol=1e-7)
+
+
+def test_fused_gradients_same_bits_per_thread_count_and_close_across_counts() -> None:
+    _needs_native()
+    g = torch.Generator().manual_seed(2)
+    e = torch.randn(301, 8, 16, generator=g)
+    params = [torch.randn(16, 16, generator=g), torch.randn(16, generator=g), torch.randn(16, generator=g)]
+    threads = torch.get_num_threads()
+
+    def grads(n: int) -> list[torch.Tensor]:
+        torch.set_num_threads(n)
+        leaves = [x.clone().requires_grad_() for x in (e, *params)]
+        pooled, _, _ = kernels.interaction(*leaves)
+        return list(torch.autograd.grad(pooled.square().sum(), leaves))
+
+    try:
+        one, two, two_again = grads(1), grads(2), grads(2)
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(two, two_again, strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(one, two, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_without_the_fused_kernel_the_model_computes_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No compiler (or AFM_NATIVE=0): one warning, then the PyTorch kernels, with the same numbers."""
+    _needs_native()
+    from afm import AFM
+
+    model = AFM(50, 6, 8, 4, seed=3)
+    idx = torch.randint(0, 50, (40, 6))
+    fused = model(idx)
+    fused_grads = torch.autograd.grad(fused.square().sum(), list(model.parameters()))
+    monkeypatch.setattr(native, "_state", {})
+    monkeypatch.setattr(native, "_compiler", lambda: None)
+    with pytest.warns(RuntimeWarning, match="no C compiler"):
+        assert native.library() is None
+    plain = model(idx)
+    plain_grads = torch.autograd.grad(plain.square().sum(), list(model.parameters()))
+    torch.testing.assert_close(fused, plain, rtol=1e-5, atol=1e-6)
+    for a, b in zip(fused_grads, plain_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    monkeypatch.setenv("AFM_NATIVE", "0")
+    monkeypatch.setattr(native, "_state", {})
+    assert native.library() is None  # switched off: no build attempted, no warning
+
+
+def test_kernel_build_is_cached_per_source(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    _needs_native()
+    monkeypatch.setenv("AFM_CACHE", str(tmp_path))
+    compiler = native._compiler()
+    first = native._build(compiler)
+    stamp = first.stat().st_mtime_ns
+    assert native._build(compiler) == first and first.stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".writable", first.name]  # no build leftovers
