@@ -88,7 +88,8 @@ def test_fused_interaction_matches_float64_reference(batch: int, n_fields: int, 
         assert kernels.fused_available(*leaves) == (dtype == torch.float32)
         outputs = (kernels.interaction if dtype == torch.float32 else _reference_interaction)(*leaves, mask)
         total = sum((o * u.to(dtype)).sum() for o, u in zip(outputs, upstream, strict=True))
-        results.append([o.detach().double() for o in outputs] + [x.double() for x in torch.autograd.grad(total, leaves)])
+        grads = torch.autograd.grad(total, leaves)
+        results.append([o.detach().double() for o in outputs] + [x.double() for x in grads])
     names = ["pooled", "score", "attention", "grad e", "grad W", "grad b", "grad h"]
     for name, ours, ref in zip(names, *results, strict=True):
         scale = ref.abs().max().item() + 1e-12
