@@ -23,7 +23,8 @@ from pathlib import Path
 SOURCE = Path(__file__).with_name("_fused.c")
 # -ffp-contract=fast: fused multiply-adds (ISO C mode turns them off); -fopenmp-simd: the simd
 # pragmas only, no OpenMP runtime (that is linked separately, see _build).
-FLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-fno-math-errno", "-fopenmp-simd", "-fPIC", "-std=c11", "-pthread"]
+FLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-fno-math-errno", "-fopenmp-simd", "-fPIC", "-std=c11"]
+FLAGS += ["-pthread"]
 
 _lock = threading.Lock()
 _state: dict[str, object] = {}
