@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=D.attention_dropout,
         help=f"dropout on the attention weights ({D.attention_dropout})",
     )
+    m.add_argument(
+        "--p-init",
+        choices=["ones", "normal"],
+        default=D.p_init,
+        help=f"AFM's projection p at the start: ones, as the authors' code, or a Glorot normal ({D.p_init})",
+    )
     o = t.add_argument_group("optimisation")
     o.add_argument(
         "--l2-attention",

@@ -408,6 +408,7 @@ class TrainConfig:
     attention_factor: int = 16
     dropout: float = 0.2
     attention_dropout: float = 0.0
+    p_init: str = "ones"  # AFM's p at the start: "ones" (the authors') or "normal" (deepctr-torch's)
     l2_attention: float = 0.0
     lr: float = 0.01
     optimizer: str = "adam"
@@ -472,6 +473,7 @@ def train_model(
             config.dropout,
             config.attention_dropout if kind == "afm" else 0.0,
             config.seed,
+            config.p_init if kind == "afm" else "ones",
         )
     )
     history = fit(model, train, valid, l2_attention=config.l2_attention, seed=config.seed, **common)

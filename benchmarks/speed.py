@@ -25,8 +25,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FRAPPE = ROOT.parent / "shared" / "data" / "frappe"
-IMPLEMENTATIONS = ["afm", "torchfm-afm", "deepctr-afm", "deepctr-afm-fit", "fm", "torchfm-fm"]
-PEERS = {"afm": ("torchfm-afm", "deepctr-afm", "deepctr-afm-fit"), "fm": ("torchfm-fm",)}
+IMPLEMENTATIONS = ["afm", "afm-p-normal", "torchfm-afm", "deepctr-afm", "deepctr-afm-fit", "fm", "torchfm-fm"]
+AFM_PEERS = ("torchfm-afm", "deepctr-afm", "deepctr-afm-fit")
+PEERS = {"afm": AFM_PEERS, "afm-p-normal": AFM_PEERS, "fm": ("torchfm-fm",)}
+TARGET = {"afm": 3.0, "afm-p-normal": 3.0, "fm": 1.0}  # issue 6: AFM 3x the fastest peer, FM at least torchfm
 
 
 # ---------------------------------------------------------------------------- one measurement (child)
@@ -67,12 +69,12 @@ def measure(impl: str, epochs: int, fields: int | None, k: int, batch: int) -> d
     train, test = _load(fields, k)
     t = 16
     result: dict = {"impl": impl, "rows": len(train), "fields": train.n_fields, "k": k}
-    if impl in ("afm", "fm"):
-        model = (
-            afm.AFM(train.n_features, train.n_fields, k, t, seed=0)
-            if impl != "fm"
-            else afm.FM(train.n_features, train.n_fields, k, seed=0)
-        )
+    if impl in PEERS:  # ours
+        if impl == "fm":
+            model = afm.FM(train.n_features, train.n_fields, k, seed=0)
+        else:  # afm-p-normal: p drawn as deepctr-torch draws it, instead of the authors' ones
+            p_init = "normal" if impl == "afm-p-normal" else "ones"
+            model = afm.AFM(train.n_features, train.n_fields, k, t, seed=0, p_init=p_init)
         start = time.perf_counter()
         afm.fit(model, train, task="binary", epochs=epochs, batch_size=batch, lr=0.01, optimizer="adam", seed=0)
         result["train_seconds"] = time.perf_counter() - start
@@ -208,13 +210,23 @@ def frappe_table(rounds: int, epochs: int) -> str:
         f"k=16, t=16, batch 2048, Adam lr 0.01, log loss, {epochs} epochs, 2 threads; median of {rounds} rounds.",
         "",
         "| implementation | train samples/s | predict samples/s | explain samples/s | peak RSS (MB) | test AUC "
-        "| test log loss | train × fastest peer | predict × fastest peer |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| test log loss | train × fastest peer | predict × fastest peer | explain × fastest peer's predict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    verdicts = []
     for impl, m in table.items():
-        family = "fm" if impl in ("fm", "torchfm-fm") else "afm"
-        peers = [table[p] for p in PEERS[family] if p in table]
-        ours = impl in ("afm", "fm") and peers
+        peers = {p: table[p] for p in PEERS.get(impl, ()) if p in table}
+        ours = bool(peers)
+        best_train = max(peers.values(), key=lambda p: p["train_per_s"]) if ours else None
+        best_predict = max(p["predict_per_s"] for p in peers.values()) if ours else None
+        ratios = {}
+        if ours:
+            ratios = {
+                "train": m["train_per_s"] / best_train["train_per_s"],
+                "predict": m["predict_per_s"] / best_predict,
+            }
+            if "explain_per_s" in m:
+                ratios["explain"] = m["explain_per_s"] / best_predict
         cells = [
             impl,
             f"{m['train_per_s']:,.0f}",
@@ -223,11 +235,19 @@ def frappe_table(rounds: int, epochs: int) -> str:
             f"{m['peak_rss_mb']:.0f}",
             f"{m['auc']:.4f}",
             f"{m['logloss']:.4f}",
-            f"{m['train_per_s'] / max(p['train_per_s'] for p in peers):.2f}×" if ours else "—",
-            f"{m['predict_per_s'] / max(p['predict_per_s'] for p in peers):.2f}×" if ours else "—",
+            *(f"{ratios[key]:.2f}×" if key in ratios else "—" for key in ("train", "predict", "explain")),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        if ours:
+            name = next(p for p, v in peers.items() if v is best_train)
+            auc_gap = m["auc"] - best_train["auc"]
+            rss_gap = m["peak_rss_mb"] - best_train["peak_rss_mb"]
+            goal = TARGET[impl]
+            checks = [f"{key} {value:.2f}× {'≥' if value >= goal else '<'} {goal:g}" for key, value in ratios.items()]
+            checks.append(f"AUC {auc_gap:+.4f} ({'within' if auc_gap >= -0.005 else 'NOT within'} 0.005)")
+            checks.append(f"peak RSS {rss_gap:+.0f} MB ({'no higher' if rss_gap <= 0 else 'higher'})")
+            verdicts.append(f"- {impl} against the fastest peer in training, {name}: " + "; ".join(checks))
+    return "\n".join(lines + [""] + verdicts)
 
 
 def scaling_table(rounds: int) -> str:

@@ -219,3 +219,30 @@ def test_bad_input_shapes() -> None:
         model(torch.zeros(4, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="val must have the shape"):
         model(torch.zeros(4, 3, dtype=torch.long), torch.ones(4, 2))
+
+
+def test_p_init_normal_draws_p_and_changes_nothing_else() -> None:
+    ones = AFM(30, 5, embed_dim=8, attention_factor=4, seed=7)
+    normal = AFM(30, 5, embed_dim=8, attention_factor=4, seed=7, p_init="normal")
+    for name in ("w0", "w", "V", "W", "b", "h"):  # the default stream is untouched
+        assert torch.equal(getattr(ones, name), getattr(normal, name)), name
+    assert torch.equal(ones.p, torch.ones(8))
+    assert not torch.equal(normal.p, ones.p)
+    assert 0.2 < normal.p.std().item() < 0.9  # N(0, 2/(k+1)): std 0.49 for k=8
+    again = AFM(30, 5, embed_dim=8, attention_factor=4, seed=7, p_init="normal")
+    assert torch.equal(again.p, normal.p)  # seeded
+    assert normal.config.p_init == "normal"
+    with pytest.raises(ValueError, match="p_init must be one of"):
+        AFM(30, 5, p_init="zeros")
+
+
+def test_p_init_survives_checkpoints_and_old_configs_load(tmp_path) -> None:  # noqa: ANN001
+    from afm import build_model, load_model, save_model
+
+    model = AFM(30, 5, embed_dim=8, attention_factor=4, seed=7, p_init="normal")
+    save_model(model, tmp_path / "m.pt")
+    loaded, _ = load_model(tmp_path / "m.pt")
+    assert loaded.config.p_init == "normal" and torch.equal(loaded.p, model.p)
+    old = model.config.to_dict()
+    del old["p_init"]  # a checkpoint written before p_init existed
+    assert build_model(old).config.p_init == "ones"
