@@ -6,6 +6,7 @@ tables show exactly what the model used to predict.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,30 +14,58 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import kernels
 from .data import Dataset, Schema
 from .model import AFM, FM, Explanation
 
 PAIR_SEP = " × "
 
 
-def explain_batches(model: AFM | FM, data: Dataset, batch_size: int = 8192) -> Iterator[tuple[int, Explanation]]:
-    """``(first_row, Explanation)`` for consecutive batches of ``data``, in eval mode."""
+def explain_batches(
+    model: AFM | FM, data: Dataset, batch_size: int | None = None
+) -> Iterator[tuple[int, Explanation]]:
+    """``(first_row, Explanation)`` for consecutive batches of ``data``, in eval mode.
+
+    ``batch_size`` None picks one that bounds the memory of a batch (see ``auto_batch_size``).
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    rows = batch_size or auto_batch_size(model)
+    all_ones = bool((data.val == 1).all())  # one-hot data: nothing to scale by x_i
     try:
-        for start in range(0, len(data), batch_size):
-            end = start + batch_size
-            yield start, model.explain(data.idx[start:end].to(device), data.val[start:end].to(device))
+        for start in range(0, len(data), rows):
+            end = start + rows
+            val = None if all_ones else data.val[start:end].to(device)
+            yield start, model.explain(data.idx[start:end].to(device), val)
     finally:
         model.train(was_training)
 
 
-def explain_dataset(model: AFM | FM, data: Dataset, batch_size: int = 8192) -> Explanation:
-    """One ``Explanation`` for all rows of ``data`` (tensors on the CPU)."""
+def auto_batch_size(model: AFM | FM, budget_bytes: int = 256 * 2**20) -> int:
+    """Rows per explanation batch whose working memory stays within ``budget_bytes``.
+
+    AFM's fused kernel keeps only [B, P] results per batch; the PyTorch fallback (and FM's
+    explanation) also forms the [B, P, k] pair vectors, so their batches are smaller.
+    """
+    c = model.config
+    n_pairs = c.n_fields * (c.n_fields - 1) // 2
+    per_row = 4 * (6 * n_pairs + 2 * c.n_fields * (c.embed_dim + 1))  # float32 results and embeddings
+    if not (isinstance(model, AFM) and kernels.fused_applies(c.n_fields, model.V, model.W, model.b, model.h)):
+        per_row += 4 * 2 * n_pairs * c.embed_dim
+    return int(min(max(budget_bytes // per_row, 256), 1 << 20))
+
+
+def explain_dataset(model: AFM | FM, data: Dataset, batch_size: int | None = None) -> Explanation:
+    """One ``Explanation`` for all rows of ``data`` (tensors on the CPU).
+
+    ``batch_size`` None: as large as ``auto_batch_size`` allows (a small dataset is one batch).
+    """
     parts = [e for _, e in explain_batches(model, data, batch_size)]
     if not parts:
         raise ValueError("cannot explain an empty dataset")
+    if len(parts) == 1:
+        return _on_cpu(parts[0])
 
     def cat(name: str) -> torch.Tensor:
         return torch.cat([getattr(p, name).cpu() for p in parts])
@@ -51,6 +80,10 @@ def explain_dataset(model: AFM | FM, data: Dataset, batch_size: int = 8192) -> E
         contribution=cat("contribution"),
         pairs=parts[0].pairs.cpu(),
     )
+
+
+def _on_cpu(exp: Explanation) -> Explanation:
+    return Explanation(**{f.name: getattr(exp, f.name).cpu() for f in dataclasses.fields(exp)})
 
 
 def pair_names(field_names: list[str], pairs: torch.Tensor) -> list[str]:

@@ -183,15 +183,19 @@ class _FusedInteraction(torch.autograd.Function):
         return grad_e, grad_W, grad_b, grad_h, None
 
 
-def fused_available(e: Tensor, *params: Tensor) -> bool:
-    """Whether ``interaction`` runs the fused C kernel for these tensors (float32 on the CPU, F >= 2)."""
-    tensors = (e, *params)
+def fused_applies(n_fields: int, *tensors: Tensor) -> bool:
+    """Whether the fused C kernel serves a model with ``n_fields`` fields and these parameters
+    (float32 on the CPU, at least one pair, the kernel built)."""
     return (
-        e.dim() == 3
-        and e.shape[1] >= 2
+        n_fields >= 2
         and all(x.device.type == "cpu" and x.dtype == torch.float32 for x in tensors)
         and native.library() is not None
     )
+
+
+def fused_available(e: Tensor, *params: Tensor) -> bool:
+    """Whether ``interaction`` runs the fused C kernel for these tensors."""
+    return e.dim() == 3 and fused_applies(e.shape[1], e, *params)
 
 
 def interaction(

@@ -192,3 +192,20 @@ def test_same_seed_same_numbers_across_processes_with_two_threads(tmp_path) -> N
     outputs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
                for _ in range(2)]  # fmt: skip
     assert outputs[0] == outputs[1] and outputs[0].strip()
+
+
+def test_explain_dataset_same_terms_whatever_the_batching(parts: list[afm.Dataset]) -> None:
+    """The default (one large batch here) and small batches give the same explanation, and it adds up."""
+    train = parts[0]
+    model = afm.AFM(train.n_features, train.n_fields, 8, 4, seed=1)
+    whole = afm.explain_dataset(model, train)
+    batched = afm.explain_dataset(model, train, batch_size=97)
+    for name in ("prediction", "linear", "score", "attention", "interaction", "contribution"):
+        torch.testing.assert_close(getattr(whole, name), getattr(batched, name), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(whole.total(), whole.prediction, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(whole.prediction, afm.predict(model, train), rtol=1e-5, atol=1e-6)
+    rows = afm.explain.auto_batch_size(model)
+    assert len(train) <= rows  # one batch for this small set
+    wide = afm.AFM(100, 39, 64, 16)  # P = 741 pairs: fewer rows per batch, within the budget
+    assert 256 <= afm.explain.auto_batch_size(wide) < rows
+    assert afm.explain.auto_batch_size(wide) * 741 * 4 * 6 <= 256 * 2**20
