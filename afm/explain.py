@@ -21,9 +21,7 @@ from .model import AFM, FM, Explanation
 PAIR_SEP = " × "
 
 
-def explain_batches(
-    model: AFM | FM, data: Dataset, batch_size: int | None = None
-) -> Iterator[tuple[int, Explanation]]:
+def explain_batches(model: AFM | FM, data: Dataset, batch_size: int | None = None) -> Iterator[tuple[int, Explanation]]:
     """``(first_row, Explanation)`` for consecutive batches of ``data``, in eval mode.
 
     ``batch_size`` None picks one that bounds the memory of a batch (see ``auto_batch_size``).
