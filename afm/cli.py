@@ -33,9 +33,14 @@ class CLIError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
+def _one_line(text: str) -> str:
+    """``text`` with every non-printable character (newlines, carriage returns...) escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line instead of usage + message
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
 
 
 def _csv_list(text: str) -> list[str]:

@@ -78,6 +78,8 @@ class _Embedding(torch.autograd.Function):
 
 def embedding(idx: Tensor, weight: Tensor) -> Tensor:
     """``weight[idx]`` whose backward is an ``index_add_`` (deterministic on CPU, no sort)."""
+    if not (torch.is_grad_enabled() and weight.requires_grad):  # prediction: no autograd node to build
+        return functional.embedding(idx, weight)
     return _Embedding.apply(idx, weight)
 
 
@@ -207,7 +209,9 @@ def interaction(
     pair vectors. float64, CUDA, or no C compiler: the PyTorch kernels above.
     """
     if fused_available(e, W, b, h):
-        return _FusedInteraction.apply(e, W, b, h, keep)
+        if torch.is_grad_enabled() and any(x.requires_grad for x in (e, W, b, h)):
+            return _FusedInteraction.apply(e, W, b, h, keep)
+        return _fused_forward(*_contiguous(e, W, b, h, keep))[:3]  # prediction: no autograd node
     return attention_pool(pair_products(e), W, b, h, keep)
 
 

@@ -195,7 +195,7 @@ class AFM(_FactorizationMachine):
     Initialisation as the authors' code: V ~ N(0, 0.01), W and b Glorot-scaled normals, h ~ N(0, 1),
     p = ones (so that AFM with uniform attention is FM scaled by 1/P). ``p_init="normal"`` draws p
     from N(0, 2/(k+1)) instead, as deepctr-torch does (Glorot normal): on Frappe with Adam that
-    reaches a higher AUC in the first epochs (``benchmarks/speed.py``, ``docs/REPRODUCTION.md``).
+    reaches a higher AUC in the first epochs (0.928 against 0.921 after 3, ``benchmarks/speed.py``).
     """
 
     def __init__(

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
@@ -117,6 +117,8 @@ TOKENS = st.sampled_from(
 
 @FUZZ
 @given(args=st.lists(st.one_of(TOKENS, st.text(max_size=8)), max_size=8))
+@example(args=["train", "\r"])  # found by hypothesis: argparse's message kept the raw carriage return
+@example(args=["train", "a\x85b\u2028"])
 def test_fuzzed_cli_arguments_give_status_0_or_2_and_no_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str]
 ) -> None:
