@@ -30,7 +30,9 @@ typedef int32_t v16i __attribute__((vector_size(64), aligned(4)));
 static inline v16 load(const float *p) { return *(const v16 *)p; }
 static inline void store(float *p, v16 v) { *(v16 *)p = v; }
 static inline v16 splat(float x) { return (v16){0} + x; }
-static inline v16 relu(v16 z) { return (v16)((v16i)z & (z > 0.0f)); }
+/* torch's ReLU: max(z, 0), but NaN stays NaN (as threshold_backward lets NaN's gradient through) */
+static inline v16i positive_or_nan(v16 z) { return (z > 0.0f) | (z != z); }
+static inline v16 relu(v16 z) { return (v16)((v16i)z & positive_or_nan(z)); }
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
 typedef float v4 __attribute__((vector_size(16), aligned(4)));
 static inline float hsum(v16 v) { /* a tree of halves: a few vector adds, not 16 scalar ones */
@@ -61,7 +63,9 @@ static inline v16 vexp(v16 x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    return (v16)((v16i)((v16)((v16i)p + (n << 23))) & ~tiny);
+    const v16i nan = x != x; /* NaN in, NaN out: a diverged model must not look finite */
+    const v16i bits = ((v16i)p + (n << 23)) & ~tiny;
+    return (v16)((bits & ~nan) | ((v16i)x & nan));
 }
 
 static inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
@@ -204,7 +208,7 @@ static void backward_rows(Job *J) {
             S.w[p] = keep ? a[p] * keep[p] : a[p]; /* the pair's weight in pooled */
             for (int64_t q0 = 0; q0 < tp; q0 += VL) {
                 const v16 z = load(S.Z + p * tp + q0);
-                const v16 dz = (v16)((v16i)(gs * load(J->h + q0)) & (z > 0.0f)); /* through the ReLU */
+                const v16 dz = (v16)((v16i)(gs * load(J->h + q0)) & positive_or_nan(z)); /* through the ReLU */
                 store(S.dZ + p * tp + q0, dz);
                 store(S.rb + q0, load(S.rb + q0) + dz);
                 store(S.rh + q0, load(S.rh + q0) + gs * relu(z));

@@ -163,3 +163,18 @@ def test_kernel_build_is_cached_per_source(tmp_path, monkeypatch: pytest.MonkeyP
     stamp = first.stat().st_mtime_ns
     assert native._build(compiler) == first and first.stat().st_mtime_ns == stamp  # reused, not rebuilt
     assert sorted(p.name for p in tmp_path.iterdir()) == [".writable", first.name]  # no build leftovers
+
+
+def test_fused_kernel_propagates_nan_like_torch() -> None:
+    """A NaN weight must not come out as finite attention (the trainer's divergence check relies on it)."""
+    _needs_native()
+    g = torch.Generator().manual_seed(4)
+    e = torch.randn(40, 6, 16, generator=g)
+    W, b, h = torch.randn(16, 16, generator=g), torch.randn(16, generator=g), torch.randn(16, generator=g)
+    W[3, 5] = float("nan")
+    with torch.no_grad():
+        pooled, score, attention = kernels.interaction(e, W, b, h)
+        reference = _reference_interaction(e, W, b, h, None)
+    for ours, ref in zip((pooled, score, attention), reference, strict=True):
+        assert torch.equal(ours.isnan(), ref.isnan())
+    assert attention.isnan().all()
