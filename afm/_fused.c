@@ -68,6 +68,48 @@ static inline v16 vexp(v16 x) {
     return (v16)((bits & ~nan) | ((v16i)x & nan));
 }
 
+/* sums[m] = the sum of v[m]'s lanes, for 16 vectors at once: four rounds of "shuffle halves
+ * together and add" (64 shuffles and adds for 16 sums, instead of 16 reduction chains). */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define SHUFFLE __builtin_shufflevector
+static void hsum16(v16 v[VL], float sums[VL]) {
+    for (int m = 0; m < 8; m++) /* lanes 0-7: vector m, 8-15: vector m + 8 */
+        v[m] = SHUFFLE(v[m], v[m + 8], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+               SHUFFLE(v[m], v[m + 8], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    for (int m = 0; m < 4; m++) /* blocks of 4 lanes: vectors m, m+4, m+8, m+12 */
+        v[m] = SHUFFLE(v[m], v[m + 4], 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27) +
+               SHUFFLE(v[m], v[m + 4], 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    for (int m = 0; m < 2; m++) /* blocks of 2 lanes: vectors m, m+2, ..., m+14 */
+        v[m] = SHUFFLE(v[m], v[m + 2], 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29) +
+               SHUFFLE(v[m], v[m + 2], 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    store(sums, SHUFFLE(v[0], v[1], 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30) +
+                    SHUFFLE(v[0], v[1], 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31));
+}
+#else /* compilers without __builtin_shufflevector: one reduction per vector */
+static void hsum16(v16 v[VL], float sums[VL]) {
+    for (int m = 0; m < VL; m++) sums[m] = hsum(v[m]);
+}
+#endif
+
+/* out[p] = y . f(X[p]) for the rows p of X [rows, stride] (rows a multiple of 16), f = ReLU or
+ * identity, over the first `width` columns (a multiple of 16; the padding of y is zero). */
+static void row_dots(const float *X, int64_t rows, int64_t stride, int64_t width, const float *y, int with_relu,
+                     float *out) {
+    for (int64_t p0 = 0; p0 < rows; p0 += VL) {
+        v16 v[VL];
+        for (int m = 0; m < VL; m++) {
+            const float *x = X + (p0 + m) * stride;
+            v16 s = {0};
+            for (int64_t c0 = 0; c0 < width; c0 += VL) {
+                const v16 xc = load(x + c0);
+                s += load(y + c0) * (with_relu ? relu(xc) : xc);
+            }
+            v[m] = s;
+        }
+        hsum16(v, out + p0);
+    }
+}
+
 static inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
 typedef struct {
@@ -113,57 +155,71 @@ static void hidden(const float *U, int64_t Pp, int64_t k, int64_t kp, const floa
 }
 
 typedef struct {
-    float *U, *Z, *dZ, *gU, *w, *gp, *rW, *rb, *rh;
+    float *U, *Z, *dZ, *gU, *w, *gp, *rW, *rb, *rh, *s, *a, *E, *gE;
 } Scratch;
 
-static float *scratch(Scratch *S, int64_t P, int64_t kp, int64_t tp) {
-    const int64_t Pp = round_up(P, PB);
-    float *all = calloc((size_t)(Pp * kp + 2 * Pp * tp + Pp * kp + Pp + kp + tp * kp + 2 * tp), sizeof(float));
+/* One thread's buffers for one row at a time: pairs padded to Pp (a multiple of 16) with zero
+ * rows, embeddings to kp columns with zeros (E, gE [F, kp]). */
+static float *scratch(Scratch *S, int64_t F, int64_t Pp, int64_t kp, int64_t tp) {
+    const int64_t n = Pp * kp + 2 * Pp * tp + Pp * kp + Pp + kp + tp * kp + 2 * tp + 2 * Pp + 2 * F * kp;
+    float *all = calloc((size_t)n, sizeof(float));
     if (all == NULL) return NULL;
     S->U = all, S->Z = S->U + Pp * kp, S->dZ = S->Z + Pp * tp, S->gU = S->dZ + Pp * tp, S->w = S->gU + Pp * kp;
-    S->gp = S->w + Pp, S->rW = S->gp + kp, S->rb = S->rW + tp * kp, S->rh = S->rb + tp;
+    S->gp = S->w + Pp, S->rW = S->gp + kp, S->rb = S->rW + tp * kp, S->rh = S->rb + tp, S->s = S->rh + tp;
+    S->a = S->s + Pp, S->E = S->a + Pp, S->gE = S->E + F * kp;
     return all;
 }
 
 static void forward_rows(Job *J) {
-    const int64_t F = J->F, k = J->k, kp = J->kp, tp = J->tp, P = F * (F - 1) / 2, Pp = round_up(P, PB);
+    const int64_t F = J->F, k = J->k, kp = J->kp, tp = J->tp, P = F * (F - 1) / 2, Pp = round_up(P, VL);
     Scratch S;
-    float *all = scratch(&S, P, kp, tp);
+    float *all = scratch(&S, F, Pp, kp, tp);
     if (all == NULL) {
         J->status = 1;
         return;
     }
     for (int64_t r = J->begin; r < J->end; r++) {
         const float *er = J->e + r * F * k;
-        float *score = J->score + r * P, *att = J->attention_out + r * P, *out = J->pooled + r * k;
+        float *att = J->attention_out + r * P, *out = J->pooled + r * k;
         pair_vectors(er, F, k, kp, S.U);
         hidden(S.U, Pp, k, kp, J->Wt, J->bias, tp, S.Z);
-        for (int64_t p = 0; p < P; p++) { /* a'_p = h . ReLU(z_p) */
-            v16 s = {0};
-            for (int64_t q0 = 0; q0 < tp; q0 += VL) s += load(J->h + q0) * relu(load(S.Z + p * tp + q0));
-            score[p] = hsum(s);
+        row_dots(S.Z, Pp, tp, tp, J->h, 1, S.s); /* a'_p = h . ReLU(z_p) */
+        memcpy(J->score + r * P, S.s, sizeof(float) * (size_t)P);
+        if (J->interaction) { /* s_ij = p . u_ij, the pair's term before attention (explanations) */
+            row_dots(S.U, Pp, kp, kp, J->proj, 0, S.a);
+            memcpy(J->interaction + r * P, S.a, sizeof(float) * (size_t)P);
         }
-        if (J->interaction) /* s_ij = p . u_ij, the pair's term before attention (explanations) */
-            for (int64_t p = 0; p < P; p++) {
-                v16 s = {0};
-                for (int64_t c0 = 0; c0 < kp; c0 += VL) s += load(J->proj + c0) * load(S.U + p * kp + c0);
-                J->interaction[r * P + p] = hsum(s);
-            }
-        /* softmax over the row's pairs, as torch.softmax: exp(s - max) / sum */
-        float m = score[0], total = 0.0f;
-        for (int64_t p = 1; p < P; p++) m = score[p] > m ? score[p] : m;
-        int64_t p = 0;
-        for (; p + VL <= P; p += VL) store(att + p, vexp(load(score + p) - m));
-        for (; p < P; p++) att[p] = expf(score[p] - m);
-        for (p = 0; p < P; p++) total += att[p];
-        const float inverse = 1.0f / total;
+        /* softmax over the row's pairs, as torch.softmax: exp(s - max) / sum; the padding's
+           scores are -inf, so its exp is 0 */
+        for (int64_t p = P; p < Pp; p++) S.s[p] = -INFINITY;
+        v16 top = load(S.s);
+        for (int64_t p0 = VL; p0 < Pp; p0 += VL) {
+            const v16 x = load(S.s + p0);
+            const v16i higher = x > top;
+            top = (v16)(((v16i)x & higher) | ((v16i)top & ~higher));
+        }
+        float m = top[0];
+        for (int l = 1; l < VL; l++) m = top[l] > m ? top[l] : m;
+        v16 sum = {0};
+        for (int64_t p0 = 0; p0 < Pp; p0 += VL) {
+            const v16 x = vexp(load(S.s + p0) - m);
+            store(S.a + p0, x);
+            sum += x;
+        }
+        const float inverse = 1.0f / hsum(sum);
 #pragma omp simd
-        for (int64_t p = 0; p < P; p++) att[p] *= inverse;
+        for (int64_t p = 0; p < P; p++) att[p] = S.a[p] * inverse;
         /* pooled = sum_p keep_p a_p u_p */
+        if (J->keep)
+            for (int64_t p = 0; p < P; p++) S.w[p] = att[p] * J->keep[r * P + p];
+        else
+            memcpy(S.w, att, sizeof(float) * (size_t)P); /* S.w's padding stays zero */
         for (int64_t c0 = 0; c0 < kp; c0 += VL) {
-            v16 s = {0};
-            for (int64_t p = 0; p < P; p++)
-                s += (J->keep ? att[p] * J->keep[r * P + p] : att[p]) * load(S.U + p * kp + c0);
+            v16 s4[4] = {{0}}; /* four independent sums: no single chain of P dependent adds */
+            for (int64_t p = 0; p < Pp; p += 4)
+#pragma GCC unroll 4
+                for (int m = 0; m < 4; m++) s4[m] += S.w[p + m] * load(S.U + (p + m) * kp + c0);
+            const v16 s = (s4[0] + s4[1]) + (s4[2] + s4[3]);
             if (c0 + VL <= k)
                 store(out + c0, s);
             else
@@ -174,9 +230,9 @@ static void forward_rows(Job *J) {
 }
 
 static void backward_rows(Job *J) {
-    const int64_t F = J->F, k = J->k, kp = J->kp, tp = J->tp, P = F * (F - 1) / 2, Pp = round_up(P, PB);
+    const int64_t F = J->F, k = J->k, kp = J->kp, tp = J->tp, P = F * (F - 1) / 2, Pp = round_up(P, VL);
     Scratch S;
-    float *all = scratch(&S, P, kp, tp);
+    float *all = scratch(&S, F, Pp, kp, tp);
     if (all == NULL) {
         J->status = 1;
         return;
@@ -192,27 +248,29 @@ static void backward_rows(Job *J) {
         /* d a_p: through pooled (u_p . grad_pooled, times the dropout mask) and a's own gradient;
            then the softmax backward gives d a'_p, plus the score's own gradient */
         float dot = 0.0f;
+        row_dots(S.U, Pp, kp, kp, S.gp, 0, S.s); /* u_p . grad_pooled */
         for (int64_t p = 0; p < P; p++) {
-            v16 s = {0};
-            for (int64_t c0 = 0; c0 < kp; c0 += VL) s += load(S.U + p * kp + c0) * load(S.gp + c0);
-            float g = hsum(s);
-            if (keep) g *= keep[p];
-            if (J->grad_attention) g += J->grad_attention[r * P + p];
-            S.dZ[p * tp] = g; /* parked in dZ's first column until dot is known */
-            dot += a[p] * g;
+            if (keep) S.s[p] *= keep[p];
+            if (J->grad_attention) S.s[p] += J->grad_attention[r * P + p];
+            dot += a[p] * S.s[p];
         }
-        memset(S.rW, 0, sizeof(float) * (size_t)(tp * kp + 2 * tp));
-        for (int64_t p = 0; p < P; p++) {
-            float gs = a[p] * (S.dZ[p * tp] - dot);
-            if (J->grad_score) gs += J->grad_score[r * P + p];
-            S.w[p] = keep ? a[p] * keep[p] : a[p]; /* the pair's weight in pooled */
-            for (int64_t q0 = 0; q0 < tp; q0 += VL) {
+        for (int64_t p = 0; p < P; p++) { /* S.a: d a'_p; S.w: the pair's weight in pooled */
+            S.a[p] = a[p] * (S.s[p] - dot) + (J->grad_score ? J->grad_score[r * P + p] : 0.0f);
+            S.w[p] = keep ? a[p] * keep[p] : a[p];
+        }
+        /* dZ = d a'_p h through the ReLU; this row's d b = sum dZ and d h = sum d a'_p ReLU(z_p) */
+        for (int64_t q0 = 0; q0 < tp; q0 += VL) {
+            const v16 h = load(J->h + q0);
+            v16 db[2] = {{0}}, dh[2] = {{0}}; /* two chains each, alternating pairs */
+            for (int64_t p = 0; p < P; p++) {
                 const v16 z = load(S.Z + p * tp + q0);
-                const v16 dz = (v16)((v16i)(gs * load(J->h + q0)) & positive_or_nan(z)); /* through the ReLU */
+                const v16 dz = (v16)((v16i)(S.a[p] * h) & positive_or_nan(z));
                 store(S.dZ + p * tp + q0, dz);
-                store(S.rb + q0, load(S.rb + q0) + dz);
-                store(S.rh + q0, load(S.rh + q0) + gs * relu(z));
+                db[p & 1] += dz;
+                dh[p & 1] += S.a[p] * relu(z);
             }
+            store(S.rb + q0, db[0] + db[1]);
+            store(S.rh + q0, dh[0] + dh[1]);
         }
         /* gU [Pp, kp] = w_p grad_pooled + dZ W (d u_p), PB pairs x VL columns at a time */
         for (int64_t p0 = 0; p0 < Pp; p0 += PB)
@@ -242,19 +300,23 @@ static void backward_rows(Job *J) {
 #pragma GCC unroll 8
                 for (int m = 0; m < PB; m++) store(S.rW + (q0 + m) * kp + c0, acc[m]);
             }
-        /* d e_i += d u_ij * e_j, d e_j += d u_ij * e_i */
-        memset(ge, 0, sizeof(float) * (size_t)(F * k));
-        int64_t p = 0;
-        for (int64_t i = 0; i < F - 1; i++)
-            for (int64_t j = i + 1; j < F; j++, p++) {
-                const float *ei = er + i * k, *ej = er + j * k, *gu = S.gU + p * kp;
-                float *gei = ge + i * k, *gej = ge + j * k;
-#pragma omp simd
-                for (int64_t c = 0; c < k; c++) {
-                    gei[c] += gu[c] * ej[c];
-                    gej[c] += gu[c] * ei[c];
+        /* d e_i += d u_ij * e_j, d e_j += d u_ij * e_i: e_i's sum in a register over its j */
+        for (int64_t f = 0; f < F; f++) memcpy(S.E + f * kp, er + f * k, sizeof(float) * (size_t)k);
+        memset(S.gE, 0, sizeof(float) * (size_t)(F * kp));
+        for (int64_t c0 = 0; c0 < kp; c0 += VL) {
+            int64_t p = 0;
+            for (int64_t i = 0; i < F - 1; i++) {
+                const v16 ei = load(S.E + i * kp + c0);
+                v16 gi = load(S.gE + i * kp + c0);
+                for (int64_t j = i + 1; j < F; j++, p++) {
+                    const v16 gu = load(S.gU + p * kp + c0);
+                    gi += gu * load(S.E + j * kp + c0);
+                    store(S.gE + j * kp + c0, load(S.gE + j * kp + c0) + gu * ei);
                 }
+                store(S.gE + i * kp + c0, gi);
             }
+        }
+        for (int64_t f = 0; f < F; f++) memcpy(ge + f * k, S.gE + f * kp, sizeof(float) * (size_t)k);
 #pragma omp simd
         for (int64_t q = 0; q < tp * kp; q++) aW[q] += S.rW[q];
         for (int64_t q = 0; q < tp; q++) {
