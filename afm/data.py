@@ -160,6 +160,13 @@ class Dataset:
     def n_features(self) -> int:
         return self.schema.n_features
 
+    def one_hot(self) -> bool:
+        """Whether every x_i is 1 (libFM files, categorical tables): models then skip scaling by x_i."""
+        if self.val.numel() == 0:
+            return True
+        low, high = torch.aminmax(self.val)  # one pass, no [N, F] temporary
+        return bool(low == 1) and bool(high == 1)
+
     def subset(self, rows: Tensor | Sequence[int], name: str | None = None) -> Dataset:
         rows = torch.as_tensor(rows, dtype=torch.long)
         return Dataset(self.idx[rows], self.val[rows], self.y[rows], self.schema, self.name if name is None else name)

@@ -30,7 +30,7 @@ def explain_batches(model: AFM | FM, data: Dataset, batch_size: int | None = Non
     model.eval()
     device = next(model.parameters()).device
     rows = batch_size or auto_batch_size(model)
-    all_ones = bool((data.val == 1).all())  # one-hot data: nothing to scale by x_i
+    all_ones = data.one_hot()  # one-hot data: nothing to scale by x_i
     try:
         for start in range(0, len(data), rows):
             end = start + rows

