@@ -170,14 +170,8 @@ static float *scratch(Scratch *S, int64_t F, int64_t Pp, int64_t kp, int64_t tp)
     return all;
 }
 
-static void forward_rows(Job *J) {
+static void forward_rows(Job *J, Scratch S) {
     const int64_t F = J->F, k = J->k, kp = J->kp, tp = J->tp, P = F * (F - 1) / 2, Pp = round_up(P, VL);
-    Scratch S;
-    float *all = scratch(&S, F, Pp, kp, tp);
-    if (all == NULL) {
-        J->status = 1;
-        return;
-    }
     for (int64_t r = J->begin; r < J->end; r++) {
         const float *er = J->e + r * F * k;
         float *att = J->attention_out + r * P, *out = J->pooled + r * k;
@@ -226,17 +220,10 @@ static void forward_rows(Job *J) {
                 for (int64_t c = c0; c < k; c++) out[c] = s[c - c0];
         }
     }
-    free(all);
 }
 
-static void backward_rows(Job *J) {
+static void backward_rows(Job *J, Scratch S) {
     const int64_t F = J->F, k = J->k, kp = J->kp, tp = J->tp, P = F * (F - 1) / 2, Pp = round_up(P, VL);
-    Scratch S;
-    float *all = scratch(&S, F, Pp, kp, tp);
-    if (all == NULL) {
-        J->status = 1;
-        return;
-    }
     double *aW = J->acc, *ab = aW + tp * kp, *ah = ab + tp;
     for (int64_t r = J->begin; r < J->end; r++) {
         const float *er = J->e + r * F * k, *a = J->attention + r * P;
@@ -324,16 +311,28 @@ static void backward_rows(Job *J) {
             ah[q] += S.rh[q];
         }
     }
+}
+
+/* A thread's block of rows, with its own scratch buffers (status 1 when they cannot be had). */
+static void with_scratch(Job *J, void (*rows)(Job *, Scratch)) {
+    Scratch S;
+    const int64_t P = J->F * (J->F - 1) / 2;
+    float *all = scratch(&S, J->F, round_up(P, VL), J->kp, J->tp);
+    if (all == NULL) {
+        J->status = 1;
+        return;
+    }
+    rows(J, S);
     free(all);
 }
 
 static void *forward_thread(void *job) {
-    forward_rows((Job *)job);
+    with_scratch((Job *)job, forward_rows);
     return NULL;
 }
 
 static void *backward_thread(void *job) {
-    backward_rows((Job *)job);
+    with_scratch((Job *)job, backward_rows);
     return NULL;
 }
 
