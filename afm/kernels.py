@@ -177,12 +177,21 @@ def _contiguous(*tensors: Tensor | None) -> list[Tensor | None]:
     return [None if x is None else x.detach().contiguous() for x in tensors]
 
 
+def _mask(keep: Tensor | None, e: Tensor) -> Tensor | None:
+    """The attention-dropout mask as the C kernel reads it: float32 [B, P], contiguous."""
+    if keep is None:
+        return None
+    batch, n_fields = e.shape[:2]
+    return keep.detach().to(torch.float32).expand(batch, n_fields * (n_fields - 1) // 2).contiguous()
+
+
 class _FusedInteraction(torch.autograd.Function):
     """pair_products and attention_pool in one C pass per sample each way (``_fused.c``)."""
 
     @staticmethod
     def forward(ctx: Any, e: Tensor, W: Tensor, b: Tensor, h: Tensor, keep: Tensor | None) -> tuple[Tensor, ...]:
-        e, W, b, h, keep = _contiguous(e, W, b, h, keep)
+        e, W, b, h = _contiguous(e, W, b, h)
+        keep = _mask(keep, e)
         pooled, score, attention, _ = _fused_forward(e, W, b, h, keep)
         ctx.save_for_backward(e, W, b, h, keep, attention)
         return pooled, score, attention
@@ -193,12 +202,13 @@ class _FusedInteraction(torch.autograd.Function):
         batch, n_fields, k = e.shape
         grad_e = torch.empty_like(e)
         grad_W, grad_b, grad_h = torch.empty_like(W), torch.empty_like(b), torch.empty_like(h)
+        # named, so that the contiguous copies (of an expanded gradient, say) outlive the C call:
+        # a pointer keeps no tensor alive
+        grad_pooled, grad_score, grad_attention = _contiguous(grad_pooled, grad_score, grad_attention)
         ptr = native.pointer
         status = native.library().afm_backward(
             ptr(e), batch, n_fields, k, W.shape[0], ptr(W), ptr(b), ptr(h), ptr(keep), ptr(attention),
-            ptr(grad_pooled.contiguous()),
-            ptr(None if grad_score is None else grad_score.contiguous()),
-            ptr(None if grad_attention is None else grad_attention.contiguous()),
+            ptr(grad_pooled), ptr(grad_score), ptr(grad_attention),
             ptr(grad_e), ptr(grad_W), ptr(grad_b), ptr(grad_h), torch.get_num_threads(),
         )  # fmt: skip
         if status:
@@ -232,7 +242,7 @@ def interaction(
     if fused_available(e, W, b, h):
         if torch.is_grad_enabled() and any(x.requires_grad for x in (e, W, b, h)):
             return _FusedInteraction.apply(e, W, b, h, keep)
-        return _fused_forward(*_contiguous(e, W, b, h, keep))[:3]  # prediction: no autograd node
+        return _fused_forward(*_contiguous(e, W, b, h), _mask(keep, e))[:3]  # prediction: no autograd node
     return attention_pool(pair_products(e), W, b, h, keep)
 
 
@@ -243,7 +253,7 @@ def interaction_terms(
     """What an explanation needs, without gradients: ``(pooled, score, attention, interaction)``,
     where interaction [B, P] = p . u_ij. Fused where it applies (no [B, P, k] tensor is formed)."""
     if fused_available(e, W, b, h, p):
-        return _fused_forward(*_contiguous(e, W, b, h, keep), p.contiguous())  # type: ignore[return-value]
+        return _fused_forward(*_contiguous(e, W, b, h), _mask(keep, e), p.contiguous())  # type: ignore[return-value]
     u = pair_products(e)
     pooled, score, attention = attention_pool(u, W, b, h, keep)
     return pooled, score, attention, u @ p

@@ -14,6 +14,7 @@ import ctypes
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import threading
@@ -74,6 +75,24 @@ def _loaded_openmp() -> str | None:
     return sorted(paths)[0] if len(paths) == 1 else None
 
 
+def _check_private(path: Path, others: int) -> None:
+    """Refuse a file or folder that another user owns or may write (a library is code we run)."""
+    info = os.lstat(path)
+    if info.st_uid != os.getuid() or stat.S_ISLNK(info.st_mode) or info.st_mode & others:
+        raise RuntimeError(
+            f"{path} is not private to this user (owner uid {info.st_uid}, mode {oct(info.st_mode & 0o777)}); "
+            "not loading a library from it"
+        )
+
+
+def _private_temp_folder() -> Path:
+    """``$TMPDIR/afm-<uid>``, created with mode 700, and refused unless it is this user's alone."""
+    folder = Path(tempfile.gettempdir()) / f"afm-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    _check_private(folder, 0o077)
+    return folder
+
+
 def _build(compiler: str) -> Path:
     import torch  # noqa: F401  (loads torch's OpenMP runtime, which the kernel links against)
 
@@ -82,16 +101,17 @@ def _build(compiler: str) -> Path:
     parts = [SOURCE.read_text(), " ".join(FLAGS), version, _cpu(), openmp or "pthreads"]
     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
     name = f"_fused-{key}.so"
-    for folder in (cache_dir(), Path(tempfile.gettempdir()) / f"afm-{os.getuid()}"):
-        if (folder / name).exists():
-            return folder / name
     try:
         cache_dir().mkdir(parents=True, exist_ok=True)
         target = cache_dir() / name
+        if target.exists():
+            return target
         os.close(os.open(target.parent / ".writable", os.O_CREAT | os.O_WRONLY, 0o644))
     except OSError:  # a read-only home: a private folder in the temporary directory instead
-        target = Path(tempfile.gettempdir()) / f"afm-{os.getuid()}" / name
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target = _private_temp_folder() / name
+        if target.exists():
+            _check_private(target, 0o022)
+            return target
     with tempfile.TemporaryDirectory(prefix=".build-", dir=target.parent) as tmp:
         obj, lib = os.path.join(tmp, "fused.o"), os.path.join(tmp, "fused.so")
         compile_flags = [*FLAGS, "-fopenmp", "-DAFM_OPENMP"] if openmp else FLAGS

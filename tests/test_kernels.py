@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 import torch
 
@@ -187,3 +190,42 @@ def test_fused_kernel_propagates_nan_like_torch() -> None:
     for ours, ref in zip((pooled, score, attention), reference, strict=True):
         assert torch.equal(ours.isnan(), ref.isnan())
     assert attention.isnan().all()
+
+
+def test_fused_backward_with_expanded_and_broadcast_inputs() -> None:
+    """``pooled.sum().backward()`` hands the kernel an expanded (stride 0) gradient; masks may be
+    bool or broadcast [B, 1]: all must give the reference's numbers."""
+    _needs_native()
+    g = torch.Generator().manual_seed(5)
+    e = torch.randn(4, 9, 16, generator=g)
+    W, b, h = torch.randn(16, 16, generator=g), torch.randn(16, generator=g), torch.randn(16, generator=g)
+    n_pairs = 36
+    for keep in (None, torch.rand(4, n_pairs, generator=g) > 0.3, torch.tensor([[1.0], [0.0], [2.0], [1.0]])):
+        grads = []
+        for fn in (kernels.interaction, _reference_interaction):
+            leaves = [x.double().requires_grad_() if fn is _reference_interaction else x.clone().requires_grad_()
+                      for x in (e, W, b, h)]  # fmt: skip
+            mask = None if keep is None else (keep.double() if fn is _reference_interaction else keep)
+            pooled, _, _ = fn(*leaves, mask)
+            pooled.sum().backward()
+            grads.append([x.grad.double() for x in leaves] + [pooled.detach().double()])
+        for ours, ref in zip(*grads, strict=True):
+            torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
+
+
+def test_kernel_build_goes_to_a_private_temp_folder_when_the_cache_is_read_only(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    _needs_native()
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("AFM_CACHE", str(blocker / "afm"))  # cannot be created
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    built = native._build(native._compiler())
+    assert built.parent == tmp_path / "tmp" / f"afm-{os.getuid()}"
+    assert built.parent.stat().st_mode & 0o777 == 0o700
+    assert native._build(native._compiler()) == built  # reused
+    built.parent.chmod(0o777)  # a folder others can write: its library is not trusted
+    with pytest.raises(RuntimeError, match="not private to this user"):
+        native._build(native._compiler())
