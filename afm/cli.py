@@ -21,7 +21,7 @@ from . import datasets
 from .checkpoint import atomic_write, load_model, save_model
 from .data import Dataset, Schema
 from .explain import explain_dataset, feature_pair_frame, field_pair_frame, pair_names
-from .model import AFM, FM
+from .model import AFM, FM, P_INITS
 from .runs import list_runs, runs_dir, save_run
 from .train import Progress, TrainConfig, evaluate, init_distributed, label_range, train_model
 
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.add_argument(
         "--p-init",
-        choices=["ones", "normal"],
+        choices=P_INITS,
         default=D.p_init,
         help=f"AFM's projection p at the start: ones, as the authors' code, or a Glorot normal ({D.p_init})",
     )

@@ -154,7 +154,7 @@ class _FactorizationMachine(nn.Module):
         """Linear terms w_i x_i [B, F] and scaled embeddings v_i x_i [B, F, k]."""
         # kernels.embedding, not self.V[idx]: its backward is deterministic on CPU with several threads
         # (index_put_'s accumulate is not), so the same seed gives the same numbers.
-        linear = kernels.gather(idx, self.w)  # (B, F)
+        linear = kernels.embedding(idx, self.w)  # (B, F)
         e = kernels.embedding(idx, self.V)  # (B, F, k)
         if val is None:  # all x_i = 1 (one-hot data): nothing to scale
             return linear, e
