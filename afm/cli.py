@@ -173,12 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
         "reproduce",
         help="the paper's experiments on Frappe and the sample",
         description="Run the AFM paper's experiments (Table 2, dropout / t / lambda sweeps, per-epoch curves) on "
-        "Frappe (../shared/data/frappe, when present) and the bundled sample; writes CSVs and plotly figures.",
+        "Frappe (when present: --frappe, else $AFM_FRAPPE, else data/frappe or data/, where `download frappe` "
+        "writes) and the bundled sample; writes CSVs and plotly figures.",
     )
     rp.add_argument("--quick", action="store_true", help="a smoke test: few values, 2 epochs (a few minutes)")
     rp.add_argument("--out", type=Path, help="output folder (default runs/reproduce-<time>)")
     rp.add_argument(
-        "--frappe", type=Path, help="folder with frappe.validation/test.libfm (default ../shared/data/frappe)"
+        "--frappe",
+        type=Path,
+        help="folder with frappe.validation/test.libfm (default $AFM_FRAPPE, else data/frappe or data/: "
+        "`python -m afm download frappe` writes data/)",
     )
 
     d = sub.add_parser("download", help="fetch Frappe or MovieLens-tag", description="Download a data set (internet).")

@@ -12,6 +12,7 @@ import os
 import urllib.error
 import urllib.request
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,18 @@ import pandas as pd
 
 from .data import Dataset, FieldSpec, Schema, load_libfm, load_table, split
 
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_data"
+
+def _sample_dir() -> Path:
+    """The bundled sample's folder: the copy installed inside the package (``afm/sample_data``, from the
+    repository's top-level ``sample_data/`` by pyproject's package-dir mapping), else, in a source checkout
+    or an editable install, that top-level folder itself."""
+    installed = resources.files(__package__ or "afm") / "sample_data"
+    if isinstance(installed, Path) and installed.is_dir():
+        return installed.resolve()
+    return Path(__file__).resolve().parent.parent / "sample_data"
+
+
+SAMPLE_DIR = _sample_dir()
 SAMPLE_CSV = SAMPLE_DIR / "sample.csv"
 SAMPLE_TRUTH = SAMPLE_DIR / "planted_pairs.json"
 SAMPLE_LABELS = {"regression": "engagement", "binary": "clicked"}
@@ -39,6 +51,7 @@ FRAPPE_FIELDS: dict[str, tuple[int, int]] = {
 }
 MOVIELENS_TAG_FIELDS = ["user", "item", "tag"]
 PARTS = ("train", "validation", "test")
+FRAPPE_ENV = "AFM_FRAPPE"  # where Frappe is when no folder is given (reproduce, the dashboard's default)
 _SOURCE = "https://raw.githubusercontent.com/hexiangnan/neural_factorization_machine/master/data"
 _REMOTE = {"frappe": "frappe", "movielens_tag": "ml-tag"}
 
@@ -99,6 +112,17 @@ def frappe(root: str | os.PathLike[str]) -> dict[str, Dataset]:
     return _read_parts(root, "frappe", FRAPPE_FIELDS)
 
 
+def default_frappe_root() -> Path:
+    """Frappe's folder when none is given: ``$AFM_FRAPPE`` if set, else ``data/frappe`` relative to the working
+    directory, or ``data/`` when only that holds the parts (``python -m afm download frappe`` writes there)."""
+    if os.environ.get(FRAPPE_ENV):
+        return Path(os.environ[FRAPPE_ENV])
+    root = Path("data") / "frappe"
+    if not (root / "frappe.validation.libfm").is_file() and (root.parent / "frappe.validation.libfm").is_file():
+        return root.parent
+    return root
+
+
 def movielens_tag(root: str | os.PathLike[str]) -> dict[str, Dataset]:
     """MovieLens-tag parts found in ``root`` (``ml-tag.{train,validation,test}.libfm``): user, item, tag."""
     return _read_parts(root, "ml-tag", MOVIELENS_TAG_FIELDS)
@@ -147,7 +171,8 @@ def load_parts(
 
     ``"sample"``: the bundled sample (label from ``task``), split by the fractions with ``seed``.
     A folder: its ``*.train/validation/test.libfm`` parts; without a train part, the validation
-    part is split into train and valid (the protocol for Frappe in ``../shared``).
+    part is split into train and valid (for a Frappe folder given by the user with only the validation and
+    test parts).
     A ``.libfm`` file, or a CSV/Parquet table (``label`` required): split by the fractions.
     ``schema`` (from a checkpoint) encodes tables with a trained model's vocabulary.
     Every part also comes back whole as ``"all"``.

@@ -1,6 +1,7 @@
 """Reproduce the AFM paper's experiments on the data we have: ``python -m afm reproduce``.
 
-For each data set (Frappe from ``../shared/data/frappe`` when present, and the bundled sample) and
+For each data set (Frappe from a folder you give, else ``$AFM_FRAPPE``, else ``data/frappe`` or ``data/``
+where ``python -m afm download frappe`` writes, when present; and the bundled sample) and
 each setting (the paper's regression setting: squared loss, RMSE on ±1 labels; and the binary
 setting: log loss, AUC), it
 
@@ -34,7 +35,6 @@ from .data import Dataset, split
 from .sweeps import run_sweep, summarise
 from .train import Progress, TrainConfig, evaluate, label_range, train_model
 
-FRAPPE_DEFAULT = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "frappe"
 SETTINGS = {"regression": "rmse", "binary": "auc"}
 LOWER_IS_BETTER = {"rmse": True, "mae": True, "logloss": True, "auc": False}
 
@@ -218,7 +218,7 @@ def reproduce(
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    root = Path(frappe_root) if frappe_root else FRAPPE_DEFAULT
+    root = Path(frappe_root) if frappe_root else datasets.default_frappe_root()
     if (root / "frappe.validation.libfm").is_file():
         cache: dict[str, dict[str, Dataset]] = {}
 

@@ -11,7 +11,6 @@ import io
 import os
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -246,7 +245,3 @@ def metric_names(task: str) -> tuple[str, str]:
 def pair_label_list(ws: Workspace) -> list[str]:
     pairs = torch.triu_indices(ws.schema.n_fields, ws.schema.n_fields, 1).T
     return afm.explain.pair_names(ws.schema.field_names, pairs)
-
-
-def repo_path(*parts: str) -> Path:
-    return Path(__file__).resolve().parent.parent.joinpath(*parts)

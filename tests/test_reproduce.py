@@ -13,7 +13,10 @@ from afm.cli import main
 FRAPPE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "frappe"
 
 
-def test_reproduce_quick_writes_tables_and_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reproduce_quick_writes_tables_and_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AFM_FRAPPE", str(FRAPPE))  # reproduce's default folder; skipped there when absent
     out = tmp_path / "repro"
     assert main(["reproduce", "--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr()

@@ -71,7 +71,7 @@ elif source == sources[1]:
                 except ValueError as err:
                     st.error(f"{upload.name} cannot be used: {err}")
 else:
-    default_path = state.repo_path("..", "shared", "data", "frappe")
+    default_path = afm.datasets.default_frappe_root()  # $AFM_FRAPPE, else data/frappe (or data/) if present
     with st.form("data_libfm_form"):
         path = st.text_input("Path of a .libfm file or a folder of *.train/validation/test.libfm parts",
                              value=str(default_path.resolve()) if default_path.is_dir() else "")  # fmt: skip

@@ -1,0 +1,75 @@
+"""The package stands on its own: no paths outside the repository, the sample where afm looks for it.
+
+The slow check (a fresh venv, a non-editable ``pip install .``, the sample and a training run from an
+empty folder) is ``tests/check_install.sh``, which ``.ci/run`` runs after this suite.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import afm
+from afm.checkpoint import load_model
+from afm.datasets import default_frappe_root
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTSIDE = ("../shared", "shared/data")  # the team's folder beside the repository: a clone has no such thing
+
+
+def _shipped_files() -> list[Path]:
+    files = [ROOT / "README.md"]
+    for folder in ("afm", "app"):
+        files += [p for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    return files
+
+
+def test_readme_afm_and_app_name_no_path_outside_the_repository() -> None:
+    offenders = []
+    for path in _shipped_files():
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), 1):
+            if any(needle in line for needle in OUTSIDE):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()[:100]}")
+    assert not offenders, "paths outside the repository:\n" + "\n".join(offenders)
+
+
+def test_sample_dir_holds_the_sample_its_card_and_the_pretrained_models() -> None:
+    sample_dir = afm.datasets.SAMPLE_DIR
+    assert (sample_dir / "sample.csv").is_file()
+    assert (sample_dir / "README.md").is_file()  # the data card
+    assert (sample_dir / "planted_pairs.json").is_file()
+    pretrained = sample_dir / "pretrained"
+    assert sorted(p.name for p in pretrained.glob("*.pt")) == [
+        f"{task}-{kind}.pt" for task in ("binary", "regression") for kind in ("afm", "fm")
+    ]
+    model, _ = load_model(pretrained / "regression-afm.pt")
+    assert model.config.kind == "afm"
+
+
+def test_pyproject_ships_every_file_of_sample_data() -> None:
+    """Each file in sample_data/ matches one of the package-data globs (a new kind of file needs a glob)."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert config["package-dir"]["afm.sample_data"] == "sample_data"
+    assert "afm.sample_data" in config["packages"]
+    globs = config["package-data"]["afm.sample_data"]
+    folder = ROOT / "sample_data"
+    files = [p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert files
+    missed = [str(f) for f in files if not any(f.match(g) and len(f.parts) == len(Path(g).parts) for g in globs)]
+    assert not missed, f"sample_data files no package-data glob ships: {missed}"
+
+
+def test_default_frappe_root_is_the_env_var_else_under_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AFM_FRAPPE", raising=False)
+    assert default_frappe_root() == Path("data", "frappe")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "frappe.validation.libfm").write_text("1 0:1\n")  # where `download frappe` writes
+    assert default_frappe_root() == Path("data")
+    monkeypatch.setenv("AFM_FRAPPE", str(tmp_path / "elsewhere"))
+    assert default_frappe_root() == tmp_path / "elsewhere"
