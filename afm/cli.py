@@ -23,7 +23,7 @@ from .data import Dataset, Schema
 from .explain import explain_dataset, feature_pair_frame, field_pair_frame, pair_names
 from .model import AFM, FM, P_INITS
 from .runs import list_runs, runs_dir, save_run
-from .train import Progress, TrainConfig, evaluate, init_distributed, label_range, train_model
+from .train import Progress, TrainConfig, evaluate, init_distributed, label_range, resolve_task, train_model
 
 EXIT_USAGE = 2
 D = TrainConfig()  # the CLI's defaults are the config's
@@ -96,7 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train an AFM or FM", description="Train an AFM or FM and save a checkpoint.")
     _add_data_args(t)
-    t.add_argument("--task", choices=["regression", "binary"], default="regression", help="loss and metrics")
+    t.add_argument(
+        "--task",
+        choices=["auto", "regression", "binary"],
+        default=D.task,
+        help="loss and metrics; auto (default): binary when the labels are two of -1/0/1, else regression",
+    )
     t.add_argument("--model", choices=["afm", "fm"], default="afm", help="model to train (default afm)")
     m = t.add_argument_group("model")
     m.add_argument(
@@ -135,10 +140,24 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--optimizer", choices=["adam", "adagrad"], default=D.optimizer, help=f"optimiser ({D.optimizer})")
     o.add_argument("--batch-size", type=_positive_int, default=D.batch_size, help=f"global batch size ({D.batch_size})")
     o.add_argument("--epochs", type=_positive_int, default=D.epochs, help=f"epochs ({D.epochs})")
-    o.add_argument("--patience", type=_positive_int, help="early stopping patience in epochs (default: none)")
+    o.add_argument(
+        "--patience", type=_positive_int, default=D.patience, help=f"early stopping patience in epochs ({D.patience})"
+    )
     o.add_argument("--seed", type=int, default=D.seed, help=f"seed for weights, split, order and dropout ({D.seed})")
-    o.add_argument("--pretrain", action="store_true", help="AFM: pre-train an FM and start from its w0, w, V")
+    o.add_argument(
+        "--pretrain",
+        action=argparse.BooleanOptionalAction,
+        default=D.pretrain,
+        help="AFM: pre-train an FM and start exactly at it (AFM.from_fm; --p-init is then moot) "
+        f"({'on' if D.pretrain else 'off'})",
+    )
     o.add_argument("--pretrain-epochs", type=_positive_int, help="epochs of the FM pre-training (default: --epochs)")
+    o.add_argument(
+        "--finetune-lr",
+        type=_positive_float,
+        default=D.finetune_lr,
+        help=f"AFM's learning rate after FM pre-training ({D.finetune_lr})",
+    )
     o.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     out = t.add_argument_group("output")
     out.add_argument("--out", type=Path, help="checkpoint file to write")
@@ -222,13 +241,16 @@ class _Bar:
     def __call__(self, p: Progress) -> None:
         if self.quiet:
             return
+        label = self.label
+        if self.label == "afm" and isinstance(p.model, FM):
+            label = "fm (pre-training)"
         if p.epoch_end:
-            line = f"{self.label} epoch {p.epoch}/{p.epochs} loss {p.train_loss:.4f} {_format(p.metrics)}"
+            line = f"{label} epoch {p.epoch}/{p.epochs} loss {p.train_loss:.4f} {_format(p.metrics)}"
             print(("\r" if self.tty else "") + line.ljust(78), file=sys.stderr, flush=True)
         elif self.tty:
             filled = int(30 * p.fraction)
             bar = "#" * filled + "." * (30 - filled)
-            print(f"\r{self.label} [{bar}] {100 * p.fraction:5.1f}% loss {p.train_loss:.4f}", end="", file=sys.stderr)
+            print(f"\r{label} [{bar}] {100 * p.fraction:5.1f}% loss {p.train_loss:.4f}", end="", file=sys.stderr)
 
 
 def _load_checkpoint(path: Path) -> tuple[AFM | FM, dict[str, Any], Schema | None, str]:
@@ -246,8 +268,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise CLIError("--device cuda: no CUDA device is available on this machine")
     if world > 1 and args.device.startswith("cuda"):
         args.device = f"cuda:{rank % torch.cuda.device_count()}"
-    parts = _parts(args, args.task)
+    parts = _parts(args, "regression" if args.task == "auto" else args.task)
     train, valid, test = parts["train"], parts.get("valid"), parts.get("test")
+    args.task = resolve_task(args.task, train)
     config = TrainConfig(
         **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     )
@@ -279,7 +302,9 @@ def cmd_train(args: argparse.Namespace) -> None:
             metrics={args.model: {f"{p}_{k}": v for p, m in metrics.items() for k, v in m.items() if k != "n"}},
             metadata=meta,
         )
-    best = f" (best epoch {history.best_epoch})" if history.best_epoch else ""
+    best = {None: "", 0: " (no epoch beat the start: kept the starting weights)"}.get(
+        history.best_epoch, f" (best epoch {history.best_epoch})"
+    )
     summary = " | ".join(f"{part} {_format(m)}" for part, m in metrics.items()) or "no validation data"
     where = ", ".join(str(p) for p in (args.out, run) if p)
     print(

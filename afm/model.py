@@ -244,10 +244,19 @@ class AFM(_FactorizationMachine):
         *,
         seed: int = 0,
     ) -> AFM:
-        """A new AFM whose w0, w and V are copies of a trained FM's (the paper's pre-training).
+        """A new AFM that predicts exactly as the trained ``fm`` (the paper's pre-training, made exact).
 
-        W, b and h are freshly initialised from ``seed``; p starts at ones, so the new AFM's
-        interaction term starts as FM's, re-weighted by attention. ``dropout`` defaults to FM's.
+        w0, w and V are copies of the FM's. The attention network starts neutral: h = 0, so every
+        score a'_ij is 0 and the softmax gives each of the P pairs a_ij = 1/P; p = P * 1 then undoes
+        that 1/P, so p^T sum_ij a_ij u_ij = sum_ij <v_i, v_j> x_i x_j, which is FM's interaction term.
+        Before any training the AFM's predictions equal the FM's to float rounding, on any data.
+
+        W and b are Glorot-scaled normals from ``seed``: with h = 0 their gradients are zero at
+        first, but h's gradient, ReLU(W u_ij + b) times the loss's pull on a'_ij, is not, so the
+        attention learns from the first step. (The authors' code started at FM only because its
+        softmax ran over a size-1 axis, which made every a_ij = 1; a correct softmax with p = 1
+        would start at 1/P of FM's interaction term.) ``dropout`` defaults to the FM's. ``p_init``
+        is moot here: p is set to P * 1.
         """
         c = fm.config
         model = cls(
@@ -263,6 +272,8 @@ class AFM(_FactorizationMachine):
             model.w0.copy_(fm.w0)
             model.w.copy_(fm.w)
             model.V.copy_(fm.V)
+            model.h.zero_()  # a'_ij = 0 for every pair: uniform attention 1/P
+            model.p.fill_(float(max(model.n_pairs, 1)))  # P * (1/P) * sum u_ij = FM's sum
         return model.to(fm.V.device)
 
     def _predict(self, idx: Tensor, val: Tensor | None, keep: bool = False) -> tuple[Tensor, dict[str, Tensor]]:

@@ -32,6 +32,59 @@ MONITOR = {"regression": ("rmse", False), "binary": ("logloss", False)}
 
 
 @dataclass
+class TrainConfig:
+    """Every knob of one training; the single source of the default settings.
+
+    ``fit()``'s keyword defaults, ``python -m afm train``'s flags and the dashboard's widgets all come
+    from these field defaults (chosen on Frappe's and the sample's validation sets by
+    ``benchmarks/afm_vs_fm.py``; README, "Defaults", says why each value). The default AFM recipe
+    is the paper's: train an FM (``lr``, ``dropout``, ``batch_size``), start an AFM exactly at it
+    (``AFM.from_fm``) and train that with ``finetune_lr``; early stopping keeps the FM start when
+    attention does not improve the validation loss, so the default AFM is never worse than its FM on
+    validation.
+    """
+
+    task: str = "auto"  # "regression", "binary", or "auto": binary when the labels are two of -1/0/1
+    embed_dim: int = 16
+    attention_factor: int = 16
+    dropout: float = 0.2
+    attention_dropout: float = 0.1
+    p_init: str = "ones"  # AFM's p without pre-training: "ones" (the authors') or "normal" (deepctr-torch's)
+    l2_attention: float = 0.001
+    lr: float = 0.01
+    optimizer: str = "adam"
+    epochs: int = 100  # a cap: early stopping (patience) ends training first
+    batch_size: int = 256
+    patience: int | None = 3
+    seed: int = 0
+    pretrain: bool = True  # AFM: pre-train an FM first and start exactly at it (AFM.from_fm)
+    pretrain_epochs: int | None = None  # the FM pre-training's cap (default: epochs)
+    finetune_lr: float | None = 0.001  # AFM's learning rate after FM pre-training (None: lr)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+DEFAULTS = TrainConfig()
+
+
+def infer_task(data: Dataset) -> str:
+    """ "binary" when the labels take at most two values among -1, 0 and 1 (Frappe's ±1, 0/1 clicks),
+    else "regression"."""
+    values = set(torch.unique(data.y).tolist()) if len(data) else set()
+    return "binary" if values and len(values) <= 2 and values <= {-1.0, 0.0, 1.0} else "regression"
+
+
+def resolve_task(task: str, data: Dataset) -> str:
+    """``task`` itself, or ``infer_task(data)`` for "auto"; raises on anything else."""
+    if task == "auto":
+        return infer_task(data)
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS} or 'auto', got {task!r}")
+    return task
+
+
+@dataclass
 class Progress:
     """What a ``fit`` callback receives, every few batches and at every epoch end."""
 
@@ -58,13 +111,16 @@ class History:
     task: str
     monitor: str
     epochs: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int | None = None
+    best_epoch: int | None = None  # 0: no epoch beat the starting weights, which were kept
+    start: dict[str, float] | None = None  # validation metrics of the weights before epoch 1
     stopped: str = "completed"  # "completed", "early_stopping", "callback" or "diverged"
     message: str = ""
 
     @property
     def best(self) -> dict[str, float] | None:
         """The record of the best epoch (by the validation metric), or the last one."""
+        if self.best_epoch == 0:
+            return self.start
         if self.best_epoch is not None:
             return self.epochs[self.best_epoch - 1]
         return self.epochs[-1] if self.epochs else None
@@ -80,6 +136,7 @@ class History:
             "monitor": self.monitor,
             "epochs": self.epochs,
             "best_epoch": self.best_epoch,
+            "start": self.start,
             "stopped": self.stopped,
             "message": self.message,
         }
@@ -223,33 +280,37 @@ def fit(
     train: Dataset,
     valid: Dataset | None = None,
     *,
-    task: str = "regression",
-    epochs: int = 10,
-    batch_size: int = 256,
-    lr: float = 0.05,
-    optimizer: str = "adagrad",
-    l2_attention: float = 0.0,
-    seed: int = 0,
-    patience: int | None = None,
+    task: str = DEFAULTS.task,
+    epochs: int = DEFAULTS.epochs,
+    batch_size: int = DEFAULTS.batch_size,
+    lr: float = DEFAULTS.lr,
+    optimizer: str = DEFAULTS.optimizer,
+    l2_attention: float = DEFAULTS.l2_attention,
+    seed: int = DEFAULTS.seed,
+    patience: int | None = DEFAULTS.patience,
     device: str | torch.device = "cpu",
     callback: Callable[[Progress], bool | None] | None = None,
     progress_every: int | None = None,
 ) -> History:
     """Train ``model`` in place and return its ``History``.
 
+    The defaults are ``TrainConfig``'s (``afm.train.DEFAULTS``), shared with the CLI and the
+    dashboard. ``task="auto"`` picks "binary" or "regression" from the training labels
+    (``infer_task``).
     ``l2_attention`` is lambda on the attention network's W (AFM only), as in the paper.
     ``patience``: stop when the validation metric (regression: rmse; binary: logloss) has not
-    improved for that many epochs. With ``valid`` given, the model ends with the weights of its
-    best validation epoch. ``callback(progress)`` is called every ``progress_every`` batches
-    (default: about 20 times an epoch) and at every epoch end; returning True stops training
-    cleanly. A NaN or inf loss stops training, restores the last good weights and says so in
-    ``History.stopped == "diverged"`` and ``History.message``.
+    improved for that many epochs. With ``valid`` given, the starting weights are evaluated too
+    (``History.start``) and the model ends with the weights of its best validation epoch, or with
+    its starting weights when no epoch beat them (``best_epoch == 0``): a warm start such as
+    ``AFM.from_fm`` never ends worse on validation than it began. ``callback(progress)`` is called
+    every ``progress_every`` batches (default: about 20 times an epoch) and at every epoch end;
+    returning True stops training cleanly. A NaN or inf loss stops training, restores the last good
+    weights and says so in ``History.stopped == "diverged"`` and ``History.message``.
 
     Under ``torchrun`` (after ``init_distributed``), each rank trains on its shard of every
     global batch of ``batch_size`` rows and the gradients are averaged (DDP).
     """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    task = resolve_task(task, train)
     if epochs < 1 or batch_size < 1 or not lr > 0:
         raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {epochs}, {batch_size}, {lr}")
     if len(train) == 0:
@@ -281,6 +342,12 @@ def fit(
     best_value, best_state, last_good, waited = None, None, _snapshot(model), 0
     clip_range = label_range(train, task)
     penalise = l2_attention > 0 and isinstance(model, AFM)
+    if valid is not None:
+        start_metrics = evaluate(model, valid, task, label_range=clip_range, device=device)
+        start_metrics.pop("n", None)
+        history.start = {"epoch": 0, **{f"valid_{k}": v for k, v in start_metrics.items()}}
+        if math.isfinite(start_metrics[monitor]):
+            best_value, best_state, history.best_epoch = start_metrics[monitor], last_good, 0
 
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
@@ -375,19 +442,22 @@ def fit_afm_from_fm(
     train: Dataset,
     valid: Dataset | None = None,
     *,
-    embed_dim: int = 16,
-    attention_factor: int = 16,
-    dropout: float = 0.0,
-    attention_dropout: float = 0.0,
+    embed_dim: int = DEFAULTS.embed_dim,
+    attention_factor: int = DEFAULTS.attention_factor,
+    dropout: float = DEFAULTS.dropout,
+    attention_dropout: float = DEFAULTS.attention_dropout,
     fm_dropout: float | None = None,
     fm_epochs: int | None = None,
-    seed: int = 0,
+    finetune_lr: float | None = DEFAULTS.finetune_lr,
+    seed: int = DEFAULTS.seed,
     **fit_kwargs: Any,
 ) -> PretrainedAFM:
-    """The paper's recipe: train an FM, copy its w0, w and V into a new AFM, and train that.
+    """The paper's recipe: train an FM, start an AFM exactly at it (``AFM.from_fm``), train that.
 
     ``fit_kwargs`` (task, epochs, batch_size, lr, optimizer, l2_attention, patience, device,
-    callback) go to both ``fit`` calls; ``fm_epochs`` and ``fm_dropout`` override the FM's.
+    callback) go to both ``fit`` calls; ``fm_epochs`` and ``fm_dropout`` override the FM's, and
+    ``finetune_lr`` (None: the same ``lr``) is the AFM's learning rate. The AFM's validation loss
+    starts at the FM's and ``fit`` keeps the start when no epoch improves on it.
     """
     fm = FM(train.n_features, train.n_fields, embed_dim, dropout if fm_dropout is None else fm_dropout, seed=seed)
     fm_kwargs = dict(fit_kwargs)
@@ -396,32 +466,77 @@ def fit_afm_from_fm(
         fm_kwargs["epochs"] = fm_epochs
     fm_history = fit(fm, train, valid, seed=seed, **fm_kwargs)
     model = AFM.from_fm(copy.deepcopy(fm), attention_factor, dropout, attention_dropout, seed=seed)
+    if finetune_lr is not None:
+        fit_kwargs["lr"] = finetune_lr
     history = fit(model, train, valid, seed=seed, **fit_kwargs)
     return PretrainedAFM(model, fm, history, fm_history)
 
 
-@dataclass
-class TrainConfig:
-    """Every knob of one training, as the CLI, the dashboard and the sweeps share them."""
+def _fit_kwargs(config: TrainConfig, callback: Any, device: str | torch.device) -> dict[str, Any]:
+    return dict(
+        task=config.task,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        optimizer=config.optimizer,
+        patience=config.patience,
+        device=device,
+        callback=callback,
+    )
 
-    task: str = "regression"
-    embed_dim: int = 16
-    attention_factor: int = 16
-    dropout: float = 0.2
-    attention_dropout: float = 0.0
-    p_init: str = "ones"  # AFM's p at the start: "ones" (the authors') or "normal" (deepctr-torch's)
-    l2_attention: float = 0.0
-    lr: float = 0.01
-    optimizer: str = "adam"
-    epochs: int = 10
-    batch_size: int = 256
-    patience: int | None = None
-    seed: int = 0
-    pretrain: bool = False  # AFM: pre-train an FM first and start from its w0, w, V
-    pretrain_epochs: int | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
+def _build(kind: str, config: TrainConfig, train: Dataset) -> AFM | FM:
+    if kind not in ("afm", "fm"):
+        raise ValueError(f"model kind must be 'afm' or 'fm', got {kind!r}")
+    return build_model(
+        ModelConfig(
+            kind,
+            train.n_features,
+            train.n_fields,
+            config.embed_dim,
+            config.attention_factor if kind == "afm" else 0,
+            config.dropout,
+            config.attention_dropout if kind == "afm" else 0.0,
+            config.seed,
+            config.p_init if kind == "afm" else "ones",
+        )
+    )
+
+
+def train_pair(
+    config: TrainConfig,
+    train: Dataset,
+    valid: Dataset | None = None,
+    *,
+    callback: Callable[[Progress], bool | None] | None = None,
+    device: str | torch.device = "cpu",
+) -> dict[str, tuple[AFM | FM, History]]:
+    """FM and AFM trained as ``config`` says: ``{"fm": (model, history), "afm": (model, history)}``.
+
+    The FM is trained first. With ``config.pretrain`` the AFM starts exactly at that FM (so the
+    comparison is AFM against the very FM it started from) and trains with ``finetune_lr``; without
+    it the AFM starts from random weights. ``callback`` sees both trainings (``Progress.model``
+    says which); when it asks to stop during the FM, the AFM is not trained and is missing from
+    the result. Either model keeps its best validation epoch however training ends.
+    """
+    common = _fit_kwargs(config, callback, device)
+    fm = _build("fm", config, train)
+    fm_epochs = config.pretrain_epochs if config.pretrain and config.pretrain_epochs else config.epochs
+    fm_history = fit(fm, train, valid, seed=config.seed, **{**common, "epochs": fm_epochs})
+    result: dict[str, tuple[AFM | FM, History]] = {"fm": (fm, fm_history)}
+    if fm_history.stopped == "callback":
+        return result
+    if config.pretrain:
+        afm = AFM.from_fm(
+            copy.deepcopy(fm), config.attention_factor, config.dropout, config.attention_dropout, seed=config.seed
+        )
+        if config.finetune_lr is not None:
+            common["lr"] = config.finetune_lr
+    else:
+        afm = _build("afm", config, train)
+    history = fit(afm, train, valid, l2_attention=config.l2_attention, seed=config.seed, **common)
+    result["afm"] = (afm, history)
+    return result
 
 
 def train_model(
@@ -435,47 +550,13 @@ def train_model(
 ) -> tuple[AFM | FM, History]:
     """Build and train ``kind`` ("afm" or "fm") as ``config`` says; returns ``(model, history)``.
 
-    With ``config.pretrain`` an AFM starts from a freshly trained FM (``fit_afm_from_fm``); the
+    With ``config.pretrain`` an AFM starts exactly at a freshly trained FM (``train_pair``); the
     returned history is the AFM's.
     """
-    common = dict(
-        task=config.task,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        optimizer=config.optimizer,
-        patience=config.patience,
-        device=device,
-        callback=callback,
-    )
     if kind == "afm" and config.pretrain:
-        result = fit_afm_from_fm(
-            train,
-            valid,
-            embed_dim=config.embed_dim,
-            attention_factor=config.attention_factor,
-            dropout=config.dropout,
-            attention_dropout=config.attention_dropout,
-            fm_epochs=config.pretrain_epochs,
-            seed=config.seed,
-            l2_attention=config.l2_attention,
-            **common,
-        )
-        return result.afm, result.history
-    if kind not in ("afm", "fm"):
-        raise ValueError(f"model kind must be 'afm' or 'fm', got {kind!r}")
-    model = build_model(
-        ModelConfig(
-            kind,
-            train.n_features,
-            train.n_fields,
-            config.embed_dim,
-            config.attention_factor if kind == "afm" else 0,
-            config.dropout,
-            config.attention_dropout if kind == "afm" else 0.0,
-            config.seed,
-            config.p_init if kind == "afm" else "ones",
-        )
+        return train_pair(config, train, valid, callback=callback, device=device)["afm"]
+    model = _build(kind, config, train)
+    history = fit(
+        model, train, valid, l2_attention=config.l2_attention, seed=config.seed, **_fit_kwargs(config, callback, device)
     )
-    history = fit(model, train, valid, l2_attention=config.l2_attention, seed=config.seed, **common)
     return model, history

@@ -124,8 +124,8 @@ def test_help_is_complete(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")
 def test_ddp_two_processes_match_single_process(tmp_path: Path) -> None:
-    common = ["train", "--data", "sample", "--epochs", "2", "--dropout", "0", "--batch-size", "512",
-              "-k", "8", "-t", "8", "--no-run", "--quiet"]  # fmt: skip
+    common = ["train", "--data", "sample", "--epochs", "2", "--dropout", "0", "--attention-dropout", "0",
+              "--batch-size", "512", "-k", "8", "-t", "8", "--no-run", "--quiet"]  # fmt: skip
     single = run_cli(*common, "--out", "single.pt", cwd=tmp_path)
     assert single.returncode == 0, single.stderr
     torchrun = [shutil.which("torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "afm"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -168,21 +170,31 @@ def test_paper_parameters_shapes() -> None:
     assert np.array_equal(fm_params["p"], np.ones(4))
 
 
-def test_from_fm_copies_pretrained_embeddings() -> None:
+def test_from_fm_starts_exactly_at_the_fm() -> None:
     fm = FM(25, 4, embed_dim=6, dropout=0.3)
     randomise(fm, seed=8)
     model = AFM.from_fm(fm, attention_factor=5, seed=1)
     assert model.config.dropout == 0.3 and model.config.attention_factor == 5
     for name in ("w0", "w", "V"):
         assert torch.equal(getattr(model, name), getattr(fm, name))
-    assert torch.equal(model.p.detach(), torch.ones(6))
-    # with uniform attention (h = 0), the AFM is FM scaled by 1/P
-    with torch.no_grad():
-        model.h.zero_()
+    # neutral attention (h = 0: a_ij = 1/P) and p = P * 1 undo each other
+    assert torch.equal(model.h.detach(), torch.zeros(5)) and torch.equal(model.p.detach(), torch.full((6,), 6.0))
     idx, val = batch(25, 4)
     fm.eval(), model.eval()
+    torch.testing.assert_close(model(idx, val), fm(idx, val), rtol=1e-5, atol=1e-6)
     e_fm, e_afm = fm.explain(idx, val), model.explain(idx, val)
-    torch.testing.assert_close(e_afm.contribution * 6, e_fm.contribution)
+    torch.testing.assert_close(e_afm.attention, torch.full_like(e_afm.attention, 1 / 6))
+    torch.testing.assert_close(e_afm.contribution, e_fm.contribution, rtol=1e-5, atol=1e-6)
+
+
+def test_from_fm_attention_learns_from_the_first_step() -> None:
+    fm = FM(25, 4, embed_dim=6)
+    randomise(fm, seed=3)
+    model = AFM.from_fm(fm, attention_factor=5, seed=1)
+    idx, val = batch(25, 4)
+    model.train()
+    model(idx, val).square().sum().backward()
+    assert model.h.grad is not None and float(model.h.grad.abs().sum()) > 0  # h = 0 still gets a gradient
 
 
 def test_dropout_only_in_training() -> None:
@@ -246,3 +258,22 @@ def test_p_init_survives_checkpoints_and_old_configs_load(tmp_path) -> None:  # 
     old = model.config.to_dict()
     del old["p_init"]  # a checkpoint written before p_init existed
     assert build_model(old).config.p_init == "ones"
+
+
+FRAPPE = Path(__file__).resolve().parents[2] / "shared" / "data" / "frappe"
+
+
+@pytest.mark.skipif(not (FRAPPE / "frappe.test.libfm").is_file(), reason="needs ../shared/data/frappe (team data)")
+@pytest.mark.parametrize("kernel", ["default", "pytorch"])
+def test_from_fm_predicts_as_the_fm_on_frappe(kernel: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import afm
+
+    if kernel == "pytorch":
+        monkeypatch.setattr(afm.kernels.native, "library", lambda: None)
+    test = afm.datasets.frappe(FRAPPE)["test"].subset(range(4096))
+    fm = FM(test.n_features, test.n_fields, embed_dim=16)
+    afm.fit(fm, test.subset(range(2048)), epochs=2, lr=0.01, task="binary")
+    model = AFM.from_fm(fm, attention_factor=16, seed=3)
+    p_fm, p_afm = afm.train.predict(fm, test), afm.train.predict(model, test)
+    assert float(p_fm.abs().max()) > 1.0  # a trained FM, not a near-zero one
+    torch.testing.assert_close(p_afm, p_fm, rtol=1e-5, atol=1e-5)

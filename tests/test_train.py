@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 import afm
-from afm.train import Progress, evaluate, fit, fit_afm_from_fm, roc_auc
+from afm.train import Progress, TrainConfig, evaluate, fit, fit_afm_from_fm, infer_task, roc_auc, train_pair
 
 
 @pytest.fixture(scope="module")
@@ -144,14 +145,65 @@ def test_fm_pretraining_starts_afm_from_the_fm(parts: list[afm.Dataset]) -> None
     train, valid, test = parts
     small = train.subset(range(4000))
     result = fit_afm_from_fm(
-        small, valid, embed_dim=8, attention_factor=4, epochs=2, fm_epochs=3, lr=0.01, optimizer="adam"
+        small, valid, embed_dim=8, attention_factor=4, epochs=2, fm_epochs=3, lr=0.01, optimizer="adam", patience=None
     )
     assert len(result.fm_history.epochs) == 3 and len(result.history.epochs) == 2
     assert isinstance(result.afm, afm.AFM) and isinstance(result.fm, afm.FM)
-    # the FM was trained (beats an untrained one), and the AFM kept training from it
+    # the FM was trained (beats an untrained one)
     untrained = afm.FM(small.n_features, small.n_fields, 8)
     assert evaluate(result.fm, test)["rmse"] < evaluate(untrained, test)["rmse"]
-    assert not torch.equal(result.afm.V, result.fm.V)
+    # the AFM's validation loss starts exactly at the FM's, and never ends above it
+    fm_rmse = result.fm_history.best["valid_rmse"]
+    assert result.history.start["valid_rmse"] == pytest.approx(fm_rmse, rel=1e-5)
+    assert result.history.best["valid_rmse"] <= fm_rmse * (1 + 1e-5)
+
+
+def test_fit_keeps_the_start_when_no_epoch_beats_it(parts: list[afm.Dataset]) -> None:
+    train, valid, _ = parts
+    small = train.subset(range(3000))
+    fm = afm.FM(small.n_features, small.n_fields, 8)
+    fit(fm, small, valid, epochs=8, lr=0.02, optimizer="adam")
+    model = afm.AFM.from_fm(fm, attention_factor=4)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    history = fit(model, small, valid, epochs=2, lr=5.0, optimizer="adam", patience=None)  # wrecks the weights
+    assert history.best_epoch == 0 and history.best is history.start
+    assert all(e["valid_rmse"] > history.start["valid_rmse"] for e in history.epochs)
+    assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
+
+
+def test_train_pair_compares_the_afm_with_the_fm_it_started_from(parts: list[afm.Dataset]) -> None:
+    train, valid, _ = parts
+    small = train.subset(range(3000))
+    config = TrainConfig(embed_dim=8, attention_factor=4, epochs=3)
+    pair = train_pair(config, small, valid)
+    fm_history, history = pair["fm"][1], pair["afm"][1]
+    assert history.start["valid_rmse"] == pytest.approx(fm_history.best["valid_rmse"], rel=1e-5)
+    assert history.best["valid_rmse"] <= fm_history.best["valid_rmse"] * (1 + 1e-5)
+    fresh = train_pair(dataclasses.replace(config, pretrain=False), small, valid)
+    assert fresh["afm"][1].start["valid_rmse"] > 2 * fm_history.best["valid_rmse"]  # a random start is far off
+
+
+def test_one_set_of_defaults() -> None:
+    import inspect
+
+    from afm.cli import build_parser
+
+    defaults = TrainConfig()
+    for name, param in inspect.signature(fit).parameters.items():
+        if hasattr(defaults, name):
+            assert param.default == getattr(defaults, name), name
+    args = build_parser().parse_args(["train"])
+    for f in dataclasses.fields(TrainConfig):
+        assert getattr(args, f.name) == getattr(defaults, f.name), f.name
+
+
+def test_task_auto_reads_the_labels(binary_parts: list[afm.Dataset], parts: list[afm.Dataset]) -> None:
+    assert infer_task(binary_parts[0]) == "binary" and infer_task(parts[0]) == "regression"
+    pm = binary_parts[0].subset(range(200))
+    pm.y = pm.y * 2 - 1  # ±1 labels, as Frappe's
+    assert infer_task(pm) == "binary"
+    history = fit(new_afm(pm), pm, pm, epochs=1)  # task "auto" by default
+    assert history.task == "binary" and "valid_logloss" in history.epochs[0]
 
 
 def test_bad_arguments(parts: list[afm.Dataset]) -> None:
