@@ -18,7 +18,7 @@ Pairs are always in ``torch.triu_indices(F, F, 1)`` order (row-major, i<j).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -205,8 +205,8 @@ class AFM(_FactorizationMachine):
 
     def __init__(
         self,
-        n_features: int,
-        n_fields: int,
+        config: ModelConfig | int,
+        n_fields: int | None = None,
         embed_dim: int = 16,
         attention_factor: int = 16,
         dropout: float = 0.0,
@@ -215,22 +215,26 @@ class AFM(_FactorizationMachine):
         seed: int = 0,
         p_init: str = "ones",
     ) -> None:
-        if attention_factor < 1:
-            raise ValueError(f"attention_factor must be >= 1, got {attention_factor}")
-        if p_init not in P_INITS:
-            raise ValueError(f"p_init must be one of {P_INITS}, got {p_init!r}")
-        super().__init__(
-            ModelConfig(
-                "afm", n_features, n_fields, embed_dim, attention_factor, dropout, attention_dropout, seed, p_init
+        """``AFM(config)`` with a ``ModelConfig`` of kind "afm"; ``AFM(n_features, n_fields, ...)`` is a
+        convenience that builds that config from the keywords."""
+        if not isinstance(config, ModelConfig):
+            config = ModelConfig(
+                "afm", config, n_fields, embed_dim, attention_factor, dropout, attention_dropout, seed, p_init
             )
-        )
-        k, t, g = embed_dim, attention_factor, self._generator
+        if config.kind != "afm":
+            raise ValueError(f"AFM needs a config of kind 'afm', got {config.kind!r}")
+        if config.attention_factor < 1:
+            raise ValueError(f"attention_factor must be >= 1, got {config.attention_factor}")
+        if config.p_init not in P_INITS:
+            raise ValueError(f"p_init must be one of {P_INITS}, got {config.p_init!r}")
+        super().__init__(config)
+        k, t, g = config.embed_dim, config.attention_factor, self._generator
         glorot = math.sqrt(2.0 / (t + k))  # the authors' Glorot-scaled normal for W and b
         self.W = nn.Parameter(torch.randn(t, k, generator=g) * glorot)
         self.b = nn.Parameter(torch.randn(t, generator=g) * glorot)
         self.h = nn.Parameter(torch.randn(t, generator=g))
         self.p = nn.Parameter(torch.ones(k))
-        if p_init == "normal":  # drawn last, so that "ones" models keep the same stream as before
+        if config.p_init == "normal":  # drawn last, so that "ones" models keep the same stream as before
             with torch.no_grad():
                 self.p.copy_(torch.randn(k, generator=g) * math.sqrt(2.0 / (k + 1)))
 
@@ -259,15 +263,9 @@ class AFM(_FactorizationMachine):
         is moot here: p is set to P * 1.
         """
         c = fm.config
-        model = cls(
-            c.n_features,
-            c.n_fields,
-            c.embed_dim,
-            attention_factor,
-            c.dropout if dropout is None else dropout,
-            attention_dropout,
-            seed=seed,
-        )
+        dropout = c.dropout if dropout is None else dropout
+        model = cls(replace(c, kind="afm", attention_factor=attention_factor, dropout=dropout,
+                            attention_dropout=attention_dropout, seed=seed))  # fmt: skip
         with torch.no_grad():
             model.w0.copy_(fm.w0)
             model.w.copy_(fm.w)
@@ -304,14 +302,19 @@ class FM(_FactorizationMachine):
 
     def __init__(
         self,
-        n_features: int,
-        n_fields: int,
+        config: ModelConfig | int,
+        n_fields: int | None = None,
         embed_dim: int = 16,
         dropout: float = 0.0,
         *,
         seed: int = 0,
     ) -> None:
-        super().__init__(ModelConfig("fm", n_features, n_fields, embed_dim, 0, dropout, 0.0, seed))
+        """``FM(config)`` with a ``ModelConfig`` of kind "fm"; ``FM(n_features, n_fields, ...)`` builds it."""
+        if not isinstance(config, ModelConfig):
+            config = ModelConfig("fm", config, n_fields, embed_dim, 0, dropout, 0.0, seed)
+        if config.kind != "fm":
+            raise ValueError(f"FM needs a config of kind 'fm', got {config.kind!r}")
+        super().__init__(config)
 
     def _predict(self, idx: Tensor, val: Tensor | None, keep: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
         val = _check_inputs(idx, val, self.config.n_fields)
@@ -326,24 +329,19 @@ class FM(_FactorizationMachine):
         return prediction, parts
 
 
+MODELS: dict[str, type[_FactorizationMachine]] = {}  # kind -> class, filled below
+
+
 def build_model(config: ModelConfig | dict[str, Any]) -> AFM | FM:
-    """Rebuild an (untrained) AFM or FM from its configuration."""
+    """Rebuild an (untrained) AFM or FM from its configuration: the class is ``MODELS[config.kind]``."""
     if isinstance(config, dict):
         config = ModelConfig.from_dict(config)
-    if config.kind == "afm":
-        return AFM(
-            config.n_features,
-            config.n_fields,
-            config.embed_dim,
-            config.attention_factor,
-            config.dropout,
-            config.attention_dropout,
-            seed=config.seed,
-            p_init=config.p_init,
-        )
-    if config.kind == "fm":
-        return FM(config.n_features, config.n_fields, config.embed_dim, config.dropout, seed=config.seed)
-    raise ValueError(f"unknown model kind {config.kind!r}; expected 'afm' or 'fm'")
+    if config.kind not in MODELS:
+        raise ValueError(f"unknown model kind {config.kind!r}; expected one of {sorted(MODELS)}")
+    return MODELS[config.kind](config)
+
+
+MODELS.update(afm=AFM, fm=FM)
 
 
 def paper_parameters(model: AFM | FM) -> dict[str, np.ndarray]:
