@@ -5,22 +5,14 @@ Public API::
     from afm import AFM, FM, Explanation, paper_parameters, save_model, load_model
 """
 
-from . import checkpoint, datasets, explain, plots, runs, sweeps
+from . import checkpoint, config, datasets, explain, metrics, plots, runs, sweeps
 from .checkpoint import load_model, save_model
+from .config import ModelConfig, TrainConfig
 from .data import Dataset, FieldSpec, Schema, load_libfm, load_table, split
 from .explain import explain_dataset, feature_pair_frame, field_pair_frame, planted_recovery
-from .model import AFM, FM, Explanation, ModelConfig, build_model, paper_parameters
-from .train import (
-    History,
-    PretrainedAFM,
-    Progress,
-    evaluate,
-    fit,
-    fit_afm_from_fm,
-    init_distributed,
-    label_range,
-    predict,
-)
+from .metrics import TASKS, evaluate, infer_task, label_range, predict, roc_auc
+from .model import AFM, FM, Explanation, build_model, paper_parameters
+from .train import History, PretrainedAFM, Progress, fit, fit_afm_from_fm, init_distributed, train_model, train_pair
 
 __all__ = [
     "AFM",
@@ -52,6 +44,14 @@ __all__ = [
     "load_table",
     "split",
     "ModelConfig",
+    "TrainConfig",
+    "TASKS",
+    "config",
+    "metrics",
+    "infer_task",
+    "roc_auc",
+    "train_model",
+    "train_pair",
     "build_model",
     "load_model",
     "paper_parameters",

@@ -18,7 +18,7 @@ Pairs are always in ``torch.triu_indices(F, F, 1)`` order (row-major, i<j).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,32 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from . import kernels
-
-
-@dataclass
-class ModelConfig:
-    """Everything needed to rebuild a model; checkpoints store it as a plain dict."""
-
-    kind: str  # "afm" or "fm"
-    n_features: int
-    n_fields: int
-    embed_dim: int = 16
-    attention_factor: int = 16  # ignored by FM
-    dropout: float = 0.0
-    attention_dropout: float = 0.0  # ignored by FM
-    seed: int = 0
-    p_init: str = "ones"  # AFM's p at the start: "ones" (the authors' code) or "normal" (see AFM)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
-        return cls(**data)
+from .config import P_INITS, ModelConfig
 
 
 @dataclass
@@ -185,9 +160,6 @@ class _FactorizationMachine(nn.Module):
             contribution=attention * interaction,
             pairs=self.pairs.clone(),
         )
-
-
-P_INITS = ("ones", "normal")
 
 
 class AFM(_FactorizationMachine):

@@ -18,88 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from .config import TrainConfig
 from .data import Dataset
-from .model import AFM, FM, ModelConfig, build_model
-
-TASKS = ("regression", "binary")
-# validation metric that early stopping watches, and whether larger is better
-MONITOR = {"regression": ("rmse", False), "binary": ("logloss", False)}
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of one training; the single source of the default settings.
-
-    ``fit()``'s keyword defaults, ``python -m afm train``'s flags and the dashboard's widgets all come
-    from these field defaults (chosen on Frappe's and the sample's validation sets by
-    ``benchmarks/afm_vs_fm.py``; README, "Defaults", says why each value). The default AFM recipe
-    is the paper's: train an FM (``lr``, ``dropout``, ``batch_size``), start an AFM exactly at it
-    (``AFM.from_fm``) and train that with ``finetune_lr``; early stopping keeps the FM start when
-    attention does not improve the validation loss, so the default AFM is never worse than its FM on
-    validation.
-    """
-
-    task: str = "auto"  # "regression", "binary", or "auto": binary when the labels are two of -1/0/1
-    embed_dim: int = 16
-    attention_factor: int = 16
-    dropout: float = 0.2
-    attention_dropout: float = 0.0  # 0.1 stopped every FM-started AFM on the sample from improving on its FM
-    p_init: str = "ones"  # AFM's p without pre-training: "ones" (the authors') or "normal" (deepctr-torch's)
-    l2_attention: float = 0.0
-    lr: float = 0.01
-    optimizer: str = "adam"
-    epochs: int = 100  # a cap: early stopping (patience) ends training first
-    batch_size: int = 256
-    patience: int | None = 3
-    seed: int = 0
-    pretrain: bool = True  # AFM: pre-train an FM first and start exactly at it (AFM.from_fm)
-    pretrain_epochs: int | None = None  # the FM pre-training's cap (default: epochs)
-    finetune_lr: float | None = 0.001  # AFM's learning rate after FM pre-training (None: lr)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self))
-
-    def model_config(self, kind: str, data: Dataset) -> ModelConfig:
-        """The ``ModelConfig`` of a ``kind`` ("afm" or "fm") model for ``data`` under these settings
-        (sizes come from the data, so a training configuration can exist before the data does)."""
-        if kind not in ("afm", "fm"):
-            raise ValueError(f"model kind must be 'afm' or 'fm', got {kind!r}")
-        afm = kind == "afm"
-        return ModelConfig(
-            kind,
-            data.n_features,
-            data.n_fields,
-            self.embed_dim,
-            self.attention_factor if afm else 0,
-            self.dropout,
-            self.attention_dropout if afm else 0.0,
-            self.seed,
-            self.p_init if afm else "ones",
-        )
-
+from .metrics import TASKS, evaluate, infer_task, label_range, predict, resolve_task, roc_auc, task_spec  # noqa: F401 (re-exported)
+from .model import AFM, FM, build_model
 
 DEFAULTS = TrainConfig()
-
-
-def infer_task(data: Dataset) -> str:
-    """ "binary" when the labels take at most two values among -1, 0 and 1 (Frappe's ±1, 0/1 clicks),
-    else "regression"."""
-    values = set(torch.unique(data.y).tolist()) if len(data) else set()
-    return "binary" if values and len(values) <= 2 and values <= {-1.0, 0.0, 1.0} else "regression"
-
-
-def resolve_task(task: str, data: Dataset) -> str:
-    """``task`` itself, or ``infer_task(data)`` for "auto"; raises on anything else."""
-    if task == "auto":
-        return infer_task(data)
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS} or 'auto', got {task!r}")
-    return task
 
 
 @dataclass
@@ -162,98 +90,6 @@ class History:
 
 class TrainingDiverged(RuntimeError):
     """Raised inside ``fit`` when the loss stops being finite (caught; reported in History)."""
-
-
-# ---------------------------------------------------------------------------- metrics
-
-
-def _labels(y: Tensor, task: str) -> Tensor:
-    return (y > 0).float() if task == "binary" else y
-
-
-def label_range(data: Dataset, task: str = "regression") -> tuple[float, float] | None:
-    """The range regression predictions are clipped to (the training labels'), None for binary."""
-    return (float(data.y.min()), float(data.y.max())) if task == "regression" else None
-
-
-def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U, ties averaged); NaN with one class only."""
-    positive = positive.astype(bool)
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    sorted_scores = scores[order]
-    # average ranks over ties
-    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
-    starts = np.concatenate([[0], boundaries])
-    ends = np.concatenate([boundaries, [len(scores)]])
-    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-@torch.inference_mode()
-def predict(model: nn.Module, data: Dataset, batch_size: int = 2048, device: str | torch.device = "cpu") -> Tensor:
-    """Raw predictions [N] (regression values or logits) in eval mode, on the CPU.
-
-    With AFM's fused C kernel the batch size hardly matters from 2,048 rows up (1.7M rows/s on
-    Frappe here, 2 threads). Without it (PyTorch kernels), 2,048 rows keep each batch's [B, P, k]
-    pair tensor in the CPU's cache: 2.4x faster than batches of 30,000.
-    """
-    was_training = model.training
-    model.eval()
-    all_ones = data.one_hot()  # one-hot data: skip scaling by x_i
-    out = [
-        model(
-            data.idx[s : s + batch_size].to(device),
-            None if all_ones else data.val[s : s + batch_size].to(device),
-        )
-        .float()
-        .cpu()
-        for s in range(0, len(data), batch_size)
-    ]
-    model.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0)
-
-
-def evaluate(
-    model: nn.Module,
-    data: Dataset,
-    task: str = "regression",
-    *,
-    label_range: tuple[float, float] | None = None,
-    batch_size: int = 2048,
-    device: str | torch.device = "cpu",
-) -> dict[str, float]:
-    """Metrics of ``model`` on ``data``.
-
-    regression: ``rmse`` and ``mae``, with predictions clipped to the label range first, as the
-    paper's evaluation does (``label_range``, default: the range of ``data.y``);
-    binary: ``auc``, ``logloss`` and ``accuracy`` (labels > 0 are positive; logits > 0 predict
-    positive). Every task also gives ``n``, the number of rows.
-    """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    if len(data) == 0:
-        raise ValueError("cannot evaluate on an empty dataset")
-    pred = predict(model, data, batch_size, device).double().numpy()
-    y = data.y.double().numpy()
-    if task == "regression":
-        lo, hi = label_range if label_range is not None else (float(y.min()), float(y.max()))
-        err = np.clip(pred, lo, hi) - y
-        return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))), "n": float(len(y))}
-    positive = y > 0
-    prob = 1.0 / (1.0 + np.exp(-np.clip(pred, -50, 50)))
-    eps = 1e-7
-    p = np.clip(prob, eps, 1 - eps)
-    logloss = -np.mean(np.where(positive, np.log(p), np.log(1 - p)))
-    return {
-        "auc": roc_auc(pred, positive),
-        "logloss": float(logloss),
-        "accuracy": float(np.mean((pred > 0) == positive)),
-        "n": float(len(y)),
-    }
 
 
 # ---------------------------------------------------------------------------- distributed
@@ -348,14 +184,15 @@ def fit(
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     opt = _optimizer(optimizer, model.parameters(), lr)
-    loss_fn = nn.BCEWithLogitsLoss() if task == "binary" else nn.MSELoss()
-    idx, val, y = train.idx.to(device), train.val.to(device), _labels(train.y, task).to(device)
+    spec = task_spec(task)
+    loss_fn = spec.loss_fn()
+    idx, val, y = train.idx.to(device), train.val.to(device), spec.target(train.y).to(device)
     all_ones = train.one_hot()  # one-hot data (libFM files): skip scaling by x_i
     n = len(train)
     batches = math.ceil(n / batch_size)
     every = progress_every or max(1, batches // 20)
     shuffle = torch.Generator().manual_seed(seed)  # the same global order on every rank
-    monitor, larger_better = MONITOR[task]
+    monitor = spec.monitor
     history = History(task, monitor)
     best_value, best_state, last_good, waited = None, None, _snapshot(model), 0
     clip_range = label_range(train, task)
@@ -367,70 +204,82 @@ def fit(
         if math.isfinite(start_metrics[monitor]):
             best_value, best_state, history.best_epoch = start_metrics[monitor], last_good, 0
 
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        net.train()
-        order = torch.randperm(n, generator=shuffle).to(device)
-        loss_sum, seen, stop = 0.0, 0, False
-        try:
-            for b in range(batches):
-                rows = order[b * batch_size : (b + 1) * batch_size]
-                if world > 1:  # this rank's contiguous share of the global batch
-                    share = math.ceil(len(rows) / world)
-                    rows = rows[rank * share : (rank + 1) * share]
-                pred = net(idx[rows], None if all_ones else val[rows])
-                # a rank whose share of a tiny last batch is empty still joins the gradient sync
-                loss = loss_fn(pred, y[rows]) if len(rows) else pred.sum() * 0.0
-                total = loss + l2_attention * model.W.square().sum() if penalise else loss
-                opt.zero_grad(set_to_none=True)
-                total.backward()
-                batch_loss = loss.detach()
-                if world > 1:
-                    dist.all_reduce(batch_loss)
-                    batch_loss /= world
-                value = float(batch_loss)
-                if not math.isfinite(value):
-                    raise TrainingDiverged(f"the training loss became {value} in epoch {epoch}, batch {b + 1}")
-                opt.step()
-                loss_sum += value * len(rows)
-                seen += len(rows)
-                if callback is not None and (b + 1) % every == 0 and b + 1 < batches:
-                    progress = Progress(epoch, epochs, b + 1, batches, loss_sum / seen, history=history, model=model)
-                    stop = bool(callback(progress))
-                    stop = _agree(stop, world)
-                    if stop:
-                        break
-        except TrainingDiverged as err:
-            model.load_state_dict(last_good)
-            history.stopped = "diverged"
-            history.message = f"{err}; stopped and kept the last good weights (try a smaller learning rate)"
-            break
-        record: dict[str, float] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1)}
-        metrics: dict[str, float] = {}
-        if valid is not None:
-            metrics = evaluate(model, valid, task, label_range=clip_range, device=device)
-            metrics.pop("n", None)
-            record.update({f"valid_{k}": v for k, v in metrics.items()})
-        record["seconds"] = time.perf_counter() - start
-        history.epochs.append(record)
-        last_good = _snapshot(model)
-        if valid is not None:
-            value = metrics[monitor]
-            improved = best_value is None or (value > best_value if larger_better else value < best_value)
-            if improved:
-                best_value, best_state, waited, history.best_epoch = value, last_good, 0, epoch
-            else:
-                waited += 1
-        if callback is not None:
-            progress = Progress(epoch, epochs, batches, batches, record["train_loss"], True, metrics, history, model)
-            stop = _agree(bool(callback(progress)) or stop, world)
-        if stop:
-            history.stopped, history.message = "callback", f"stopped on request after epoch {epoch}"
-            break
-        if patience is not None and valid is not None and waited >= patience:
-            history.stopped = "early_stopping"
-            history.message = f"no improvement in {monitor} for {patience} epochs"
-            break
+    try:
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            net.train()
+            order = torch.randperm(n, generator=shuffle).to(device)
+            loss_sum, seen, stop = 0.0, 0, False
+            try:
+                for b in range(batches):
+                    rows = order[b * batch_size : (b + 1) * batch_size]
+                    if world > 1:  # this rank's contiguous share of the global batch
+                        share = math.ceil(len(rows) / world)
+                        rows = rows[rank * share : (rank + 1) * share]
+                    pred = net(idx[rows], None if all_ones else val[rows])
+                    # a rank whose share of a tiny last batch is empty still joins the gradient sync
+                    loss = loss_fn(pred, y[rows]) if len(rows) else pred.sum() * 0.0
+                    total = loss + l2_attention * model.W.square().sum() if penalise else loss
+                    opt.zero_grad(set_to_none=True)
+                    total.backward()
+                    batch_loss = loss.detach()
+                    if world > 1:
+                        dist.all_reduce(batch_loss)
+                        batch_loss /= world
+                    value = float(batch_loss)
+                    if not math.isfinite(value):
+                        raise TrainingDiverged(f"the training loss became {value} in epoch {epoch}, batch {b + 1}")
+                    opt.step()
+                    loss_sum += value * len(rows)
+                    seen += len(rows)
+                    if callback is not None and (b + 1) % every == 0 and b + 1 < batches:
+                        progress = Progress(
+                            epoch, epochs, b + 1, batches, loss_sum / seen, history=history, model=model
+                        )
+                        stop = bool(callback(progress))
+                        stop = _agree(stop, world)
+                        if stop:
+                            break
+            except TrainingDiverged as err:
+                model.load_state_dict(last_good)
+                history.stopped = "diverged"
+                history.message = f"{err}; stopped and kept the last good weights (try a smaller learning rate)"
+                break
+            record: dict[str, float] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1)}
+            metrics: dict[str, float] = {}
+            if valid is not None:
+                metrics = evaluate(model, valid, task, label_range=clip_range, device=device)
+                metrics.pop("n", None)
+                record.update({f"valid_{k}": v for k, v in metrics.items()})
+            record["seconds"] = time.perf_counter() - start
+            history.epochs.append(record)
+            last_good = _snapshot(model)
+            if valid is not None:
+                value = metrics[monitor]
+                improved = best_value is None or spec.better(monitor, value, best_value)
+                if improved:
+                    best_value, best_state, waited, history.best_epoch = value, last_good, 0, epoch
+                else:
+                    waited += 1
+            if callback is not None:
+                progress = Progress(
+                    epoch, epochs, batches, batches, record["train_loss"], True, metrics, history, model
+                )
+                stop = _agree(bool(callback(progress)) or stop, world)
+            if stop:
+                history.stopped, history.message = "callback", f"stopped on request after epoch {epoch}"
+                break
+            if patience is not None and valid is not None and waited >= patience:
+                history.stopped = "early_stopping"
+                history.message = f"no improvement in {monitor} for {patience} epochs"
+                break
+    except BaseException:
+        # Stop in the dashboard (Streamlit's rerun/stop exceptions), KeyboardInterrupt, any error: the
+        # model still ends with its best epoch (or its last complete one), never half an epoch.
+        history.stopped, history.message = "interrupted", "interrupted; kept the best weights so far"
+        model.load_state_dict(best_state if best_state is not None else last_good)
+        model.eval()
+        raise
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
