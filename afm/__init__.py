@@ -8,7 +8,7 @@ Public API::
 from . import checkpoint, config, datasets, explain, metrics, plots, runs, sweeps
 from .checkpoint import load_model, save_model
 from .config import ModelConfig, TrainConfig
-from .data import Dataset, FieldSpec, Schema, load_libfm, load_table, split
+from .data import Dataset, FieldSpec, Schema, guess_columns, load_libfm, load_table, read_table, split
 from .explain import explain_dataset, feature_pair_frame, field_pair_frame, planted_recovery
 from .metrics import TASKS, evaluate, infer_task, label_range, predict, roc_auc
 from .model import AFM, FM, Explanation, build_model, paper_parameters
@@ -42,6 +42,8 @@ __all__ = [
     "runs",
     "load_libfm",
     "load_table",
+    "read_table",
+    "guess_columns",
     "split",
     "ModelConfig",
     "TrainConfig",

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,14 +20,14 @@ import torch
 
 from . import datasets
 from .checkpoint import atomic_write, load_model, save_model
+from .config import TrainConfig, knobs
 from .data import Dataset, Schema
 from .explain import explain_dataset, feature_pair_frame, field_pair_frame, pair_names
-from .model import AFM, FM, P_INITS
+from .model import AFM, FM
 from .runs import list_runs, runs_dir, save_run
-from .train import Progress, TrainConfig, evaluate, init_distributed, label_range, resolve_task, train_model
+from .train import Progress, evaluate, init_distributed, label_range, resolve_task, train_model
 
 EXIT_USAGE = 2
-D = TrainConfig()  # the CLI's defaults are the config's
 
 
 class CLIError(Exception):
@@ -90,74 +91,41 @@ def _add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     g.add_argument("--test-fraction", type=_fraction, default=0.1, help="rows held out for testing (default 0.1)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+_KIND_TYPES: dict[str, Callable[[str], Any]] = {
+    "int": int,
+    "positive_int": _positive_int,
+    "float": float,
+    "positive_float": _positive_float,
+    "fraction": _fraction,
+}
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_class: type = TrainConfig) -> None:
+    """One flag per training knob, generated from ``config_class``'s fields (``afm.config.knobs``):
+    ``--name-with-dashes``, its type, choices, default and help all come from the field."""
+    group = parser.add_argument_group("training settings (afm.TrainConfig)")
+    for k in knobs(config_class):
+        flags = (*k.flags, "--" + k.name.replace("_", "-"))
+        shown = "on" if k.default is True else "off" if k.default is False else k.default
+        help_text = f"{k.help} ({shown})"
+        if k.type is bool:
+            group.add_argument(*flags, dest=k.name, action=argparse.BooleanOptionalAction, default=k.default,
+                               help=help_text)  # fmt: skip
+        elif k.kind == "choice":
+            group.add_argument(*flags, dest=k.name, choices=k.choices, default=k.default, help=help_text)
+        else:
+            group.add_argument(*flags, dest=k.name, type=_KIND_TYPES[k.kind], default=k.default, help=help_text)
+
+
+def build_parser(config_class: type = TrainConfig) -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m afm", description="Attentional Factorization Machines: train, inspect, predict.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train an AFM or FM", description="Train an AFM or FM and save a checkpoint.")
     _add_data_args(t)
-    t.add_argument(
-        "--task",
-        choices=["auto", "regression", "binary"],
-        default=D.task,
-        help="loss and metrics; auto (default): binary when the labels are two of -1/0/1, else regression",
-    )
     t.add_argument("--model", choices=["afm", "fm"], default="afm", help="model to train (default afm)")
-    m = t.add_argument_group("model")
-    m.add_argument(
-        "-k", "--embed-dim", type=_positive_int, default=D.embed_dim, help=f"embedding size k ({D.embed_dim})"
-    )
-    m.add_argument(
-        "-t",
-        "--attention-factor",
-        type=_positive_int,
-        default=D.attention_factor,
-        help=f"attention factor t ({D.attention_factor})",
-    )
-    m.add_argument(
-        "--dropout", type=_fraction, default=D.dropout, help=f"dropout on the pooled interaction vector ({D.dropout})"
-    )
-    m.add_argument(
-        "--attention-dropout",
-        type=_fraction,
-        default=D.attention_dropout,
-        help=f"dropout on the attention weights ({D.attention_dropout})",
-    )
-    m.add_argument(
-        "--p-init",
-        choices=P_INITS,
-        default=D.p_init,
-        help=f"AFM's projection p at the start: ones, as the authors' code, or a Glorot normal ({D.p_init})",
-    )
-    o = t.add_argument_group("optimisation")
-    o.add_argument(
-        "--l2-attention",
-        type=float,
-        default=D.l2_attention,
-        help=f"lambda: L2 on the attention network's W ({D.l2_attention})",
-    )
-    o.add_argument("--lr", type=_positive_float, default=D.lr, help=f"learning rate ({D.lr})")
-    o.add_argument("--optimizer", choices=["adam", "adagrad"], default=D.optimizer, help=f"optimiser ({D.optimizer})")
-    o.add_argument("--batch-size", type=_positive_int, default=D.batch_size, help=f"global batch size ({D.batch_size})")
-    o.add_argument("--epochs", type=_positive_int, default=D.epochs, help=f"epochs ({D.epochs})")
-    o.add_argument(
-        "--patience", type=_positive_int, default=D.patience, help=f"early stopping patience in epochs ({D.patience})"
-    )
-    o.add_argument("--seed", type=int, default=D.seed, help=f"seed for weights, split, order and dropout ({D.seed})")
-    o.add_argument(
-        "--pretrain",
-        action=argparse.BooleanOptionalAction,
-        default=D.pretrain,
-        help="AFM: pre-train an FM and start exactly at it (AFM.from_fm; --p-init is then moot) "
-        f"({'on' if D.pretrain else 'off'})",
-    )
-    o.add_argument("--pretrain-epochs", type=_positive_int, help="epochs of the FM pre-training (default: --epochs)")
-    o.add_argument(
-        "--finetune-lr",
-        type=_positive_float,
-        default=D.finetune_lr,
-        help=f"AFM's learning rate after FM pre-training ({D.finetune_lr})",
-    )
+    add_config_flags(t, config_class)
+    o = t.add_argument_group("device")
     o.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     out = t.add_argument_group("output")
     out.add_argument("--out", type=Path, help="checkpoint file to write")
@@ -271,9 +239,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     parts = _parts(args, "regression" if args.task == "auto" else args.task)
     train, valid, test = parts["train"], parts.get("valid"), parts.get("test")
     args.task = resolve_task(args.task, train)
-    config = TrainConfig(
-        **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    )
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     quiet = args.quiet or rank != 0
     started = time.perf_counter()
     model, history = train_model(args.model, config, train, valid, callback=_Bar(args.model, quiet), device=args.device)
@@ -318,11 +284,7 @@ def _part(args: argparse.Namespace, task: str, schema: Schema | None, model: AFM
     if args.part not in parts:
         raise CLIError(f"--data {args.data} has no {args.part!r} part (it has {sorted(parts)})")
     data = parts[args.part]
-    if data.n_fields != model.config.n_fields or int(data.idx.max()) >= model.config.n_features:
-        raise CLIError(
-            f"--data {args.data}: {data.n_fields} fields and feature ids up to {int(data.idx.max())} do not fit the "
-            f"checkpoint's model ({model.config.n_fields} fields, {model.config.n_features} features)"
-        )
+    data.check_fits(model)
     return data
 
 

@@ -10,6 +10,7 @@ and what was expected; nothing half-loaded is returned.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Sequence
@@ -170,6 +171,18 @@ class Dataset:
     def subset(self, rows: Tensor | Sequence[int], name: str | None = None) -> Dataset:
         rows = torch.as_tensor(rows, dtype=torch.long)
         return Dataset(self.idx[rows], self.val[rows], self.y[rows], self.schema, self.name if name is None else name)
+
+    def check_fits(self, model: Any) -> None:
+        """Raise ValueError unless ``model`` (an AFM or FM) can read this data: the same number of
+        fields, and every feature id below the model's number of features."""
+        c = model.config
+        top = int(self.idx.max()) if len(self) else -1
+        if self.n_fields != c.n_fields or top >= c.n_features:
+            raise ValueError(
+                f"{self.name or 'the data'} has {self.n_fields} fields and feature ids up to {top}, but the "
+                f"{c.kind} model expects {c.n_fields} fields and ids below {c.n_features}: use the data it was "
+                "trained on (or data encoded with its schema)"
+            )
 
     def cardinalities(self) -> dict[str, int]:
         """Number of distinct features seen per field."""
@@ -352,16 +365,34 @@ def _numeric_column(column: pd.Series, name: str, source: str) -> np.ndarray:
     return x
 
 
-def _read_table(path_or_frame: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+def read_table(source: str | os.PathLike[str] | pd.DataFrame | io.BytesIO, name: str | None = None) -> pd.DataFrame:
+    """A CSV or Parquet table (a path, an in-memory upload with its file ``name``, or a DataFrame) as a
+    DataFrame; a file that cannot be read raises ValueError naming it."""
+    return _read_table(source, name)[0]
+
+
+def guess_columns(frame: pd.DataFrame, label: str) -> tuple[list[str], list[str]]:
+    """(categorical, numeric): number columns (not booleans) are numeric, every other column but the
+    label is categorical. ``load_table`` uses this rule when given neither list."""
+    others = [c for c in frame.columns if c != label]
+    numeric = [
+        c for c in others if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+    ]
+    return [c for c in others if c not in numeric], numeric
+
+
+def _read_table(
+    path_or_frame: str | os.PathLike[str] | pd.DataFrame | io.BytesIO, name: str | None = None
+) -> tuple[pd.DataFrame, str]:
     if isinstance(path_or_frame, pd.DataFrame):
-        return path_or_frame, "frame"
-    source = str(path_or_frame)
+        return path_or_frame, name or "frame"
+    source = name or str(path_or_frame)
     suffix = Path(source).suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(source)
+            frame = pd.read_parquet(path_or_frame)
         else:
-            frame = pd.read_csv(source, keep_default_na=True)
+            frame = pd.read_csv(path_or_frame, keep_default_na=True)
     except FileNotFoundError:
         raise ValueError(f"{source}: no such file") from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
@@ -411,11 +442,7 @@ def _fit_schema(
     min_count: int,
 ) -> Schema:
     if categorical is None and numeric is None:
-        others = [c for c in frame.columns if c != label]
-        numeric = [
-            c for c in others if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-        ]
-        categorical = [c for c in others if c not in numeric]
+        categorical, numeric = guess_columns(frame, label)
     categorical, numeric = list(categorical or []), list(numeric or [])
     chosen = categorical + numeric
     if not chosen:

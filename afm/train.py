@@ -169,12 +169,7 @@ def fit(
         raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {epochs}, {batch_size}, {lr}")
     if len(train) == 0:
         raise ValueError("the training data is empty")
-    if train.n_fields != model.config.n_fields:
-        raise ValueError(f"the data has {train.n_fields} fields but the model expects {model.config.n_fields}")
-    if int(train.idx.max()) >= model.config.n_features:
-        raise ValueError(
-            f"the data has feature id {int(train.idx.max())} but the model has {model.config.n_features} features"
-        )
+    train.check_fits(model)
     rank, world = _world()
     # dropout masks from the model's own generator: no global RNG, no cross-talk between trainings
     model.dropout_generator = torch.Generator(device=device).manual_seed(seed + rank)

@@ -213,7 +213,7 @@ def test_bad_arguments(parts: list[afm.Dataset]) -> None:
         fit(model, train, task="ranking")
     with pytest.raises(ValueError, match="optimizer must be"):
         fit(model, train, optimizer="sgd")
-    with pytest.raises(ValueError, match="fields but the model expects"):
+    with pytest.raises(ValueError, match="fields and feature ids up to .* but the afm model expects 3 fields"):
         fit(afm.AFM(100, 3), train)
 
 
