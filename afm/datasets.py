@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from .data import Dataset, FieldSpec, Schema, load_libfm, load_table, split
 
@@ -154,6 +155,22 @@ def download(name: str, root: str | os.PathLike[str], timeout: float = 30.0) -> 
     return written
 
 
+def concat(parts: list[Dataset], name: str = "") -> Dataset:
+    """The rows of ``parts`` one after the other, as one ``Dataset`` (the parts must share a schema)."""
+    if not parts:
+        raise ValueError("nothing to concatenate")
+    schema = parts[0].schema
+    if any(p.schema is not schema and p.schema.to_dict() != schema.to_dict() for p in parts[1:]):
+        raise ValueError("the parts have different schemas")
+    return Dataset(
+        torch.cat([p.idx for p in parts]),
+        torch.cat([p.val for p in parts]),
+        torch.cat([p.y for p in parts]),
+        schema,
+        name or "+".join(p.name for p in parts),
+    )
+
+
 def load_parts(
     spec: str | os.PathLike[str],
     *,
@@ -175,7 +192,9 @@ def load_parts(
     test parts).
     A ``.libfm`` file, or a CSV/Parquet table (``label`` required): split by the fractions.
     ``schema`` (from a checkpoint) encodes tables with a trained model's vocabulary.
-    Every part also comes back whole as ``"all"``.
+    ``"all"`` is every row of the data: for a folder, every row of every part file found
+    (train, validation, test, in that order, concatenated); otherwise the whole sample, file or
+    table before the split.
     """
     text = str(spec)
     path = Path(text)
@@ -198,7 +217,7 @@ def load_parts(
             out["train"], out["valid"] = split(parts["validation"], [1 - valid_fraction, valid_fraction], seed)
         if "test" in parts:
             out["test"] = parts["test"]
-        out["all"] = next(iter(parts.values()))
+        out["all"] = concat(list(parts.values()), name=f"{stem}.all")  # every row of every part file
         return out
     elif path.suffix.lower() == ".libfm":
         if schema is not None and all(f.kind == "ids" for f in schema.fields):
