@@ -5,11 +5,12 @@ Public API::
     from afm import AFM, FM, Explanation, paper_parameters, save_model, load_model
 """
 
-from . import checkpoint, config, datasets, explain, metrics, plots, runs, sweeps
+from . import checkpoint, config, datasets, explain, faithfulness, metrics, plots, runs, sweeps
 from .checkpoint import load_model, save_model
 from .config import ModelConfig, TrainConfig
 from .data import Dataset, FieldSpec, Schema, guess_columns, load_libfm, load_table, read_table, split
 from .explain import explain_dataset, feature_pair_frame, field_pair_frame, planted_recovery
+from .faithfulness import attention_agreement, deletion_curve, seed_stability
 from .metrics import TASKS, evaluate, infer_task, label_range, predict, roc_auc
 from .model import AFM, FM, Explanation, build_model, paper_parameters
 from .train import History, PretrainedAFM, Progress, fit, fit_afm_from_fm, init_distributed, train_model, train_pair
@@ -27,6 +28,10 @@ __all__ = [
     "checkpoint",
     "datasets",
     "explain",
+    "faithfulness",
+    "attention_agreement",
+    "deletion_curve",
+    "seed_stability",
     "plots",
     "sweeps",
     "evaluate",

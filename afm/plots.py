@@ -306,3 +306,113 @@ def rank_agreement(table: pd.DataFrame, n_pairs: int, title: str | None = None) 
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
     return fig
+
+
+RANKING_STYLES = {  # deletion_plot: ranking -> (colour, dash, legend label)
+    "contribution": (MODEL_COLOURS["afm"], "solid", "by |contribution| |c_ij|"),
+    "attention": ("#ff7f0e", "dash", "by attention a_ij"),
+    "random": ("#7f7f7f", "dot", "random"),
+}
+
+
+def deletion_plot(frame: pd.DataFrame, metric: str | None = None, title: str | None = None) -> go.Figure:
+    """The deletion curves of ``faithfulness.deletion_curve``: one line per ``ranking`` of
+    ``mean_abs_change`` (left) and ``mean_metric`` (right) against ``removed``, the pairs taken out of
+    each row. ``metric`` names the metric (default ``frame.attrs["metric"]``)."""
+    from plotly.subplots import make_subplots
+
+    metric = metric or str(frame.attrs.get("metric", "metric"))
+    label = {"rmse": "RMSE", "auc": "AUC", "logloss": "log loss"}.get(metric, metric)
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=("mean |change of the prediction|", f"{label} with the pairs removed"),
+        horizontal_spacing=0.1,
+    )
+    for ranking, part in frame.groupby("ranking", sort=False):
+        colour, dash, name = RANKING_STYLES.get(str(ranking), (None, "solid", str(ranking)))
+        part = part.sort_values("removed")
+        for col, column in ((1, "mean_abs_change"), (2, "mean_metric")):
+            fig.add_trace(
+                go.Scatter(
+                    x=part["removed"],
+                    y=part[column],
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=str(ranking),
+                    showlegend=col == 1,
+                    line={"color": colour, "dash": dash},
+                    hovertemplate=f"{name}<br>%{{x}} pairs removed per row<br>%{{y:.4f}}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_xaxes(title_text="pairs removed from each row (its top m by the ranking)", dtick=1)
+    fig.update_yaxes(title_text="mean |Δ prediction|", row=1, col=1)
+    fig.update_yaxes(title_text=label, row=1, col=2)
+    fig.update_layout(
+        title=title or "Deletion: remove each row's top pairs, see how far the prediction moves",
+        margin={"l": 10, "r": 10, "t": 70, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig
+
+
+def stability_plot(frame: pd.DataFrame, planted: list[str] | None = None, top: int | None = None,
+                   title: str | None = None) -> go.Figure:  # fmt: skip
+    """``faithfulness.seed_stability``'s pairs with their intervals across seeds: mean |contribution|
+    (left) and mean attention (right), each a dot at the mean over seeds with a bar over its 90%
+    interval (``*_lo`` to ``*_hi``). Pairs are rows, largest mean |contribution| at the top; the
+    y labels carry the rank interval. ``planted`` labels are drawn as green diamonds. ``top`` keeps
+    the first pairs."""
+    from plotly.subplots import make_subplots
+
+    shown = frame.sort_values("mean_abs_contribution", ascending=False).head(top or len(frame))
+    planted_set = set(planted or [])
+    names = [
+        f"{label}  (rank {lo}–{hi})" if lo != hi else f"{label}  (rank {lo})"
+        for label, lo, hi in zip(shown["label"], shown["rank_lo"], shown["rank_hi"], strict=True)
+    ]
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.03,
+                        subplot_titles=("mean |c_ij| across seeds (90% interval)",
+                                        "mean a_ij across seeds (90% interval)"))  # fmt: skip
+    for col, (mean, lo, hi) in enumerate(
+        (("mean_abs_contribution", "abs_contribution_lo", "abs_contribution_hi"),
+         ("mean_attention", "attention_lo", "attention_hi")), start=1):  # fmt: skip
+        for is_planted in (False, True):
+            keep = np.array([(label in planted_set) == is_planted for label in shown["label"]])
+            if not keep.any():
+                continue
+            part = shown[keep]
+            fig.add_trace(
+                go.Scatter(
+                    x=part[mean],
+                    y=[n for n, k in zip(names, keep, strict=True) if k],
+                    mode="markers",
+                    error_x={
+                        "type": "data",
+                        "symmetric": False,
+                        "array": (part[hi] - part[mean]).to_numpy(),
+                        "arrayminus": (part[mean] - part[lo]).to_numpy(),
+                    },
+                    marker={
+                        "color": "#2ca02c" if is_planted else MODEL_COLOURS["afm"],
+                        "symbol": "diamond" if is_planted else "circle",
+                        "size": 9,
+                    },
+                    name="planted pair" if is_planted else "other pair",
+                    legendgroup="planted" if is_planted else "other",
+                    showlegend=col == 1 and bool(planted_set),
+                    hovertemplate="%{y}<br>mean %{x:.4f}<extra></extra>",
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=names)
+    fig.update_layout(
+        title=title or "Would another seed agree? Each pair's spread across seeds",
+        height=max(360, 22 * len(shown) + 140),
+        margin={"l": 10, "r": 10, "t": 70, "b": 10},
+        legend={"orientation": "h", "y": -0.05},
+    )
+    return fig

@@ -1,0 +1,338 @@
+"""How far the explanations can be trusted: attention against contribution, deletion, seed stability.
+
+An AFM's attention a_ij is a weight *within one row*: it is non-negative and sums to 1 over the row's
+pairs, whatever the row. What moves the prediction is the contribution c_ij = a_ij · s_ij, and its
+size is mostly the interaction s_ij: a pair can get a high a_ij and move nothing (s_ij ≈ 0). Attention
+is therefore not importance (Jain & Wallace, "Attention is not Explanation", NAACL 2019; Wiegreffe &
+Pinter, "Attention is not not Explanation", EMNLP 2019). This module measures it:
+
+- ``attention_agreement``: how far the ranking of pairs by attention agrees with their ranking by
+  |contribution| (over field pairs, and row by row);
+- ``deletion_curve``: remove each row's top-m pairs by a ranking and see how far the predictions move
+  (a faithful ranking moves them most);
+- ``seed_stability``: train the same configuration with several seeds and see whether the pairs
+  keep their places.
+
+Everything is computed from ``explain.explain_dataset``, the same computation as ``forward``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from .config import TrainConfig
+from .data import Dataset
+from .explain import explain_dataset, field_pair_frame
+from .metrics import infer_task, metrics_of, task_spec
+from .model import AFM, FM, Explanation
+from .train import Progress, train_model
+
+RANKINGS = ("contribution", "attention", "random")
+INTERVAL = (0.05, 0.95)  # the "90% interval" across seeds: the 5th and 95th percentiles
+
+
+# ---------------------------------------------------------------------------- attention vs contribution
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation (average ranks for ties); NaN when either side is constant."""
+    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
+    if len(rx) < 2 or np.ptp(rx) == 0 or np.ptp(ry) == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def attention_agreement(model: AFM | FM, data: Dataset, explanation: Explanation | None = None) -> dict[str, Any]:
+    """How far a pair's attention a_ij says how much it moves the prediction (|c_ij|), on ``data``.
+
+    Returns a dict:
+
+    - ``spearman``: Spearman's rank correlation over the field pairs between the mean attention and the
+      mean |contribution| (the two columns of ``field_pair_frame``); 1 means the same order.
+    - ``top_pair_agreement``: the share of rows whose top-attention pair is also their top-|c| pair.
+    - ``chance``: that share if the two were unrelated, 1/P.
+    - ``interaction_share``, ``attention_share``: var(log|s_ij|) / var(log|c_ij|) and
+      var(log a_ij) / var(log|c_ij|) over every (row, pair) with c_ij != 0. Since log|c| = log a + log|s|,
+      they say which factor makes contributions large or small (they need not sum to 1: the covariance).
+    - ``rows``, ``pairs``.
+
+    FM has no attention (every a_ij = 1): the agreement figures are NaN.
+    """
+    exp = explanation if explanation is not None else explain_dataset(model, data)
+    n_rows, n_pairs = exp.attention.shape
+    out: dict[str, Any] = {"rows": int(n_rows), "pairs": int(n_pairs), "chance": 1.0 / max(n_pairs, 1)}
+    nan = float("nan")
+    if isinstance(model, FM) or n_pairs < 2 or n_rows == 0:
+        return {**out, "spearman": nan, "top_pair_agreement": nan, "interaction_share": nan, "attention_share": nan}
+    a = exp.attention.double()
+    c = exp.contribution.double().abs()
+    s = exp.interaction.double().abs()
+    out["spearman"] = _spearman(a.mean(0).numpy(), c.mean(0).numpy())
+    out["top_pair_agreement"] = float((a.argmax(1) == c.argmax(1)).double().mean())
+    nonzero = (c > 0) & (a > 0)
+    log_c, log_a, log_s = c[nonzero].log(), a[nonzero].log(), s[nonzero].log()
+    var_c = float(log_c.var(correction=0)) if log_c.numel() > 1 else nan
+    out["interaction_share"] = float(log_s.var(correction=0)) / var_c if var_c > 0 else nan
+    out["attention_share"] = float(log_a.var(correction=0)) / var_c if var_c > 0 else nan
+    return out
+
+
+# ---------------------------------------------------------------------------- deletion
+
+
+def _orders(exp: Explanation, ranking: str, generator: torch.Generator) -> Tensor:
+    """Per row, the pair positions from first to remove to last [N, P] under ``ranking``."""
+    if ranking == "contribution":
+        key = exp.contribution.double().abs()
+    elif ranking == "attention":
+        key = exp.attention.double()
+    elif ranking == "random":
+        key = torch.rand(exp.attention.shape, generator=generator, dtype=torch.float64)
+    else:
+        raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
+    return torch.sort(key, dim=1, descending=True, stable=True).indices
+
+
+def predictions_without(model: AFM | FM, exp: Explanation, removed: Tensor) -> Tensor:
+    """The predictions [N] (float64) with the pairs where ``removed`` [N, P] is True taken out of the model.
+
+    AFM: a removed pair is masked out of the softmax and of the pooling, as if it did not exist: the
+    remaining pairs' attention is the softmax of their scores a'_ij alone, so it sums to 1 over them
+    (a'_ij depends on the pair only, so the others' scores do not change). A row with every pair
+    removed has no interaction term. FM: removing a pair drops its term s_ij.
+    """
+    base = exp.bias.double() + exp.linear.double().sum(1)
+    if isinstance(model, AFM):
+        score = exp.score.double().masked_fill(removed, float("-inf"))
+        attention = torch.softmax(score, dim=1).nan_to_num(0.0)  # all removed: NaN -> no pairs
+        return base + (attention * exp.interaction.double()).sum(1)
+    return base + exp.interaction.double().masked_fill(removed, 0.0).sum(1)
+
+
+def deletion_curve(
+    model: AFM | FM,
+    data: Dataset,
+    max_pairs: int = 10,
+    rankings: Sequence[str] = RANKINGS,
+    seed: int = 0,
+    *,
+    task: str | None = None,
+    explanation: Explanation | None = None,
+) -> pd.DataFrame:
+    """Remove each row's top-m pairs by each ranking, for m = 0..``max_pairs``, and measure the change.
+
+    Rankings, per row: ``"contribution"`` (largest |c_ij| first), ``"attention"`` (largest a_ij first),
+    ``"random"`` (a random order per row from ``seed``). Removing a pair masks it out of the softmax
+    and of the pooling, as if it did not exist (``predictions_without``).
+
+    Returns one row per (ranking, m) with columns ``ranking``, ``removed`` (m), ``mean_abs_change``
+    (mean over the rows of |prediction without the pairs − prediction|, in the model's output units:
+    a logit for binary) and ``mean_metric`` (the task's headline metric on ``data`` with the pairs
+    removed: RMSE for regression, AUC for binary; ``frame.attrs["metric"]`` names it). m = 0 is the
+    model itself. ``task`` None: ``infer_task(data)``. A faithful ranking's curve of
+    ``mean_abs_change`` rises fastest.
+    """
+    if max_pairs < 0:
+        raise ValueError(f"max_pairs must be >= 0, got {max_pairs}")
+    exp = explanation if explanation is not None else explain_dataset(model, data)
+    n_rows, n_pairs = exp.attention.shape
+    if n_rows != len(data):
+        raise ValueError(f"the explanation has {n_rows} rows, the data {len(data)}")
+    task = infer_task(data) if task is None else task_spec(task).name
+    metric = task_spec(task).headline
+    y = data.y.double().numpy()
+    prediction = exp.prediction.double()
+    generator = torch.Generator().manual_seed(seed)
+    rows = []
+    for ranking in rankings:
+        order = _orders(exp, ranking, generator)
+        for m in range(min(max_pairs, n_pairs) + 1):
+            removed = torch.zeros(n_rows, n_pairs, dtype=torch.bool)
+            removed.scatter_(1, order[:, :m], True)
+            changed = predictions_without(model, exp, removed) if m else prediction
+            value = metrics_of(changed.numpy(), y, task)[metric] if n_rows else float("nan")
+            rows.append(
+                {
+                    "ranking": ranking,
+                    "removed": m,
+                    "mean_abs_change": float((changed - prediction).abs().mean()) if n_rows else float("nan"),
+                    "mean_metric": value,
+                }
+            )
+    frame = pd.DataFrame(rows, columns=["ranking", "removed", "mean_abs_change", "mean_metric"])
+    frame.attrs["metric"] = metric
+    frame.attrs["task"] = task
+    return frame
+
+
+# ---------------------------------------------------------------------------- seed stability
+
+
+@dataclass
+class SeedProgress:
+    """What a ``seed_stability`` callback receives: during a training (``training`` set) and after each seed
+    (``frame`` set: that seed's ``field_pair_frame``)."""
+
+    seed: int  # the seed being trained
+    done: int  # seeds finished before this one
+    seeds: int  # seeds in all
+    training: Progress | None = None
+    frame: pd.DataFrame | None = None
+
+    @property
+    def fraction(self) -> float:
+        """Fraction of all the trainings done, 0..1 (for a progress bar)."""
+        inner = 1.0 if self.frame is not None else (self.training.fraction if self.training is not None else 0.0)
+        return min((self.done + inner) / max(self.seeds, 1), 1.0)
+
+
+def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's τ-b between two score vectors (ties counted as in ``scipy.stats.kendalltau``)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    i, j = np.triu_indices(len(x), 1)
+    dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+    pairs_x, pairs_y = np.count_nonzero(dx), np.count_nonzero(dy)
+    if pairs_x == 0 or pairs_y == 0:
+        return float("nan")
+    return float((dx * dy).sum() / math.sqrt(pairs_x * pairs_y))
+
+
+def mean_kendall_tau(scores: Sequence[np.ndarray]) -> float:
+    """The mean Kendall τ over every two of the given score vectors (NaN with fewer than two)."""
+    taus = [kendall_tau(a, b) for a, b in itertools.combinations(scores, 2)]
+    return float(np.mean(taus)) if taus else float("nan")
+
+
+def stability_frame(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    """``seed_stability``'s summary of per-seed field-pair frames (``per_seed``: ``field_pair_frame`` rows
+    with a ``seed`` column). See ``seed_stability`` for the columns."""
+    if per_seed.empty:
+        raise ValueError("no seed has been trained yet")
+    lo, hi = INTERVAL
+    first = per_seed[per_seed["seed"] == per_seed["seed"].iloc[0]].sort_values("pair")
+    rows = []
+    for pair, group in per_seed.groupby("pair", sort=True):
+        contribution = group["mean_abs_contribution"].to_numpy(dtype=float)
+        attention = group["mean_attention"].to_numpy(dtype=float)
+        ranks = group["rank"].to_numpy()
+        attention_ranks = group["attention_rank"].to_numpy()
+        rows.append(
+            {
+                "pair": int(pair),
+                "mean_abs_contribution": contribution.mean(),
+                "abs_contribution_lo": float(np.quantile(contribution, lo)),
+                "abs_contribution_hi": float(np.quantile(contribution, hi)),
+                "mean_attention": attention.mean(),
+                "attention_lo": float(np.quantile(attention, lo)),
+                "attention_hi": float(np.quantile(attention, hi)),
+                "mean_rank": ranks.mean(),
+                "rank_lo": int(np.quantile(ranks, lo, method="lower")),
+                "rank_hi": int(np.quantile(ranks, hi, method="higher")),
+                "attention_rank_lo": int(np.quantile(attention_ranks, lo, method="lower")),
+                "attention_rank_hi": int(np.quantile(attention_ranks, hi, method="higher")),
+                "seeds": len(group),
+            }
+        )
+    frame = pd.DataFrame(rows).merge(first[["pair", "label", "field_i", "field_j", "i", "j"]], on="pair")
+    columns = ["label", "field_i", "field_j", "i", "j", "pair", *[c for c in rows[0] if c != "pair"]]
+    frame = frame[columns].sort_values("mean_abs_contribution", ascending=False, kind="stable")
+    frame = frame.reset_index(drop=True)
+    by_seed = [g.sort_values("pair") for _, g in per_seed.groupby("seed", sort=True)]
+    tau = mean_kendall_tau([g["mean_abs_contribution"].to_numpy(dtype=float) for g in by_seed])
+    frame.attrs["tau"] = tau
+    frame.attrs["attention_tau"] = mean_kendall_tau([g["mean_attention"].to_numpy(dtype=float) for g in by_seed])
+    frame.attrs["seeds"] = sorted(int(s) for s in per_seed["seed"].unique())
+    return frame, tau
+
+
+def seed_frame(model: AFM | FM, data: Dataset, seed: int) -> pd.DataFrame:
+    """One seed's ``field_pair_frame`` on ``data``, with ``seed`` and ``attention_rank`` (1 = largest mean
+    attention) columns: the rows ``stability_frame`` summarises."""
+    frame = field_pair_frame(model, data)
+    frame["attention_rank"] = frame["mean_attention"].rank(ascending=False, method="first").astype(int)
+    frame.insert(0, "seed", seed)
+    return frame
+
+
+def seed_stability(
+    config: TrainConfig,
+    train: Dataset,
+    valid: Dataset | None,
+    data: Dataset,
+    seeds: int | Iterable[int] = 5,
+    callback: Callable[[SeedProgress], bool | None] | None = None,
+    *,
+    kind: str = "afm",
+    device: str | torch.device = "cpu",
+) -> tuple[pd.DataFrame, float]:
+    """Train ``config`` once per seed (``train_model(kind, config with that seed, train, valid)``) and see
+    whether the field pairs keep their places on ``data``.
+
+    ``seeds``: a number n (seeds 0..n-1) or the seeds themselves. Returns ``(frame, tau)``: one row per
+    field pair, largest mean |contribution| first, with ``label``, ``field_i``, ``field_j``, ``i``,
+    ``j``, ``pair``; ``mean_abs_contribution`` (the pair's mean |c_ij| on ``data``, averaged over the
+    seeds) and its 90% interval across seeds ``abs_contribution_lo`` / ``abs_contribution_hi`` (the 5th
+    and 95th percentiles, linearly interpolated: with 5 seeds close to the minimum and maximum); the
+    same for the mean attention (``mean_attention``, ``attention_lo``, ``attention_hi``); the pair's
+    rank by mean |c_ij| (1 = largest) as ``mean_rank`` and its interval ``rank_lo``..``rank_hi`` (the
+    5th and 95th percentiles of the seeds' ranks, rounded outwards: with up to 10 seeds, the best and
+    worst rank); the same interval by attention (``attention_rank_lo``, ``attention_rank_hi``);
+    ``seeds`` (how many). ``tau`` is the mean Kendall τ between every two seeds' rankings of the pairs
+    by mean |contribution| (1: always the same order; 0: unrelated). ``frame.attrs`` also holds
+    ``attention_tau`` (the same for mean attention), ``seeds`` (the seeds trained) and ``per_seed``
+    (each seed's ``seed_frame``, stacked, as records: ``pd.DataFrame(frame.attrs["per_seed"])``).
+
+    ``callback(SeedProgress)`` is called during each training and once after each seed; returning True
+    stops: the seed in training is dropped and the seeds finished so far are summarised (τ is NaN with
+    fewer than two).
+    """
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seed_list:
+        raise ValueError("seeds must name at least one seed")
+    frames: list[pd.DataFrame] = []
+    for n, seed in enumerate(seed_list):
+        stopped = False
+
+        def report(p: Progress, seed: int = seed, n: int = n) -> bool:
+            nonlocal stopped
+            stopped = bool(callback(SeedProgress(seed, n, len(seed_list), training=p))) if callback else False
+            return stopped
+
+        model, _ = train_model(kind, dataclasses.replace(config, seed=seed), train, valid, callback=report,
+                               device=device)  # fmt: skip
+        if stopped:
+            break
+        frames.append(seed_frame(model.cpu().eval(), data, seed))
+        if callback is not None and callback(SeedProgress(seed, n, len(seed_list), frame=frames[-1])):
+            break
+    if not frames:
+        raise ValueError("stopped before the first seed finished training")
+    per_seed = pd.concat(frames, ignore_index=True)
+    frame, tau = stability_frame(per_seed)
+    frame.attrs["per_seed"] = per_seed.to_dict("records")  # plain records: attrs must compare with ==
+    return frame, tau
+
+
+def tau_in_words(tau: float) -> str:
+    """A reading of a mean Kendall τ between seeds' rankings, for people."""
+    if not math.isfinite(tau):
+        return "needs at least two seeds"
+    if tau >= 0.8:
+        return "the seeds agree closely on the order of the pairs"
+    if tau >= 0.6:
+        return "the seeds agree on the broad order; neighbouring pairs swap places"
+    if tau >= 0.4:
+        return "the seeds agree only loosely: read ranks as rough"
+    if tau >= 0.2:
+        return "the seeds agree weakly: a pair's rank from one model says little"
+    return "the seeds do not agree: the ranking from one model is mostly chance"
