@@ -1,24 +1,60 @@
-"""Attention: which field pairs the AFM listens to, over the rows of one part of the data."""
+"""Attention: which field pairs move the AFM's predictions, and how far its attention says so."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import time
+
+import pandas as pd
 import state
 import streamlit as st
 
 import afm
-from afm import explain, plots
+from afm import explain, faithfulness, plots
 
-VALUES = {  # radio label -> (field_pair_frame column, diverging colours centred at 0, colour bar title)
-    "mean attention a_ij": ("mean_attention", False, "mean a_ij"),
-    "mean |contribution| |c_ij|": ("mean_abs_contribution", False, "mean |c_ij|"),
-    "signed mean contribution c_ij": ("mean_contribution", True, "mean c_ij"),
+# radio label -> (field_pair_frame column, diverging colours centred at 0, colour bar title, URL code).
+# Contribution first; the URL codes are the old option positions, so earlier links keep their meaning.
+VALUES = {
+    "mean |contribution| |c_ij|": ("mean_abs_contribution", False, "mean |c_ij|", 1),
+    "signed mean contribution c_ij": ("mean_contribution", True, "mean c_ij", 2),
+    "mean attention a_ij": ("mean_attention", False, "mean a_ij", 0),
 }
+JAIN_WALLACE = "[Jain & Wallace, *Attention is not Explanation* (NAACL 2019)](https://aclanthology.org/N19-1357/)"
+WIEGREFFE_PINTER = (
+    "[Wiegreffe & Pinter, *Attention is not not Explanation* (EMNLP 2019)](https://aclanthology.org/D19-1002/)"
+)
+
+
+def part_help(ws: state.Workspace) -> str:
+    """Exactly which rows each part holds, in numbers."""
+    sizes = {name: len(data) for name, data in ws.parts.items()}
+    split = [name for name in ("train", "valid", "test") if name in sizes]
+    text = f"'all' is every row of the data: {sizes['all']:,} rows"
+    if ws.data_key.startswith("libfm:"):
+        text += ", every row of every .libfm part file in the folder (train, validation and test files)"
+    if split and sum(sizes[name] for name in split) == sizes["all"]:
+        text += " = " + " + ".join(f"{name} {sizes[name]:,}" for name in split)
+    return text + ". train/valid/test are the split the models were trained on."
+
+
+def cached(name: str, key: tuple, compute):  # noqa: ANN001, ANN202 - a tiny per-session memo
+    """``compute()`` once per ``key`` in this browser session (the newest 8 kept)."""
+    store = st.session_state.setdefault(f"attention-cache-{name}", {})
+    if key not in store:
+        while len(store) >= 8:
+            store.pop(next(iter(store)))
+        store[key] = compute()
+    return store[key]
+
 
 st.title("Attention")
 st.caption(
-    "AFM weighs each pair of fields per row with a softmax attention a_ij (summing to 1 over the row's pairs), "
-    "then adds the pair's contribution c_ij = a_ij · s_ij to the prediction. Averaged over the rows, these show "
-    "which feature interactions the model relies on; FM would weigh every pair the same."
+    "AFM adds up one contribution per pair of fields: c_ij = a_ij · s_ij, where s_ij = p·(v_i ⊙ v_j) x_i x_j is "
+    "the pair's interaction and a_ij its attention. **c_ij is what moves the prediction.** a_ij is only a weight "
+    "within one row: it is non-negative and sums to 1 over the row's pairs, so it says how the row's weight is "
+    "shared, not how much the pair matters. A pair can get high attention and move nothing (s_ij ≈ 0). "
+    "FM would weigh every pair the same."
 )
 
 ws = state.workspace()
@@ -32,30 +68,84 @@ part = st.selectbox(
     parts,
     index=parts.index(linked_part if linked_part in parts else "all"),
     key="attention-part",
-    help="'all' is every row of the data; train/valid/test are the split the models were trained on.",
+    help=part_help(ws),
 )
 value_names = list(VALUES)
+codes = {code: name for name, (*_, code) in VALUES.items()}
 value_name = st.radio(
     "Colour the heatmap by",
     value_names,
-    index=min(max(state.query_value("attention_value", 0, int), 0), len(value_names) - 1),
+    index=value_names.index(codes.get(state.query_value("attention_value", 1, int), value_names[0])),
     horizontal=True,
     key="attention-value",
 )
-state.set_query(attention_part=part, attention_value=value_names.index(value_name))
+state.set_query(attention_part=part, attention_value=VALUES[value_name][3])
 
+model, data = ws.models["afm"], ws.parts[part]
 exp = state.explanation(ws, "afm", part)
 frame = state.field_frame(ws, "afm", part)
-column, diverging, short_name = VALUES[value_name]
+column, diverging, short_name, _ = VALUES[value_name]
+n_pairs = len(frame)
+
 st.subheader("Field × field")
-fig = plots.pair_heatmap(
-    explain.field_pair_matrix(frame, column),
-    f"AFM: {value_name} over {len(ws.parts[part]):,} rows ({part})",
-    diverging=diverging,
-    support=explain.field_pair_matrix(frame, "support"),
-    value_name=short_name,
+heat_col, agree_col = st.columns([3, 1])
+with heat_col:
+    fig = plots.pair_heatmap(
+        explain.field_pair_matrix(frame, column),
+        f"AFM: {value_name} over {len(data):,} rows ({part})",
+        diverging=diverging,
+        support=explain.field_pair_matrix(frame, "support"),
+        value_name=short_name,
+    )
+    state.show_figure(fig, "attention-heatmap")
+with agree_col:
+    agreement = faithfulness.attention_agreement(model, data, exp)
+    st.markdown("**Does attention say what matters?** For this model:")
+    st.metric(
+        "Spearman: mean attention vs mean |contribution|",
+        f"{agreement['spearman']:.2f}",
+        help=f"Rank correlation over the {n_pairs} field pairs; 1 = the same order, 0 = unrelated.",
+    )
+    st.metric(
+        "Rows whose top-attention pair is their top-|c| pair",
+        f"{agreement['top_pair_agreement']:.1%}",
+        help=f"Over the {len(data):,} rows; by chance it would be 1/{n_pairs} = {agreement['chance']:.1%}.",
+    )
+    st.metric(
+        "Share of var(log|c_ij|) from the interaction s_ij",
+        f"{agreement['interaction_share']:.0%}",
+        help="log|c| = log a + log|s|: var(log|s|)/var(log|c|) over every row and pair. From the attention: "
+        f"{agreement['attention_share']:.0%}.",
+    )
+st.caption(
+    f"Colour by mean |contribution| to see what moves the predictions. Mean attention ranks the pairs "
+    f"{'much ' if agreement['spearman'] < 0.5 else ''}differently here (Spearman {agreement['spearman']:.2f}): "
+    "attention is not importance. Whether attention weights explain a model is debated: "
+    f"{JAIN_WALLACE} show that attention often disagrees with other importance measures; {WIEGREFFE_PINTER} show "
+    "that this depends on the model and the test. Here the contribution is exact (bias + linear terms + Σ c_ij = "
+    "the prediction), so the page leads with it, and the deletion test below checks it."
 )
-state.show_figure(fig, "attention-heatmap")
+
+st.subheader("Deletion: does removing a pair move the prediction?")
+st.caption(
+    "For each row, remove its top m pairs by a ranking and predict again. Removing a pair masks it out of the "
+    "softmax and of the pooling, as if the pair did not exist: the row's other pairs share the attention among "
+    "themselves. A ranking that finds what matters moves the predictions most; random removal is the baseline."
+)
+max_pairs = min(10, n_pairs)
+curve = cached(
+    "deletion",
+    (ws.token, part, max_pairs),
+    lambda: faithfulness.deletion_curve(model, data, max_pairs, task=ws.task, explanation=exp),
+)
+state.show_figure(plots.deletion_plot(curve), "attention-deletion")
+first = curve[curve["removed"] == 1].set_index("ranking")["mean_abs_change"]
+if len(first) == 3:
+    st.markdown(
+        f"Removing each row's top pair moves its prediction by **{first['contribution']:.3f}** on average when the "
+        f"pair is chosen by |contribution|, **{first['attention']:.3f}** by attention, and **{first['random']:.3f}** "
+        "for a random pair."
+    )
 
 st.subheader("Top feature pairs")
 st.caption(
@@ -70,7 +160,7 @@ n_rows = right.number_input(
 )
 state.set_query(attention_min_count=min_count, attention_rows=n_rows)
 pairs = state.feature_frame(ws, "afm", part, min_count).head(int(n_rows))
-table = pairs[["label", "mean_attention", "mean_interaction", "mean_contribution", "count"]].rename(
+table = pairs[["label", "mean_contribution", "mean_interaction", "mean_attention", "count"]].rename(
     columns={
         "label": "feature pair",
         "mean_attention": "attention a_ij",
@@ -80,6 +170,7 @@ table = pairs[["label", "mean_attention", "mean_interaction", "mean_contribution
 )
 state.show_table(table, "attention-top-pairs")
 
+planted_labels: list[str] = []
 if ws.is_sample:
     st.subheader("Planted pairs vs what AFM learned")
     st.caption(
@@ -89,6 +180,7 @@ if ws.is_sample:
     truth = afm.datasets.sample_truth()
     recovery = explain.planted_recovery(frame, truth)
     planted = explain.planted_table(frame, truth)
+    planted_labels = list(planted["planted pair"])
     k = recovery["k"]
     hits_attention = int((planted["rank by attention"] <= k).sum())
     a, b, c = st.columns(3)
@@ -100,10 +192,92 @@ if ws.is_sample:
 
 st.subheader("Spread of attention per pair")
 st.caption(
-    "Mean attention hides how much a_ij varies from row to row: the same field pair can matter a lot for some "
-    "feature values and little for others. Boxes: quartiles; whiskers: 1.5 IQR; dashed line: the mean."
+    "Mean attention hides how much a_ij varies from row to row: the same field pair can get much of a row's weight "
+    "for some feature values and little for others. Boxes: quartiles; whiskers: 1.5 IQR; dashed line: the mean."
 )
-n_pairs = len(frame)
 top = st.slider("Pairs, largest mean first", 1, n_pairs, min(15, n_pairs), key="attention-top") if n_pairs > 1 else 1
 quantiles = explain.attention_quantiles(exp, frame["label"].tolist(), top=top)
 state.show_figure(plots.attention_box(quantiles), "attention-spread")
+
+# ---------------------------------------------------------------------------- seed stability
+st.subheader("Would another seed agree?")
+st.caption(
+    "The ranking above comes from one trained model. Train the same configuration with other seeds (weights, "
+    "batch order and dropout change; the data and its split do not) and see whether the pairs keep their places: "
+    "each pair's mean |contribution| and mean attention across seeds with a 90% interval (the 5th to 95th "
+    "percentile over seeds), its rank interval, and the mean Kendall τ between the seeds' rankings."
+)
+if "train" not in ws.parts:
+    st.info("Seed stability needs a training part: load data on the **Data & model** page.")
+    st.stop()
+left, right = st.columns(2)
+n_seeds = int(left.number_input("Seeds (0, 1, ...)", 2, 10, 5, key="stability-seeds"))
+epochs = int(right.number_input("Epochs per training", 1, 200, min(ws.config.epochs, 200), key="stability-epochs"))
+config = dataclasses.replace(ws.config, task=ws.task, epochs=epochs, seed=0)
+key = json.dumps({"data": ws.data_key, "part": part, "config": config.to_dict()}, sort_keys=True, default=str)
+runs = st.session_state.setdefault("stability-runs", {})  # settings -> {"frames": per-seed frames, ...}
+entry = runs.get(key)
+done = [] if entry is None else [int(f["seed"].iloc[0]) for f in entry["frames"]]
+todo = [s for s in range(n_seeds) if s not in done]
+go, stop = st.columns([1, 1])
+run_clicked = go.button(
+    f"Train {len(todo)} seed{'s' if len(todo) != 1 else ''}" if todo else "All seeds trained",
+    key="stability-run",
+    type="primary",
+    disabled=not todo,
+)
+stop_clicked = stop.button("Stop", key="stability-stop", help="Stops after the seed in training; keeps the others")
+st.caption(
+    f"Settings: this session's training configuration ({'FM pre-training, ' if config.pretrain else ''}"
+    f"k = {config.embed_dim}, t = {config.attention_factor}, {config.optimizer}, lr {config.lr}, "
+    f"batch {config.batch_size}, up to {epochs} epochs), trained on the train part ({len(ws.parts['train']):,} rows), "
+    f"pairs measured on '{part}' ({len(data):,} rows). Results are kept for this session."
+)
+
+if run_clicked and todo:
+    entry = runs.setdefault(key, {"frames": [], "seconds": 0.0})
+    bar = st.progress(0.0, text="starting")
+    started = time.perf_counter()
+
+    def report(p: faithfulness.SeedProgress) -> None:
+        n = len(done) + p.done
+        if p.frame is not None:
+            entry["frames"].append(p.frame)  # kept at once: a Stop keeps every finished seed
+            text = f"seed {p.seed} done ({n + 1}/{n_seeds})"
+        else:
+            t = p.training
+            text = f"seed {p.seed} ({n + 1}/{n_seeds}) · epoch {t.epoch}/{t.epochs} · loss {t.train_loss:.4f}"
+        bar.progress((len(done) + p.fraction * len(todo)) / n_seeds, text=text)
+
+    try:
+        afm.seed_stability(config, ws.parts["train"], ws.parts.get("valid"), data, seeds=todo, callback=report)
+    finally:  # a Stop (Streamlit's rerun) included: count the time the finished seeds took
+        entry["seconds"] += time.perf_counter() - started
+    bar.progress(1.0, text=f"{n_seeds} seeds in {entry['seconds']:.0f} s")
+elif stop_clicked:
+    st.info("Stopped: the seeds finished so far are kept; press the train button to go on with the rest.")
+
+entry = runs.get(key)
+if not entry or not entry["frames"]:
+    st.info(f"No seeds trained yet for these settings: press **Train {n_seeds} seeds** (one training per seed).")
+    st.stop()
+frames = [f for f in entry["frames"] if int(f["seed"].iloc[0]) < n_seeds]
+stability, tau = faithfulness.stability_frame(pd.concat(frames, ignore_index=True))
+trained = len(frames)
+a, b, c = st.columns(3)
+a.metric("Seeds trained", f"{trained} / {n_seeds}")
+b.metric("Mean Kendall τ between seeds (by |contribution|)", "—" if trained < 2 else f"{tau:.2f}")
+c.metric(
+    "Mean Kendall τ between seeds (by attention)",
+    "—" if trained < 2 else f"{stability.attrs['attention_tau']:.2f}",
+)
+detail = f" (τ = {tau:.2f} over the {n_pairs} field pairs; 1 = the same order every time, 0 = unrelated)."
+st.markdown(f"**In words:** {faithfulness.tau_in_words(tau)}" + (detail if trained > 1 else "."))
+if ws.is_sample:
+    st.caption("Green diamonds: the pairs planted in the sample (`afm.datasets.sample_truth()`).")
+state.show_figure(plots.stability_plot(stability, planted_labels), "attention-stability")
+shown = stability[
+    ["label", "mean_abs_contribution", "abs_contribution_lo", "abs_contribution_hi", "rank_lo", "rank_hi",
+     "mean_attention", "attention_lo", "attention_hi", "attention_rank_lo", "attention_rank_hi", "seeds"]
+]  # fmt: skip
+state.show_table(shown.rename(columns={"label": "field pair"}), "attention-stability")
