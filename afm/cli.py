@@ -1,4 +1,4 @@
-"""Command line: ``python -m afm train | evaluate | explain | predict | runs | download``.
+"""Command line: ``python -m afm train | evaluate | explain | predict | stability | runs | download``.
 
 Bad arguments and bad files give one line on stderr and exit status 2, never a traceback.
 Distributed training: ``torchrun --standalone --nproc_per_node 2 -m afm train ...``.
@@ -22,7 +22,9 @@ from . import datasets
 from .checkpoint import atomic_write, load_model, save_model
 from .config import TrainConfig, knobs
 from .data import Dataset, Schema
-from .explain import explain_dataset, feature_pair_frame, field_pair_frame, pair_names
+from .explain import PAIR_SEP, explain_dataset, feature_pair_frame, field_pair_frame, pair_names
+from .faithfulness import SeedProgress, attention_agreement, deletion_curve, seed_stability, tau_in_words
+from .metrics import TASKS
 from .model import AFM, FM
 from .runs import list_runs, runs_dir, save_run
 from .train import Progress, evaluate, init_distributed, label_range, resolve_task, train_model
@@ -147,11 +149,34 @@ def build_parser(config_class: type = TrainConfig) -> argparse.ArgumentParser:
     x.add_argument("--top", type=_positive_int, default=10, help="rows per table (default 10)")
     x.add_argument("--min-count", type=_positive_int, default=5, help="feature pairs seen at least this often (5)")
     x.add_argument("--csv", action="store_true", help="print CSV instead of tables")
+    x.add_argument(
+        "--deletion",
+        action="store_true",
+        help="also how far attention agrees with |contribution|, and the deletion curves: remove each row's top "
+        "1..10 pairs by |contribution|, by attention and at random (a removed pair is masked out of the softmax and "
+        "the pooling, as if it did not exist) and show the mean |change| of the predictions and the metric; with "
+        "--csv, print only the curves' CSV",
+    )
 
     pr = sub.add_parser("predict", help="predictions with per-pair contributions", description="Predict rows.")
     pr.add_argument("--checkpoint", type=Path, required=True, help="checkpoint file")
     _add_data_args(pr, required=True)
     pr.add_argument("--out", type=Path, required=True, help="CSV to write")
+
+    st = sub.add_parser(
+        "stability",
+        help="would another seed agree? field pairs across seeds",
+        description="Train the same configuration with several seeds and report, per field pair, the mean and 90%% "
+        "interval (5th-95th percentile) across seeds of its mean |contribution| and mean attention, its rank "
+        "interval, and the mean Kendall tau between the seeds' rankings.",
+    )
+    _add_data_args(st)
+    st.add_argument("--seeds", type=_positive_int, default=5, help="trainings, with seeds --seed, --seed + 1, ... (5)")
+    st.add_argument("--part", choices=["all", "train", "valid", "test"], default="all", help="rows to measure (all)")
+    st.add_argument("--csv", action="store_true", help="print CSV instead of a table (tau goes to stderr)")
+    st.add_argument("--quiet", action="store_true", help="no progress lines")
+    st.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    add_config_flags(st, config_class)
 
     r = sub.add_parser("runs", help="list saved runs", description="List the run folders.")
     r.add_argument("--runs-dir", help="runs directory (default runs/ or $AFM_RUNS_DIR)")
@@ -307,6 +332,10 @@ def cmd_explain(args: argparse.Namespace) -> None:
     features = feature_pair_frame(model, data, args.top, args.min_count, exp)
     field_cols = ["label", "mean_abs_contribution", "mean_contribution", "mean_attention"]
     feature_cols = ["label", "count", "mean_abs_contribution", "mean_contribution", "mean_attention"]
+    curve = deletion_curve(model, data, 10, task=task, explanation=exp) if args.deletion else None
+    if args.csv and curve is not None:
+        sys.stdout.write(curve.to_csv(index=False, float_format="%.6g"))
+        return
     if args.csv:
         out = pd.concat(
             [fields[field_cols].assign(level="field"), features[feature_cols].assign(level="feature")],
@@ -318,6 +347,79 @@ def cmd_explain(args: argparse.Namespace) -> None:
     print(fields[field_cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"\nTop feature pairs (seen at least {args.min_count} times)")
     print(features[feature_cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if curve is not None:
+        _print_deletion(curve, attention_agreement(model, data, exp))
+
+
+def _print_deletion(curve: pd.DataFrame, agreement: dict[str, Any]) -> None:
+    order = [r for r in ("contribution", "attention", "random") if r in set(curve["ranking"])]
+    metric = TASKS[curve.attrs["task"]].label(curve.attrs["metric"])
+    print(
+        f"\nAttention vs |contribution|: Spearman {agreement['spearman']:.3f} over the {agreement['pairs']} field "
+        f"pairs; the top-attention pair is the top-|c| pair in {agreement['top_pair_agreement']:.1%} of the rows "
+        f"(chance {agreement['chance']:.1%}); var(log|c|) from s_ij {agreement['interaction_share']:.1%}, from a_ij "
+        f"{agreement['attention_share']:.1%}"
+    )
+    print("\nDeletion: each row's top m pairs removed (masked out of the softmax and the pooling, as if absent)")
+    for column, title in (("mean_abs_change", "mean |change of the prediction|"), ("mean_metric", metric)):
+        table = curve.pivot(index="removed", columns="ranking", values=column)[order]
+        print(f"{title}, pairs chosen by:")
+        print(table.reset_index().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def cmd_stability(args: argparse.Namespace) -> None:
+    parts = _parts(args, "regression" if args.task == "auto" else args.task)
+    if args.part not in parts:
+        raise CLIError(f"--data {args.data} has no {args.part!r} part (it has {sorted(parts)})")
+    train, valid, data = parts["train"], parts.get("valid"), parts[args.part]
+    args.task = resolve_task(args.task, train)
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    seeds = [args.seed + n for n in range(args.seeds)]
+    started = time.perf_counter()
+
+    def report(p: SeedProgress) -> None:
+        if p.frame is not None and not args.quiet:
+            took = time.perf_counter() - started
+            print(f"seed {p.seed} trained ({p.done + 1}/{p.seeds}, {took:.1f} s so far)", file=sys.stderr, flush=True)
+
+    frame, tau = seed_stability(config, train, valid, data, seeds, report, device=args.device)
+    planted = set()
+    if args.data == "sample":
+        planted = {PAIR_SEP.join(p["fields"]) for p in datasets.sample_truth()}
+        frame.insert(1, "planted", frame["label"].isin(planted))
+    attention_tau = frame.attrs["attention_tau"]
+    summary = (
+        f"mean Kendall tau between the {len(seeds)} seeds' rankings: by |contribution| {tau:.3f} "
+        f"({tau_in_words(tau)}); by attention {attention_tau:.3f}"
+    )
+    if args.csv:
+        sys.stdout.write(frame.to_csv(index=False, float_format="%.6g"))
+        print(summary, file=sys.stderr)
+        return
+
+    def interval(lo: str, hi: str) -> list[str]:
+        return [f"[{a:.4f}, {b:.4f}]" for a, b in zip(frame[lo], frame[hi], strict=True)]
+
+    def ranks(lo: str, hi: str) -> list[str]:
+        return [f"{a}-{b}" if a != b else f"{a}" for a, b in zip(frame[lo], frame[hi], strict=True)]
+
+    table = pd.DataFrame(
+        {
+            "field pair": frame["label"] + ["  *" if label in planted else "" for label in frame["label"]],
+            "mean |c|": frame["mean_abs_contribution"].map(lambda v: f"{v:.4f}"),
+            "90% interval": interval("abs_contribution_lo", "abs_contribution_hi"),
+            "rank": ranks("rank_lo", "rank_hi"),
+            "mean a": frame["mean_attention"].map(lambda v: f"{v:.4f}"),
+            "90% interval ": interval("attention_lo", "attention_hi"),
+            "rank by a": ranks("attention_rank_lo", "attention_rank_hi"),
+        }
+    )
+    print(
+        f"Field pairs across {len(seeds)} seeds ({data.name}, {len(data)} rows; 90% interval: 5th-95th percentile "
+        "over seeds; rank 1 = largest)" + ("; * = planted in the sample" if planted else "")
+    )
+    print(table.to_string(index=False))
+    print(summary)
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -363,6 +465,7 @@ COMMANDS = {
     "evaluate": cmd_evaluate,
     "explain": cmd_explain,
     "predict": cmd_predict,
+    "stability": cmd_stability,
     "runs": cmd_runs,
     "reproduce": cmd_reproduce,
     "download": cmd_download,
