@@ -170,7 +170,7 @@ class TrainConfig:
     optimizer: str = knob("adam", "Optimiser", "optimiser", "choice", choices=OPTIMIZERS)
     epochs: int = knob(
         100,
-        "Epochs (at most)",
+        "Epochs",
         "epoch cap: early stopping (patience) usually ends training first",
         "positive_int",
         bounds=(1, 200),

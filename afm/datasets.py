@@ -234,6 +234,14 @@ def load_parts(
         raise ValueError(f"{text}: no such file or folder (expected 'sample', a .libfm/.csv/.parquet file or a folder)")
     else:
         raise ValueError(f"{path}: unknown data format (expected .libfm, .csv or .parquet, or a folder)")
+    return split_parts(data, valid_fraction, test_fraction, seed)
+
+
+def split_parts(
+    data: Dataset, valid_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0
+) -> dict[str, Dataset]:
+    """``{"train", "valid", "test", "all"}``: ``data`` split by the fractions with ``seed`` ("test" only
+    when ``test_fraction`` > 0), and the whole of it as "all"."""
     fractions = [1 - valid_fraction - test_fraction, valid_fraction, test_fraction]
     if not (0 < valid_fraction and 0 <= test_fraction and fractions[0] > 0):
         raise ValueError(f"valid and test fractions must leave rows to train on, got {valid_fraction}, {test_fraction}")

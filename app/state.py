@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -51,8 +53,17 @@ class Workspace:
     def is_sample(self) -> bool:
         return self.data_key == "sample"
 
-    def set_models(self, models: dict[str, Any], histories: dict[str, pd.DataFrame], source: str) -> None:
+    def set_models(
+        self,
+        models: dict[str, Any],
+        histories: dict[str, pd.DataFrame],
+        source: str,
+        config: TrainConfig | None = None,
+    ) -> None:
+        """Replace the models (with the settings they were trained with, when known)."""
         self.models, self.histories, self.source = models, histories, source
+        if config is not None:
+            self.config = config
         self.metrics = {k: evaluate_part(m, self, "test") for k, m in models.items()}
         self.token = uuid.uuid4().hex
 
@@ -122,7 +133,7 @@ def sample_workspace(task: str = "regression") -> Workspace:
     ws = Workspace("sample", "bundled sample", task, sample_parts(task))
     loaded = pretrained(task)
     histories = {k: pd.DataFrame(meta["history"]["epochs"]) for k, (_, meta) in loaded.items()}
-    ws.config = TrainConfig(**loaded["afm"][1]["config"])
+    ws.config = TrainConfig.from_dict(loaded["afm"][1]["config"])
     ws.set_models({k: m for k, (m, _) in loaded.items()}, histories, "pre-trained on the sample")
     return ws
 
@@ -238,8 +249,123 @@ def model_metadata(ws: Workspace, kind: str) -> dict[str, Any]:
 
 
 def metric_names(task: str) -> tuple[str, str]:
-    """(headline metric, validation history column) for a task."""
-    return ("rmse", "valid_rmse") if task == "regression" else ("auc", "valid_auc")
+    """(headline metric, validation history column) for a task (``afm.TASKS``)."""
+    headline = afm.TASKS[task].headline
+    return headline, f"valid_{headline}"
+
+
+def part_picker(ws: Workspace, url_name: str, default: str, label: str = "Rows") -> str:
+    """A select box of the workspace's parts, linked to the URL parameter ``url_name``."""
+    parts = list(ws.parts)
+    linked = query_value(url_name, default)
+    part = st.selectbox(
+        label,
+        parts,
+        index=parts.index(linked if linked in parts else default if default in parts else parts[0]),
+        key=f"part-{url_name}",
+        help=PART_HELP,
+    )
+    set_query(**{url_name: part})
+    return part
+
+
+PART_HELP = (
+    "'all' is every row of the data (for a libFM folder: the parts it loaded); train/valid/test are the split "
+    "the models were trained on."
+)
+
+
+# ---------------------------------------------------------------------------- Data & model page pieces
+
+
+def data_summary(ws: Workspace) -> None:
+    """Rows, fields, features and the split of the workspace's data."""
+    data = ws.parts["all"]
+    cols = st.columns(4)
+    cols[0].metric("Rows", f"{len(data):,}")
+    cols[1].metric("Fields", data.n_fields)
+    cols[2].metric("Features", f"{data.n_features:,}")
+    cols[3].metric("Train rows", f"{len(ws.parts['train']):,}")
+    split = " · ".join(f"{p} {len(ws.parts[p]):,} rows" for p in ("train", "valid", "test") if p in ws.parts)
+    st.caption(f"Split: {split} · task: {ws.task}")
+    with st.expander("Fields and cardinalities"):
+        seen = data.cardinalities()
+        frame = pd.DataFrame({
+            "field": data.field_names,
+            "kind": [f.kind for f in data.schema.fields],
+            "features": [f.size for f in data.schema.fields],
+            "distinct in data": [seen[n] for n in data.field_names],
+        })  # fmt: skip
+        show_table(frame, "fields")
+
+
+def save_and_download(ws: Workspace, default_name: str) -> None:
+    """Save the pair as a run folder, or download each checkpoint."""
+    left, right = st.columns(2)
+    with left:
+        name = st.text_input("Run name", value=default_name)
+        if st.button("Save this pair as a run", key="dm-save"):
+            try:
+                path = afm.runs.save_run(
+                    {k: (m, ws.histories.get(k)) for k, m in ws.models.items()},
+                    name=name,
+                    config=ws.config.to_dict(),
+                    metrics={k: {f"test_{m}": v for m, v in ws.metrics.get(k, {}).items()} for k in ws.models},
+                    metadata={"task": ws.task, "schema": ws.schema.to_dict(), "data": ws.data_label},
+                )
+                st.success(f"Saved run {path.name} in {path.parent}")
+            except (ValueError, OSError, RuntimeError) as err:
+                st.error(f"Could not save the run: {' '.join(str(err).split())[:300]}")
+    with right:
+        for kind, model in ws.models.items():
+            payload = checkpoint_bytes(model, **model_metadata(ws, kind))
+            st.download_button(f"Download {LABELS[kind]} checkpoint", payload, file_name=f"{kind}.pt",
+                               key=f"dm-download-{kind}")  # fmt: skip
+
+
+def accept_models(ws: Workspace, loaded: dict[str, tuple[Any, dict[str, Any]]], source: str) -> None:
+    """Put loaded models in the workspace if they fit its data; say why not otherwise."""
+    data = ws.parts["all"]
+    for model, _ in loaded.values():
+        try:
+            data.check_fits(model)
+        except ValueError as err:
+            st.error(f"{err}. Load the data it was trained on first.")
+            return
+    histories = dict(ws.histories)
+    for model, meta in loaded.values():
+        epochs = (meta.get("history") or {}).get("epochs")
+        if epochs:
+            histories[model.config.kind] = pd.DataFrame(epochs)
+    ws.set_models({**ws.models, **{m.config.kind: m for m, _ in loaded.values()}}, histories, source)
+    st.success(f"Loaded {', '.join(LABELS[m.config.kind] for m, _ in loaded.values())} from {source}.")
+
+
+def load_models_expander(ws: Workspace) -> None:
+    """Load a saved run, or upload a checkpoint."""
+    with st.expander("Load a saved run or upload a checkpoint"):
+        runs = afm.runs.list_runs()
+        if runs.empty:
+            st.caption(f"No saved runs in {afm.runs.runs_dir()} yet.")
+        else:
+            choice = st.selectbox("Saved run", runs["name"], key="dm-run")
+            if st.button("Load run", key="dm-load-run"):
+                try:
+                    accept_models(ws, afm.runs.load_run(runs.set_index("name").loc[choice, "path"])["models"],
+                                  f"run {choice}")  # fmt: skip
+                except ValueError as err:
+                    st.error(f"Could not load run {choice}: {err}")
+        upload = st.file_uploader("Checkpoint (.pt) saved by afm", type=["pt"], key="dm-ckpt")
+        raw = upload_bytes(upload) if upload is not None else None
+        if raw is not None and st.button("Use this checkpoint", key="dm-use-ckpt"):
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "upload.pt"  # never a path taken from the upload's name
+                path.write_bytes(raw)
+                try:
+                    model, meta = afm.load_model(path)
+                    accept_models(ws, {model.config.kind: (model, meta)}, f"upload {upload.name}")
+                except ValueError as err:
+                    st.error(f"{upload.name} is not a usable afm checkpoint: {str(err).split(': ', 1)[-1]}")
 
 
 def pair_label_list(ws: Workspace) -> list[str]:

@@ -3,8 +3,9 @@
     python sample_data/pretrain.py
 
 Writes sample_data/pretrained/{regression,binary}-{afm,fm}.pt with the default ``TrainConfig``
-(k=16, t=16, dropout 0.2, Adam lr 0.01, batch 256, 10 epochs) on the seed-0 80/10/10 split of
-the sample: the same split, settings and code as the dashboard's Train button.
+(README, "Defaults") on the seed-0 80/10/10 split of the sample, through ``afm.train_pair``: the FM,
+then the AFM that starts exactly at it. The same split, settings and code as the dashboard's Train
+button.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 import torch
 
 import afm
-from afm.train import TrainConfig, evaluate, train_model
+from afm.train import TrainConfig, evaluate, train_pair
 
 OUT = Path(__file__).resolve().parent / "pretrained"
 
@@ -24,8 +25,7 @@ def main() -> None:
     for task in ("regression", "binary"):
         parts = afm.datasets.load_parts("sample", task=task, seed=0)
         config = TrainConfig(task=task)
-        for kind in ("fm", "afm"):
-            model, history = train_model(kind, config, parts["train"], parts["valid"])
+        for kind, (model, history) in train_pair(config, parts["train"], parts["valid"]).items():
             metrics = {p: evaluate(model, parts[p], task) for p in ("valid", "test")}
             path = afm.save_model(
                 model,

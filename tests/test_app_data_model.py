@@ -23,7 +23,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 
 
 def metrics_table(at: AppTest):  # noqa: ANN201
-    return next(d.value for d in at.dataframe if "test rmse" in d.value.columns or "test auc" in d.value.columns)
+    return next(d.value for d in at.dataframe if "test RMSE" in d.value.columns or "test AUC" in d.value.columns)
 
 
 def test_first_open_shows_the_pretrained_models(app: AppTest) -> None:
@@ -36,7 +36,7 @@ def test_first_open_shows_the_pretrained_models(app: AppTest) -> None:
         expected = evaluate(
             model, parts["test"], label_range=(float(parts["train"].y.min()), float(parts["train"].y.max()))
         )
-        assert table.set_index("model").loc[label, "test rmse"] == pytest.approx(expected["rmse"], abs=1e-12)
+        assert table.set_index("model").loc[label, "test RMSE"] == pytest.approx(expected["rmse"], abs=1e-12)
     assert any(b.label == "Download AFM checkpoint" for b in app.get("download_button"))
 
 
@@ -46,8 +46,8 @@ def test_form_trains_then_a_live_knob_retrains_keeping_previous_curves(app: AppT
     assert not app.exception
     ws = app.session_state["ws"]
     assert ws.source.startswith("trained here") and len(ws.histories["afm"]) == 2
-    assert len(ws.previous["afm"]) == 10  # the pre-trained run's curve stays, faded
-    app.select_slider(key="knob_t").set_value(4).run()  # live mode: a t change trains at once
+    assert len(ws.previous["afm"]) == 5  # the pre-trained run's curve (5 epochs) stays, faded
+    app.select_slider(key="knob_attention_factor").set_value(4).run()  # live mode: a t change trains at once
     assert not app.exception
     ws = app.session_state["ws"]
     assert ws.config.attention_factor == 4 and ws.config.epochs == 2
@@ -60,14 +60,14 @@ def test_form_trains_then_a_live_knob_retrains_keeping_previous_curves(app: AppT
     expected = evaluate(
         model, parts["test"], label_range=(float(parts["train"].y.min()), float(parts["train"].y.max()))
     )
-    assert metrics_table(app).set_index("model").loc["AFM", "test rmse"] == pytest.approx(expected["rmse"], abs=1e-9)
-    assert app.query_params["t"] in ("4", ["4"])  # the setting is in the URL
+    assert metrics_table(app).set_index("model").loc["AFM", "test RMSE"] == pytest.approx(expected["rmse"], abs=1e-9)
+    assert app.query_params["attention_factor"] in ("4", ["4"])  # the setting is in the URL
 
 
 def test_binary_sample_and_run_round_trip(app: AppTest, tmp_path: Path) -> None:
     app.radio(key="data_task").set_value("binary").run()
     assert not app.exception
-    assert "test auc" in metrics_table(app).columns
+    assert "test AUC" in metrics_table(app).columns
     app.button(key="dm-save").click().run()
     assert not app.exception and app.success, [e.value for e in app.error]
     runs = afm.runs.list_runs(tmp_path / "runs")
@@ -81,7 +81,7 @@ def test_bad_uploads_are_plain_errors(app: AppTest) -> None:
     app.radio(key="data_source").set_value("upload a CSV/Parquet table").run()
     app.file_uploader(key="data_upload").upload("junk.parquet", b"definitely not parquet").run()
     assert not app.exception
-    assert any("Could not read junk.parquet" in e.value for e in app.error)
+    assert any("junk.parquet: cannot read as Parquet" in e.value for e in app.error)
 
     app.radio(key="data_source").set_value("bundled sample").run()
     evil = pickle.dumps({"format": "afm-checkpoint"})

@@ -152,7 +152,7 @@ def test_extreme_and_degenerate_data(tmp_path: Path) -> None:
     (tmp_path / "huge.libfm").write_text("".join(f"{i % 2} {i % 5}:1e30 {5 + i % 3}:1\n" for i in range(200)))
     huge = afm.load_libfm(tmp_path / "huge.libfm")
     model = afm.AFM(huge.n_features, huge.n_fields, 4, 4)
-    history = afm.fit(model, huge, epochs=2, batch_size=32)
+    history = afm.fit(model, huge, task="regression", epochs=2, batch_size=32)
     assert history.stopped == "diverged" and "loss became" in history.message
     assert all(torch.isfinite(p).all() for p in model.parameters())
     # huge numeric column in a table: standardised, so training is fine
