@@ -8,6 +8,7 @@ frames. Models being trained belong to their browser session (``st.session_state
 from __future__ import annotations
 
 import io
+import math
 import os
 import tempfile
 import uuid
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -254,15 +256,15 @@ def metric_names(task: str) -> tuple[str, str]:
     return headline, f"valid_{headline}"
 
 
-def part_picker(ws: Workspace, url_name: str, default: str, label: str = "Rows") -> str:
-    """A select box of the workspace's parts, linked to the URL parameter ``url_name``."""
+def part_picker(ws: Workspace, url_name: str, default: str, label: str = "Rows", key: str | None = None) -> str:
+    """A select box of the workspace's parts (widget ``key``), linked to the URL parameter ``url_name``."""
     parts = list(ws.parts)
     linked = query_value(url_name, default)
     part = st.selectbox(
         label,
         parts,
         index=parts.index(linked if linked in parts else default if default in parts else parts[0]),
-        key=f"part-{url_name}",
+        key=key or f"part-{url_name}",
         help=PART_HELP,
     )
     set_query(**{url_name: part})
@@ -371,3 +373,28 @@ def load_models_expander(ws: Workspace) -> None:
 def pair_label_list(ws: Workspace) -> list[str]:
     pairs = torch.triu_indices(ws.schema.n_fields, ws.schema.n_fields, 1).T
     return afm.explain.pair_names(ws.schema.field_names, pairs)
+
+
+# ---------------------------------------------------------------------------- small display helpers
+
+# Float32 model against float64 NumPy: agreement to about 1e-6, so 1e-4 flags real differences only.
+TOLERANCE = 1e-4
+
+
+def vector_text(values: Any) -> str:
+    """A vector with 3 decimals, for st.code."""
+    return np.array2string(np.asarray(values), precision=3, floatmode="fixed", suppress_small=True, max_line_width=100)
+
+
+def check_equal(ours: float, model: float, what: str) -> None:
+    """A green tick when a recomputed number equals the model's, a red cross otherwise."""
+    if math.isclose(ours, model, rel_tol=TOLERANCE, abs_tol=TOLERANCE):
+        st.success(f"✓ {what}: the NumPy value equals the model's ({ours:.6f} vs {model:.6f}).")
+    else:
+        st.error(f"✗ {what}: the NumPy value {ours:.6f} differs from the model's {model:.6f}.")
+
+
+def metric_row(*items: tuple[Any, ...]) -> None:
+    """One ``st.metric`` per (label, value[, ...]) tuple, side by side."""
+    for cell, item in zip(st.columns(len(items)), items, strict=True):
+        cell.metric(*item[:2], **({"help": item[2]} if len(item) > 2 else {}))

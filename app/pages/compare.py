@@ -22,7 +22,7 @@ if not state.require_models(ws):
     st.stop()
 models = {state.LABELS[kind]: ws.models[kind] for kind in state.KINDS}  # "AFM", "FM" -> model
 headline, valid_column = state.metric_names(ws.task)
-lower_is_better = headline in ("rmse", "mae", "logloss")
+spec = afm.TASKS[ws.task]
 
 # ---------------------------------------------------------------------------- metrics
 st.subheader("Metrics on the same split")
@@ -44,7 +44,7 @@ for column, part in zip(st.columns(2), ("test", "valid"), strict=True):
         f"{afm_value:.4f}",
         delta=f"{afm_value - fm_value:+.4f} vs FM",
         # a negative delta is good news for an error metric: draw it green
-        delta_color="inverse" if lower_is_better else "normal",
+        delta_color="inverse" if afm.metrics.LOWER_IS_BETTER[headline] else "normal",
         help=f"FM: {fm_value:.4f}. Delta = AFM − FM.",
     )
 state.show_table(
@@ -75,13 +75,13 @@ st.subheader("Predictions on the test part")
 test = ws.parts["test"]
 raw = {label: afm.predict(model, test).double().numpy() for label, model in models.items()}
 y = test.y.double().numpy()
-if ws.task == "regression":
+if not spec.binary:
     lo, hi = afm.label_range(ws.parts["train"])
     fig = plots.prediction_scatter(y, {k: np.clip(v, lo, hi) for k, v in raw.items()}, title="Predicted vs true (test)")
     state.show_figure(fig, "compare-predictions")
     st.caption("Each point is a test row; predictions clipped to the training label range, as the RMSE sees them.")
 else:
-    probabilities = {k: 1.0 / (1.0 + np.exp(-np.clip(v, -50, 50))) for k, v in raw.items()}  # logits -> p
+    probabilities = {k: spec.probability(v) for k, v in raw.items()}  # logits -> p
     fig = plots.calibration_plot(y, probabilities, title="Calibration (test)")
     state.show_figure(fig, "compare-calibration")
     st.caption(

@@ -153,7 +153,9 @@ cells = st.columns(5 if ws.task == "binary" else 3)
 for n, kind in enumerate(state.KINDS):
     if ws.task == "binary":
         cells[2 * n].metric(f"{state.LABELS[kind]} logit", f"{predictions[kind]:.4f}")
-        cells[2 * n + 1].metric(f"{state.LABELS[kind]} probability", f"{1 / (1 + math.exp(-predictions[kind])):.3f}")
+        cells[2 * n + 1].metric(
+            f"{state.LABELS[kind]} probability", f"{afm.TASKS[ws.task].probability(predictions[kind]):.3f}"
+        )
     else:
         cells[n].metric(f"{state.LABELS[kind]} prediction", f"{predictions[kind]:.4f}")
 cells[-1].metric("Label", "—" if label is None else f"{label:.4g}")

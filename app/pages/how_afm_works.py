@@ -12,21 +12,7 @@ import streamlit as st
 import afm
 from afm import explain
 
-# Float32 model against float64 NumPy: agreement to about 1e-6, so 1e-4 flags real differences only.
-TOLERANCE = 1e-4
-
-
-def vector(values: np.ndarray) -> str:
-    """A vector with 3 decimals, for st.code."""
-    return np.array2string(np.asarray(values), precision=3, floatmode="fixed", suppress_small=True, max_line_width=100)
-
-
-def check(ours: float, model: float, what: str) -> None:
-    if math.isclose(ours, model, rel_tol=TOLERANCE, abs_tol=TOLERANCE):
-        st.success(f"✓ {what}: the NumPy value equals the model's ({ours:.6f} vs {model:.6f}).")
-    else:
-        st.error(f"✗ {what}: the NumPy value {ours:.6f} differs from the model's {model:.6f}.")
-
+vector, check = state.vector_text, state.check_equal
 
 st.title("How AFM works")
 st.caption(
@@ -36,30 +22,17 @@ st.caption(
 )
 
 ws = state.workspace()
+spec = afm.TASKS[ws.task]
 if not state.require_models(ws):
     st.stop()
 schema, afm_model, fm_model = ws.schema, ws.models["afm"], ws.models["fm"]
 
-parts = list(ws.parts)
-linked_part = state.query_value("how_part", "test")
 left, middle, right = st.columns(3)
-part = left.selectbox(
-    "Part of the data",
-    parts,
-    index=parts.index(linked_part) if linked_part in parts else parts.index("test" if "test" in parts else "all"),
-    key="how-part",
-)
+with left:
+    part = state.part_picker(ws, "how_part", "test", "Part of the data", key="how-part")
 data = ws.parts[part]
-row = int(
-    middle.number_input(
-        "Sample (row index)",
-        0,
-        len(data) - 1,
-        min(max(state.query_value("how_row", 0, int), 0), len(data) - 1),
-        1,
-        key=f"how-row-{part}",
-    )
-)
+linked_row = min(max(state.query_value("how_row", 0, int), 0), len(data) - 1)
+row = int(middle.number_input("Sample (row index)", 0, len(data) - 1, linked_row, 1, key=f"how-row-{part}"))
 idx, val = data.idx[row : row + 1], data.val[row : row + 1]  # (1, F)
 exp, fm_exp = afm_model.explain(idx, val), fm_model.explain(idx, val)
 pair_labels = state.pair_label_list(ws)
@@ -76,7 +49,7 @@ pair = right.selectbox(
     format_func=pair_labels.__getitem__,
     key="how-pair",
 )
-state.set_query(how_part=part, how_row=row, how_pair=pair)
+state.set_query(how_row=row, how_pair=pair)
 
 # The paper's equations in NumPy from the trained parameters, checked below against the model's own numbers.
 params = afm.paper_parameters(afm_model)
@@ -104,11 +77,12 @@ st.markdown(
     "Every pair of features gets the weight ⟨v_i, v_j⟩ of two learned k-dimensional embeddings. "
     "With FM's own parameters, for this sample:"
 )
-cells = st.columns(4)
-cells[0].metric("FM's w0", f"{fm_steps['w0']:.4f}")
-cells[1].metric("FM's Σ w_i x_i", f"{fm_steps['linear'].sum():.4f}")
-cells[2].metric("Σ ⟨v_i, v_j⟩ x_i x_j", f"{fm_steps['interaction'].sum():.4f}")
-cells[3].metric("FM's ŷ", f"{fm_steps['prediction']:.4f}")
+state.metric_row(
+    ("FM's w0", f"{fm_steps['w0']:.4f}"),
+    ("FM's Σ w_i x_i", f"{fm_steps['linear'].sum():.4f}"),
+    ("Σ ⟨v_i, v_j⟩ x_i x_j", f"{fm_steps['interaction'].sum():.4f}"),
+    ("FM's ŷ", f"{fm_steps['prediction']:.4f}"),
+)
 check(fm_steps["prediction"], float(fm_exp.prediction[0]), "FM's prediction")
 
 st.header("2 · Pair-wise interaction layer")
@@ -118,13 +92,8 @@ st.markdown(
     f"From here on, the numbers are AFM's. For **{features[i]} × {features[j]}** "
     f"(x_i = {x[i]:.3f}, x_j = {x[j]:.3f}):"
 )
-st.code(
-    f"v_i  = {vector(params['V'][idx[0, i]])}\n"
-    f"v_j  = {vector(params['V'][idx[0, j]])}\n"
-    f"u_ij = {vector(steps['u'][pair])}",
-    language=None,
-    wrap_lines=True,
-)
+code = f"v_i  = {vector(params['V'][idx[0, i]])}\nv_j  = {vector(params['V'][idx[0, j]])}\n"
+st.code(code + f"u_ij = {vector(steps['u'][pair])}", language=None, wrap_lines=True)
 
 st.header("3 · Sum pooling: FM as a neural network")
 st.latex(
@@ -152,14 +121,11 @@ st.markdown(
     f"A one-layer network scores each pair: W is {t}×{len(params['p'])}, b and h have t = {t} entries "
     "(the attention factor). For the chosen pair:"
 )
-st.code(
-    f"W u_ij + b       = {vector(steps['hidden'][pair])}\nReLU(W u_ij + b) = {vector(steps['relu'][pair])}",
-    language=None,
-    wrap_lines=True,
+code = f"W u_ij + b       = {vector(steps['hidden'][pair])}\nReLU(W u_ij + b) = {vector(steps['relu'][pair])}"
+st.code(code, language=None, wrap_lines=True)
+state.metric_row(
+    ("a'_ij (NumPy)", f"{steps['score'][pair]:.6f}"), ("a'_ij (model)", f"{float(exp.score[0, pair]):.6f}")
 )
-cells = st.columns(2)
-cells[0].metric("a'_ij (NumPy)", f"{steps['score'][pair]:.6f}")
-cells[1].metric("a'_ij (model)", f"{float(exp.score[0, pair]):.6f}")
 check(float(steps["score"][pair]), float(exp.score[0, pair]), "attention score a'_ij")
 
 st.header("6 · Softmax over the pairs of the sample")
@@ -167,28 +133,23 @@ st.latex(
     r"a_{ij} = \frac{\exp(a'_{ij})}{\sum_{(i',j') \in \mathcal{R}_\mathbf{x}} \exp(a'_{i'j'})}"
     r"\qquad s_{ij} = \mathbf{p}^T (\mathbf{v}_i \odot \mathbf{v}_j)\, x_i x_j \qquad c_{ij} = a_{ij}\, s_{ij}"
 )
-cells = st.columns(4)
-cells[0].metric("exp(a'_ij)", f"{math.exp(steps['score'][pair]):.6g}")
-cells[1].metric("Σ exp(a'_i'j')", f"{steps['denominator']:.6g}")
-cells[2].metric("a_ij (NumPy)", f"{steps['attention'][pair]:.6f}")
-cells[3].metric("a_ij (model)", f"{float(exp.attention[0, pair]):.6f}")
+state.metric_row(
+    ("exp(a'_ij)", f"{math.exp(steps['score'][pair]):.6g}"),
+    ("Σ exp(a'_i'j')", f"{steps['denominator']:.6g}"),
+    ("a_ij (NumPy)", f"{steps['attention'][pair]:.6f}"),
+    ("a_ij (model)", f"{float(exp.attention[0, pair]):.6f}"),
+)
 check(float(steps["attention"][pair]), float(exp.attention[0, pair]), "attention a_ij")
 st.markdown(
     f"The {n_pairs} weights sum to 1; FM's equal share would be 1/P = {1 / max(n_pairs, 1):.4f}. "
     "The pair's interaction s_ij projects u_ij on p; its contribution c_ij is what it adds to the prediction."
 )
-cells = st.columns(2)
-cells[0].metric("s_ij = pᵀ u_ij", f"{steps['interaction'][pair]:.4f}")
-cells[1].metric("c_ij = a_ij s_ij", f"{steps['contribution'][pair]:.4f}")
-all_pairs = pd.DataFrame(
-    {
-        "pair": [f"{features[a]} × {features[b]}" for a, b in steps["pairs"]],
-        "a'_ij": steps["score"],
-        "a_ij": steps["attention"],
-        "s_ij": steps["interaction"],
-        "c_ij": steps["contribution"],
-    }
+state.metric_row(
+    ("s_ij = pᵀ u_ij", f"{steps['interaction'][pair]:.4f}"), ("c_ij = a_ij s_ij", f"{steps['contribution'][pair]:.4f}")
 )
+names = [f"{features[a]} × {features[b]}" for a, b in steps["pairs"]]
+all_pairs = pd.DataFrame({"pair": names, "a'_ij": steps["score"], "a_ij": steps["attention"],
+                          "s_ij": steps["interaction"], "c_ij": steps["contribution"]})  # fmt: skip
 st.caption("All pairs of this sample (the chosen one is row " + str(pair + 1) + "):")
 state.show_table(all_pairs, "how-pairs")
 
@@ -197,41 +158,39 @@ st.latex(
     r"\hat{y}_{AFM}(\mathbf{x}) = w_0 + \sum_{i=1}^{n} w_i x_i + \mathbf{p}^T \sum_{i=1}^{n}\sum_{j=i+1}^{n}"
     r" a_{ij} (\mathbf{v}_i \odot \mathbf{v}_j)\, x_i x_j = w_0 + \sum_i w_i x_i + \sum_{i<j} c_{ij}"
 )
-cells = st.columns(5)
-cells[0].metric("AFM's w0", f"{steps['w0']:.4f}")
-cells[1].metric("AFM's Σ w_i x_i", f"{steps['linear'].sum():.4f}")
-cells[2].metric("Σ c_ij", f"{steps['contribution'].sum():.4f}")
-cells[3].metric("ŷ (sum of these)", f"{steps['prediction']:.4f}")
-cells[4].metric("ŷ (model)", f"{float(exp.prediction[0]):.4f}")
+state.metric_row(
+    ("AFM's w0", f"{steps['w0']:.4f}"),
+    ("AFM's Σ w_i x_i", f"{steps['linear'].sum():.4f}"),
+    ("Σ c_ij", f"{steps['contribution'].sum():.4f}"),
+    ("ŷ (sum of these)", f"{steps['prediction']:.4f}"),
+    ("ŷ (model)", f"{float(exp.prediction[0]):.4f}"),
+)
 check(steps["prediction"], float(exp.prediction[0]), "AFM's prediction")
-if ws.task == "binary":
-    st.markdown(
-        f"For clicks ŷ is a logit: the probability is σ(ŷ) = **{1 / (1 + math.exp(-steps['prediction'])):.4f}**."
-    )
+if spec.binary:
+    st.markdown(f"For clicks ŷ is a logit: the probability is σ(ŷ) = **{spec.probability(steps['prediction']):.4f}**.")
 
 st.header("8 · Training objective")
 label = float(data.y[row])
-if ws.task == "binary":
+if spec.binary:
     st.latex(
         r"L = \sum_{\mathbf{x} \in \mathcal{T}} -y \log \sigma(\hat{y}_{AFM}(\mathbf{x}))"
         r" - (1-y) \log\big(1 - \sigma(\hat{y}_{AFM}(\mathbf{x}))\big) + \lambda \lVert \mathbf{W} \rVert^2"
     )
-    probability = 1 / (1 + math.exp(-steps["prediction"]))
-    loss = -math.log(max(probability if label >= 0.5 else 1 - probability, 1e-12))
     loss_name = "this sample's log loss"
 else:
     st.latex(
         r"L = \sum_{\mathbf{x} \in \mathcal{T}} (\hat{y}_{AFM}(\mathbf{x}) - y(\mathbf{x}))^2"
         r" + \lambda \lVert \mathbf{W} \rVert^2"
     )
-    loss = (steps["prediction"] - label) ** 2
     loss_name = "this sample's squared error"
+loss = spec.sample_loss(steps["prediction"], label)
 penalty = float(np.square(params["W"].astype(np.float64)).sum())
-cells = st.columns(4)
-cells[0].metric("label y", f"{label:.4g}")
-cells[1].metric(loss_name, f"{loss:.4f}")
-cells[2].metric("λ (l2_attention)", f"{ws.config.l2_attention:g}")
-cells[3].metric("λ ‖W‖²", f"{ws.config.l2_attention * penalty:.4f}", help=f"‖W‖² = {penalty:.4f}")
+state.metric_row(
+    ("label y", f"{label:.4g}"),
+    (loss_name, f"{loss:.4f}"),
+    ("λ (l2_attention)", f"{ws.config.l2_attention:g}"),
+    ("λ ‖W‖²", f"{ws.config.l2_attention * penalty:.4f}", f"‖W‖² = {penalty:.4f}"),
+)
 st.markdown(
     "λ keeps the attention network from overfitting (only W is penalised, as in the paper). During training, "
     f"dropout {ws.config.dropout:g} acts on the pooled vector of step 4 and {ws.config.attention_dropout:g} on the "
