@@ -93,16 +93,7 @@ else:
 
 # ---------------------------------------------------------------------------- per field pair
 st.subheader("Per field pair: what attention changes")
-parts = [p for p in ("all", "test", "valid", "train") if p in ws.parts]
-wanted = state.query_value("compare_part", "all")
-part = st.selectbox(
-    "Rows to explain",
-    parts,
-    index=parts.index(wanted) if wanted in parts else 0,
-    key="compare_part",
-    help="The field-pair averages below are taken over these rows.",
-)
-state.set_query(compare_part=part)
+part = state.part_picker(ws, "compare_part", "all", "Rows to explain", key="compare_part")
 afm_frame, fm_frame = state.field_frame(ws, "afm", part), state.field_frame(ws, "fm", part)
 fig = plots.attention_vs_uniform(afm_frame, n_pairs=len(afm_frame))
 state.show_figure(fig, "compare-attention-vs-uniform")

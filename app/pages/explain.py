@@ -52,14 +52,7 @@ mode = st.radio(
     horizontal=True,
     key="explain-mode",
 )
-parts = list(ws.parts)
-linked_part = state.query_value("explain_part", "test")
-part = st.selectbox(
-    "Part of the data",
-    parts,
-    index=parts.index(linked_part) if linked_part in parts else parts.index("test" if "test" in parts else "all"),
-    key="explain-part",
-)
+part = state.part_picker(ws, "explain_part", "test", "Part of the data", key="explain-part")
 data = ws.parts[part]
 linked_row = min(max(state.query_value("explain_row", 0, int), 0), len(data) - 1)
 
