@@ -43,14 +43,12 @@ def explain_batches(model: AFM | FM, data: Dataset, batch_size: int | None = Non
 def auto_batch_size(model: AFM | FM, budget_bytes: int = 256 * 2**20) -> int:
     """Rows per explanation batch whose working memory stays within ``budget_bytes``.
 
-    AFM's fused kernel keeps only [B, P] results per batch; the PyTorch fallback (and FM's
-    explanation) also forms the [B, P, k] pair vectors, so their batches are smaller.
+    The kernel layer says what a row costs: AFM's fused kernel keeps only [B, P] results per batch;
+    the PyTorch kernels (and FM's explanation) also form the [B, P, k] pair vectors.
     """
     c = model.config
-    n_pairs = c.n_fields * (c.n_fields - 1) // 2
-    per_row = 4 * (6 * n_pairs + 2 * c.n_fields * (c.embed_dim + 1))  # float32 results and embeddings
-    if not (isinstance(model, AFM) and kernels.fused_applies(c.n_fields, model.V, model.W, model.b, model.h)):
-        per_row += 4 * 2 * n_pairs * c.embed_dim
+    params = (model.V, model.W, model.b, model.h) if isinstance(model, AFM) else ()  # FM: no fused kernel
+    per_row = kernels.bytes_per_row(c.n_fields, c.embed_dim, *params)
     return int(min(max(budget_bytes // per_row, 256), 1 << 20))
 
 

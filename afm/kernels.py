@@ -1,12 +1,13 @@
 """Fast building blocks with hand-written backward passes (the maths stays in ``model.py``).
 
-All are checked against autograd's own gradients in ``tests/test_kernels.py``; they exist only
-because autograd's generic versions spend most of a training step on bookkeeping here:
+All are checked against autograd's own gradients, and ``interaction`` against
+``model.attention_reference`` (the attention in plain PyTorch), in ``tests/test_kernels.py``; they
+exist only because autograd's generic versions spend most of a training step on bookkeeping here:
 
 - ``interaction``: AFM's pair products, attention network, softmax and attention-weighted sum in
-  one C pass per sample each way (``_fused.c``, built by ``native``); nothing of size [B, P, k]
-  is formed. Where the C kernel does not apply (float64, CUDA, no C compiler), the two PyTorch
-  kernels below compute the same numbers:
+  one C pass per sample each way (``_fused.c``: built and checked by ``native``, called through
+  ``_bridge``); nothing of size [B, P, k] is formed. Where the C kernel does not apply (float64,
+  CUDA, no C compiler, ``AFM_NATIVE=0``), the two PyTorch kernels below compute the same numbers:
 - ``pair_products``: the slices-and-cat formulation's backward allocates and adds a full-size
   zero tensor per slice; this one accumulates each field's gradient in place.
 - ``attention_pool``: scores, softmax and pooling with one hand-written backward.
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import native
+from . import _bridge, native
 
 
 class _PairProducts(torch.autograd.Function):
@@ -137,23 +138,36 @@ def attention_pool(
     return _AttentionPool.apply(u, W, b, h, keep)
 
 
-def _fused_forward(
-    e: Tensor, W: Tensor, b: Tensor, h: Tensor, keep: Tensor | None, p: Tensor | None = None
-) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-    """pooled [B, k], score [B, P], attention [B, P] and, given p, interaction p . u_ij [B, P]: in C."""
+def check_interaction(e: Tensor, W: Tensor, b: Tensor, h: Tensor, keep: Tensor | None = None,
+                      p: Tensor | None = None) -> None:  # fmt: skip
+    """Raise ``ValueError`` unless e [B, F, k], W [t, k], b [t], h [t], p [k] and the mask (broadcastable
+    to [B, P]) fit together: the same check, and the same error, whichever kernel then runs."""
+    if e.dim() != 3:
+        raise ValueError(f"e must have shape [B, F, k], got {list(e.shape)}")
     batch, n_fields, k = e.shape
+    if W.dim() != 2 or W.shape[1] != k:
+        raise ValueError(f"W must have shape [t, {k}] (k from e {list(e.shape)}), got {list(W.shape)}")
+    t = W.shape[0]
+    for name, x, size in (("b", b, t), ("h", h, t), ("p", p, k)):
+        if x is not None and tuple(x.shape) != (size,):
+            raise ValueError(f"{name} must have shape [{size}], got {list(x.shape)}")
+    tensors = [x for x in (e, W, b, h, p) if x is not None]
+    if len({x.dtype for x in tensors}) > 1 or len({x.device for x in tensors}) > 1:
+        raise ValueError("e, W, b, h (and p) must share one dtype and device, got " +
+                         ", ".join(f"{x.dtype} on {x.device}" for x in tensors))  # fmt: skip
     n_pairs = n_fields * (n_fields - 1) // 2
-    pooled = e.new_empty(batch, k)
-    score, attention = e.new_empty(batch, n_pairs), e.new_empty(batch, n_pairs)
-    interaction = None if p is None else e.new_empty(batch, n_pairs)
-    ptr = native.pointer
-    status = native.library().afm_forward(
-        ptr(e), batch, n_fields, k, W.shape[0], ptr(W), ptr(b), ptr(h), ptr(keep), ptr(p),
-        ptr(pooled), ptr(score), ptr(attention), ptr(interaction), torch.get_num_threads(),
-    )  # fmt: skip
-    if status:
-        raise MemoryError("the fused AFM kernel ran out of memory")
-    return pooled, score, attention, interaction
+    if keep is not None and not _broadcasts(tuple(keep.shape), (batch, n_pairs)):
+        raise ValueError(f"the attention mask must broadcast to [{batch}, {n_pairs}], got {list(keep.shape)}")
+
+
+def _broadcasts(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    if len(shape) > len(target):
+        return False
+    return all(s in (1, n) for s, n in zip(shape[::-1], target[::-1], strict=False))
+
+
+def _threads() -> int:
+    return torch.get_num_threads()
 
 
 def _contiguous(*tensors: Tensor | None) -> list[Tensor | None]:
@@ -175,28 +189,20 @@ class _FusedInteraction(torch.autograd.Function):
     def forward(ctx: Any, e: Tensor, W: Tensor, b: Tensor, h: Tensor, keep: Tensor | None) -> tuple[Tensor, ...]:
         e, W, b, h = _contiguous(e, W, b, h)
         keep = _mask(keep, e)
-        pooled, score, attention, _ = _fused_forward(e, W, b, h, keep)
+        pooled, score, attention, _ = _bridge.forward(native.library(), e, W, b, h, keep, threads=_threads())
         ctx.save_for_backward(e, W, b, h, keep, attention)
         return pooled, score, attention
 
     @staticmethod
     def backward(ctx: Any, grad_pooled: Tensor, grad_score: Tensor, grad_attention: Tensor) -> tuple[Any, ...]:
         e, W, b, h, keep, attention = ctx.saved_tensors
-        batch, n_fields, k = e.shape
-        grad_e = torch.empty_like(e)
-        grad_W, grad_b, grad_h = torch.empty_like(W), torch.empty_like(b), torch.empty_like(h)
-        # named, so that the contiguous copies (of an expanded gradient, say) outlive the C call:
-        # a pointer keeps no tensor alive
+        # named, so that the contiguous copies (of an expanded gradient, say) outlive the C call
         grad_pooled, grad_score, grad_attention = _contiguous(grad_pooled, grad_score, grad_attention)
-        ptr = native.pointer
-        status = native.library().afm_backward(
-            ptr(e), batch, n_fields, k, W.shape[0], ptr(W), ptr(b), ptr(h), ptr(keep), ptr(attention),
-            ptr(grad_pooled), ptr(grad_score), ptr(grad_attention),
-            ptr(grad_e), ptr(grad_W), ptr(grad_b), ptr(grad_h), torch.get_num_threads(),
-        )  # fmt: skip
-        if status:
-            raise MemoryError("the fused AFM kernel ran out of memory")
-        return grad_e, grad_W, grad_b, grad_h, None
+        if grad_pooled is None:  # only score or attention were used
+            grad_pooled = e.new_zeros(e.shape[0], e.shape[2])
+        grads = _bridge.backward(native.library(), e, W, b, h, keep, attention, grad_pooled, grad_score,
+                                 grad_attention, threads=_threads())  # fmt: skip
+        return *grads, None
 
 
 def fused_applies(n_fields: int, *tensors: Tensor) -> bool:
@@ -217,15 +223,19 @@ def fused_available(e: Tensor, *params: Tensor) -> bool:
 def interaction(
     e: Tensor, W: Tensor, b: Tensor, h: Tensor, keep: Tensor | None = None
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """``attention_pool(pair_products(e), W, b, h, keep)``: the fused C kernel where it applies.
+    """``(pooled [B, k], score [B, P], attention [B, P])``: ``model.attention_reference``'s numbers
+    (to float rounding), i.e. ``attention_pool(pair_products(e), W, b, h, keep)``.
 
-    The same numbers (to float rounding) either way; the C kernel never materialises the [B, P, k]
-    pair vectors. float64, CUDA, or no C compiler: the PyTorch kernels above.
+    The fused C kernel where it applies, which never materialises the [B, P, k] pair vectors;
+    float64, CUDA, or no C kernel: the PyTorch kernels above. Mismatched shapes raise ``ValueError``
+    either way (``check_interaction``).
     """
+    check_interaction(e, W, b, h, keep)
     if fused_available(e, W, b, h):
         if torch.is_grad_enabled() and any(x.requires_grad for x in (e, W, b, h)):
             return _FusedInteraction.apply(e, W, b, h, keep)
-        return _fused_forward(*_contiguous(e, W, b, h), _mask(keep, e))[:3]  # prediction: no autograd node
+        e, W, b, h = _contiguous(e, W, b, h)  # prediction: no autograd node
+        return _bridge.forward(native.library(), e, W, b, h, _mask(keep, e), threads=_threads())[:3]
     return attention_pool(pair_products(e), W, b, h, keep)
 
 
@@ -235,8 +245,60 @@ def interaction_terms(
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """What an explanation needs, without gradients: ``(pooled, score, attention, interaction)``,
     where interaction [B, P] = p . u_ij. Fused where it applies (no [B, P, k] tensor is formed)."""
+    check_interaction(e, W, b, h, keep, p)
     if fused_available(e, W, b, h, p):
-        return _fused_forward(*_contiguous(e, W, b, h), _mask(keep, e), p.contiguous())  # type: ignore[return-value]
+        e, W, b, h, p = _contiguous(e, W, b, h, p)
+        return _bridge.forward(native.library(), e, W, b, h, _mask(keep, e), p, threads=_threads())  # type: ignore[return-value]
     u = pair_products(e)
     pooled, score, attention = attention_pool(u, W, b, h, keep)
     return pooled, score, attention, u @ p
+
+
+# ---------------------------------------------------------------------------- memory, for callers that batch
+
+
+def bytes_per_row(n_fields: int, k: int, *params: Tensor) -> int:
+    """Working memory per sample of an explanation's pass (``interaction_terms``), float32: the [B, P]
+    results and the embeddings, plus the [B, P, k] pair vectors and one product of their size unless
+    the fused kernel serves ``params`` (AFM's V, W, b, h; none given, as for FM: the pair vectors are formed)."""
+    n_pairs = _pairs(n_fields)
+    per_row = 4 * (6 * n_pairs + 2 * n_fields * (k + 1))
+    if not (params and fused_applies(n_fields, *params)):
+        per_row += 4 * 2 * n_pairs * k
+    return per_row
+
+
+def _pairs(n_fields: int) -> int:
+    return n_fields * (n_fields - 1) // 2
+
+
+# ---------------------------------------------------------------------------- the self-test native runs
+
+
+def self_test(lib: Any) -> None:
+    """A small forward and backward of ``lib`` against the PyTorch kernels (dropout mask and all
+    three output gradients included); raises ``AssertionError`` where they disagree. ``native`` runs it
+    on every library before trusting it."""
+    g = torch.Generator().manual_seed(0)
+    batch, n_fields, k, t = 5, 6, 19, 11  # not multiples of any vector width: the padding is exercised
+    n_pairs = _pairs(n_fields)
+    e = torch.randn(batch, n_fields, k, generator=g)
+    W, b, h, p = (torch.randn(*shape, generator=g) for shape in ((t, k), (t,), (t,), (k,)))
+    keep = (torch.rand(batch, n_pairs, generator=g) > 0.3).float() / 0.7
+    upstream = [torch.randn(batch, k, generator=g), torch.randn(batch, n_pairs, generator=g)]
+    upstream.append(torch.randn(batch, n_pairs, generator=g))
+    ours = _bridge.forward(lib, e, W, b, h, keep, p, threads=2)
+    ours_grads = _bridge.backward(lib, e, W, b, h, keep, ours[2], *upstream, threads=2)
+    with torch.enable_grad():
+        leaves = [x.double().requires_grad_() for x in (e, W, b, h)]
+        u = pair_products(leaves[0])
+        outputs = attention_pool(u, *leaves[1:], keep.double())
+        total = sum((o * g_.double()).sum() for o, g_ in zip(outputs, upstream, strict=True))
+        grads = torch.autograd.grad(total, leaves)
+    expected = [*outputs, (u @ p.double()).detach(), *grads]
+    names = ["pooled", "score", "attention", "interaction", "grad e", "grad W", "grad b", "grad h"]
+    for name, a, ref in zip(names, [*ours, *ours_grads], expected, strict=True):
+        ref = ref.detach()
+        error = (a.double() - ref).abs().max().item()
+        if not error <= 1e-4 * (ref.abs().max().item() + 1e-6):  # NaN fails too
+            raise AssertionError(f"{name} differs from the PyTorch kernels by {error:.3g}")

@@ -162,6 +162,26 @@ class _FactorizationMachine(nn.Module):
         )
 
 
+def attention_reference(
+    e: Tensor, W: Tensor, b: Tensor, h: Tensor, keep: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """AFM's attention-based pooling (eq. 3-5) in plain PyTorch: ``(pooled [B, k], score [B, P],
+    attention [B, P])`` for scaled embeddings ``e`` [B, F, k] (v_i x_i).
+
+    The definition that ``AFM._predict``'s kernels (``kernels.interaction``) must match, and do to
+    float rounding; autograd gives its gradients. ``keep`` is the attention-dropout mask on a_ij
+    (0 or 1/(1-p), broadcastable to [B, P]) or None. It forms u [B, P, k], which is what the kernels
+    avoid; use it to read, test or change the maths.
+    """
+    i, j = torch.triu_indices(e.shape[1], e.shape[1], 1, device=e.device)
+    u = e[:, i] * e[:, j]  # (B, P, k): u_ij = (v_i x_i) * (v_j x_j)
+    score = torch.relu(u @ W.T + b) @ h  # (B, P): a'_ij = h^T ReLU(W u_ij + b)
+    attention = torch.softmax(score, dim=1)  # (B, P): a_ij, over the pairs of each sample
+    weights = attention if keep is None else attention * keep  # attention dropout, in training
+    pooled = (weights.unsqueeze(2) * u).sum(1)  # (B, k): sum_ij a_ij u_ij
+    return pooled, score, attention
+
+
 class AFM(_FactorizationMachine):
     """Attentional Factorization Machine (eq. 6), attention over the pairs of each sample.
 
@@ -253,8 +273,10 @@ class AFM(_FactorizationMachine):
         if self.training and self.config.attention_dropout > 0:
             ones = torch.ones(e.shape[0], self.n_pairs, dtype=e.dtype, device=e.device)
             mask = self._dropout(ones, self.config.attention_dropout)
-        # u_ij = e_i * e_j; a'_ij = h^T ReLU(W u_ij + b); a_ij = softmax over the pairs (stable);
-        # pooled = sum a_ij u_ij: one fused pass (kernels.interaction), which never forms u [B, P, k].
+        # The attention (eq. 3-5) is attention_reference(e, W, b, h, mask), spelled out in plain PyTorch
+        # above the class. The kernels compute the same numbers without forming u [B, P, k]: the fused C
+        # kernel where it applies (float32 on the CPU, a C compiler), else PyTorch kernels with
+        # hand-written backward passes (tests/test_kernels.py holds both to the reference).
         parts: dict[str, Tensor] = {}
         if keep:  # explanations (no gradient): also s_ij = p . u_ij, from the same pass
             pooled, score, attention, interaction = kernels.interaction_terms(e, self.W, self.b, self.h, self.p, mask)

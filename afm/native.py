@@ -1,42 +1,81 @@
-"""The fused C kernel (``_fused.c``): compiled once per machine, loaded through ctypes.
+"""The fused C kernel (``_fused.c``): compiled once per machine, checked, then loaded through ctypes.
 
-``library()`` returns the loaded library, or None where it cannot be had (no C compiler, a
-failed build, ``AFM_NATIVE=0`` in the environment); callers then use the PyTorch kernels, which
-compute the same numbers more slowly. The build takes about a second and lands in a cache folder
-(``AFM_CACHE``, else ``$XDG_CACHE_HOME/afm``, else ``~/.cache/afm``; a private folder in the
-temporary directory where that is read-only), named by a hash of the source, the flags, the
-compiler and the CPU, and written atomically, so that concurrent first uses are safe.
+``library()`` returns the loaded library, or None where it cannot be had (``AFM_NATIVE=0``, no C
+compiler, a failed build, a library that fails its checks); callers then use the PyTorch kernels,
+which compute the same numbers more slowly. Anything that goes wrong here ends in that fallback
+with one warning, never in an exception or a crash of the caller.
+
+Build: the first rung of a flags ladder that the compiler accepts and whose library runs here:
+``-march=native``, then ``-mcpu=native`` (clang for ARM and Apple clang reject ``-march=native``),
+then a portable baseline with no target flag. ``AFM_CFLAGS`` replaces the ladder (e.g.
+``AFM_CFLAGS="-march=x86-64-v3"``, an AVX2 build; ``AFM_CFLAGS=-O3``, the baseline alone); its flags
+follow the tuning ones, which they may override. ``AFM_OPENMP=0`` builds without OpenMP (plain threads).
+Each new build prints one line on stderr saying which flags it used. Right after linking, the
+library runs a small forward and backward pass in a child process (``afm_probe``), so flags this
+CPU cannot execute reject the build instead of killing the caller with an illegal instruction.
+
+Cache: ``AFM_CACHE``, else ``$XDG_CACHE_HOME/afm``, else ``~/.cache/afm``; a private folder in the
+temporary directory where that is read-only. Files are named by a key that hashes the source,
+the flags ladder, the compiler and its version, the CPU (``platform.machine()`` and, from
+/proc/cpuinfo, the model name, flags, ARM's Features and CPU part, ...) and the OpenMP runtime.
+Beside the library, a record ``_fused-<key>.json`` (written last, atomically) names it and gives
+its size and SHA-256, the flags used and the vector width.
+
+Trust: before a library is loaded its size and hash must match its record (a truncated library
+can kill a process with SIGBUS when mapped, so it is never mapped); once loaded it must speak this
+interface and come from this source (``_bridge.declare``) and agree with the PyTorch kernels on a
+small forward and backward (``kernels.self_test``). A library that fails is deleted and rebuilt
+once; if the new one fails too, the PyTorch kernels are used.
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
 import os
+import platform
+import shlex
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
+import time
+import uuid
 import warnings
 from pathlib import Path
+from typing import Any
+
+from . import _bridge
 
 SOURCE = Path(__file__).with_name("_fused.c")
 # -ffp-contract=fast: fused multiply-adds (ISO C mode turns them off); -fopenmp-simd: the simd
-# pragmas only, no OpenMP runtime (that is linked separately, see _build).
-FLAGS = ["-O3", "-march=native", "-ffp-contract=fast", "-fno-math-errno", "-fopenmp-simd", "-fPIC", "-std=c11"]
-FLAGS += ["-pthread"]
+# pragmas only, no OpenMP runtime (that is linked separately, see _compile).
+TUNING = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-fopenmp-simd"]
+REQUIRED = ["-fPIC", "-std=c11", "-pthread"]  # always added, AFM_CFLAGS or not
+LADDER = [["-march=native"], ["-mcpu=native"], []]  # target flags, best first; [] = the portable baseline
+SUFFIX = ".dll" if os.name == "nt" else ".so"
+OFF = ("0", "false", "no", "off")
+CPUINFO = "/proc/cpuinfo"
 
 _lock = threading.Lock()
-_state: dict[str, object] = {}
+_state: dict[str, Any] = {}
 
-_f32 = ctypes.POINTER(ctypes.c_float)
-_i64 = ctypes.c_int64
+
+class BuildError(RuntimeError):
+    """No rung of the ladder gave a library that runs here."""
 
 
 def enabled() -> bool:
     """False when the environment says ``AFM_NATIVE=0`` (use the PyTorch kernels only)."""
-    return os.environ.get("AFM_NATIVE", "1").strip().lower() not in ("0", "false", "no", "off")
+    return os.environ.get("AFM_NATIVE", "1").strip().lower() not in OFF
+
+
+def required() -> bool:
+    """``AFM_REQUIRE_NATIVE=1``: the kernel tests fail, instead of skipping, when there is no kernel."""
+    return os.environ.get("AFM_REQUIRE_NATIVE", "0").strip().lower() not in (*OFF, "")
 
 
 def cache_dir() -> Path:
@@ -46,6 +85,15 @@ def cache_dir() -> Path:
     return Path(base) / "afm"
 
 
+def flag_ladder() -> list[list[str]]:
+    """The compile flags to try, best first. ``AFM_CFLAGS`` replaces the ladder with one rung: its flags
+    follow the tuning ones, so they can also override those (``-O2``, ``-ffp-contract=off``)."""
+    custom = os.environ.get("AFM_CFLAGS", "").strip()
+    if custom:
+        return [[*TUNING, *shlex.split(custom, posix=os.name != "nt"), *REQUIRED]]
+    return [[*TUNING, *target, *REQUIRED] for target in LADDER]
+
+
 def _compiler() -> str | None:
     for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
         if name and shutil.which(name):
@@ -53,15 +101,67 @@ def _compiler() -> str | None:
     return None
 
 
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            lines = [ln for ln in f if ln.startswith(("model name", "flags"))]
-        return "".join(sorted(set(lines)))
-    except OSError:
-        import platform
+# ---------------------------------------------------------------------------- the CPU
 
-        return platform.processor() + platform.machine()
+
+def _cpuinfo() -> dict[str, list[str]]:
+    """/proc/cpuinfo's fields (each with the distinct values over all cores); {} where there is none."""
+    fields: dict[str, list[str]] = {}
+    try:
+        with open(CPUINFO, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                name, sep, value = line.partition(":")
+                if sep:
+                    values = fields.setdefault(name.strip(), [])
+                    if value.strip() not in values:
+                        values.append(value.strip())
+    except OSError:
+        pass
+    return fields
+
+
+# the fields that tell CPUs apart: x86 (model name, flags, ...), ARM (Features, CPU part, ...), RISC-V (isa)
+_IDENTITY = ("vendor_id", "cpu family", "model", "model name", "flags", "Features", "CPU implementer",
+             "CPU architecture", "CPU variant", "CPU part", "CPU revision", "isa", "uarch", "cpu model")  # fmt: skip
+
+
+def _sysctl(*names: str) -> str:
+    try:
+        out = subprocess.run(["sysctl", "-n", *names], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def cpu_identity() -> str:
+    """Everything that decides which instructions a library built here may use: part of the cache key."""
+    info = _cpuinfo()
+    parts = [platform.system(), platform.machine(), platform.processor(), str(sys.maxsize)]
+    parts += [f"{name}: {' | '.join(sorted(info[name]))}" for name in _IDENTITY if name in info]
+    if platform.system() == "Darwin":
+        parts.append(_sysctl("machdep.cpu.brand_string", "machdep.cpu.features", "hw.cpufamily"))
+    if os.name == "nt":
+        parts.append(os.environ.get("PROCESSOR_IDENTIFIER", ""))
+    return "\n".join(parts)
+
+
+_VECTOR = ("sse2", "sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "avx512_fp16",
+           "amx_tile", "asimd", "asimdhp", "asimddp", "sve", "sve2", "sme", "v", "zvl")  # fmt: skip
+
+
+def cpu_description() -> str:
+    """The CPU's model and its vector extensions, in one line (for benchmark headers)."""
+    info = _cpuinfo()
+    model = (info.get("model name") or info.get("cpu model") or [""])[0]
+    if not model and platform.system() == "Darwin":
+        model = _sysctl("machdep.cpu.brand_string")
+    model = model or platform.processor() or "unknown CPU"
+    flags = set(" ".join(info.get("flags", []) + info.get("Features", [])).split())
+    vector = [name for name in _VECTOR if name in flags]
+    return f"{model} ({platform.machine()}; vector extensions: {' '.join(vector) or 'unknown'})"
+
+
+# ---------------------------------------------------------------------------- the cache folder
 
 
 def _loaded_openmp() -> str | None:
@@ -75,10 +175,31 @@ def _loaded_openmp() -> str | None:
     return sorted(paths)[0] if len(paths) == 1 else None
 
 
+def _openmp() -> str | None:
+    """The OpenMP runtime to link (torch's own), or None: plain threads (``AFM_OPENMP=0``, macOS, Windows)."""
+    if os.environ.get("AFM_OPENMP", "1").strip().lower() in OFF:
+        return None
+    import torch  # noqa: F401  (loads torch's OpenMP runtime, which the kernel links against)
+
+    return _loaded_openmp()
+
+
+def _user() -> str:
+    """This user's id where the platform has one (POSIX), else the login name (Windows)."""
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None:
+        return str(getuid())
+    name = os.environ.get("USERNAME") or os.environ.get("USER") or "user"
+    return "".join(c if c.isalnum() else "_" for c in name)
+
+
 def _check_private(path: Path, others: int) -> None:
-    """Refuse a file or folder that another user owns or may write (a library is code we run)."""
+    """Refuse a file or folder that another user owns or may write (a library is code we run). Where
+    the platform has no user ids (Windows: the temporary folder is the user's own), only links are refused."""
     info = os.lstat(path)
-    if info.st_uid != os.getuid() or stat.S_ISLNK(info.st_mode) or info.st_mode & others:
+    getuid = getattr(os, "getuid", None)
+    foreign = getuid is not None and (info.st_uid != getuid() or info.st_mode & others)
+    if stat.S_ISLNK(info.st_mode) or foreign:
         raise RuntimeError(
             f"{path} is not private to this user (owner uid {info.st_uid}, mode {oct(info.st_mode & 0o777)}); "
             "not loading a library from it"
@@ -87,54 +208,211 @@ def _check_private(path: Path, others: int) -> None:
 
 def _private_temp_folder() -> Path:
     """``$TMPDIR/afm-<uid>``, created with mode 700, and refused unless it is this user's alone."""
-    folder = Path(tempfile.gettempdir()) / f"afm-{os.getuid()}"
+    folder = Path(tempfile.gettempdir()) / f"afm-{_user()}"
     folder.mkdir(mode=0o700, exist_ok=True)
     _check_private(folder, 0o077)
     return folder
 
 
-def _build(compiler: str) -> Path:
-    import torch  # noqa: F401  (loads torch's OpenMP runtime, which the kernel links against)
-
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
-    openmp = _loaded_openmp()
-    parts = [SOURCE.read_text(), " ".join(FLAGS), version, _cpu(), openmp or "pthreads"]
-    key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-    name = f"_fused-{key}.so"
+def _cache_folder() -> tuple[Path, bool]:
+    """(folder, private): the cache folder, or the private temporary one where that is read-only."""
+    folder = cache_dir()
     try:
-        cache_dir().mkdir(parents=True, exist_ok=True)
-        target = cache_dir() / name
-        if target.exists():
-            return target
-        os.close(os.open(target.parent / ".writable", os.O_CREAT | os.O_WRONLY, 0o644))
-    except OSError:  # a read-only home: a private folder in the temporary directory instead
-        target = _private_temp_folder() / name
-        if target.exists():
-            _check_private(target, 0o022)
-            return target
-    with tempfile.TemporaryDirectory(prefix=".build-", dir=target.parent) as tmp:
-        obj, lib = os.path.join(tmp, "fused.o"), os.path.join(tmp, "fused.so")
-        compile_flags = [*FLAGS, "-fopenmp", "-DAFM_OPENMP"] if openmp else FLAGS
-        link = [compiler, "-shared", "-pthread", "-o", lib, obj, "-lm"]
-        if openmp:  # the runtime's own file, and where to find it at load time
-            link += [openmp, f"-Wl,-rpath,{os.path.dirname(openmp)}"]
-        for command in ([compiler, *compile_flags, "-c", "-o", obj, str(SOURCE)], link):
-            out = subprocess.run(command, capture_output=True, text=True, timeout=120)
-            if out.returncode != 0:
-                raise RuntimeError(f"building {SOURCE.name} failed: {out.stderr.strip()[-2000:]}")
+        folder.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(folder / ".writable", os.O_CREAT | os.O_WRONLY, 0o644))
+        return folder, False
+    except OSError:
+        return _private_temp_folder(), True
+
+
+# ---------------------------------------------------------------------------- build
+
+
+def _compiler_version(compiler: str) -> str:
+    out = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30)
+    return (out.stdout or out.stderr).strip()
+
+
+def _first_version_line(compiler: str) -> str:
+    lines = _compiler_version(compiler).splitlines()
+    return lines[0] if lines else "?"
+
+
+def _key(compiler: str, openmp: str | None) -> tuple[str, str]:
+    """(cache key, source id): the key names the files; the source id is compiled into the library."""
+    source = SOURCE.read_bytes()
+    source_id = hashlib.sha256(source + str(_bridge.ABI).encode()).hexdigest()[:16]
+    parts = [source_id, json.dumps(flag_ladder()), shutil.which(compiler) or compiler, _compiler_version(compiler)]
+    parts += [cpu_identity(), openmp or "pthreads"]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16], source_id
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if "error" in ln.lower()] or text.strip().splitlines()
+    return (lines[0] if lines else "no output")[:300]
+
+
+_PROBE = "import ctypes, sys; sys.exit(ctypes.CDLL(sys.argv[1]).afm_probe())"
+
+
+def _probe(lib: str) -> str | None:
+    """Run the library's self-contained forward and backward in a child process: None when it passes,
+    else why not (an illegal instruction there is a rejected build here, not a dead process)."""
+    if not sys.executable:
+        return None
+    try:
+        out = subprocess.run([sys.executable, "-c", _PROBE, lib], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"its probe could not run ({err})"
+    if out.returncode == 0:
+        return None
+    if out.returncode < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-out.returncode).name
+        except ValueError:
+            name = f"signal {-out.returncode}"
+        return f"it does not run on this CPU ({name} in its probe)"
+    return f"its probe failed (exit {out.returncode}: {_first_line(out.stderr) if out.stderr else 'wrong numbers'})"
+
+
+def _compile(compiler: str, flags: list[str], openmp: str | None, source_id: str, tmp: str) -> tuple[str | None, str]:
+    """(path of the linked library in ``tmp``, "") or (None, why not) for one rung of the ladder."""
+    obj, lib = os.path.join(tmp, "fused.o"), os.path.join(tmp, f"fused{SUFFIX}")
+    defines = [f'-DAFM_SOURCE_ID="{source_id}"'] + (["-fopenmp", "-DAFM_OPENMP"] if openmp else [])
+    link = [compiler, "-shared", "-pthread", "-o", lib, obj, "-lm"]
+    if openmp:  # the runtime's own file, and where to find it at load time
+        link += [openmp, f"-Wl,-rpath,{os.path.dirname(openmp)}"]
+    for command in ([compiler, *flags, *defines, "-c", "-o", obj, str(SOURCE)], link):
+        out = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            return None, f"{'compiling' if '-c' in command else 'linking'} failed: {_first_line(out.stderr)}"
+    problem = _probe(lib)
+    return (None, f"built, but {problem}") if problem else (lib, "")
+
+
+def _build(compiler: str, folder: Path, key: str, source_id: str, openmp: str | None, why: str | None) -> dict:
+    """Build with the first rung of the ladder that works; write the library, then its record."""
+    started = time.perf_counter()
+    rejected: list[str] = []
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as tmp:
+        for flags in flag_ladder():
+            lib, problem = _compile(compiler, flags, openmp, source_id, tmp)
+            if lib is not None:
+                break
+            rejected.append(f"{' '.join(flags)}: {problem}")
+        else:
+            raise BuildError("no flags gave a working library: " + "; ".join(rejected))
+        digest = _sha256(Path(lib))
+        # a new name for every build: concurrent builds never mix files, and a rebuild is never
+        # confused with a rejected library that this process already mapped under the old name
+        name = f"_fused-{key}-{uuid.uuid4().hex[:12]}{SUFFIX}"
         os.chmod(lib, 0o755)
-        os.replace(lib, target)  # atomic: a concurrent build of the same source lands on the same name
-    return target
+        os.replace(lib, folder / name)
+        record = {
+            "library": name, "size": (folder / name).stat().st_size, "sha256": digest, "flags": flags,
+            "compiler": shutil.which(compiler) or compiler, "compiler_version": _first_version_line(compiler),
+            "openmp_runtime": openmp, "source_id": source_id, "rejected": rejected,
+            "built": time.strftime("%Y-%m-%d %H:%M"),
+        }  # fmt: skip
+        record_tmp = Path(tmp) / "record.json"
+        record_tmp.write_text(json.dumps(record, indent=1))
+        os.replace(record_tmp, _record_path(folder, key))  # last: a record always names a complete library
+    seconds = time.perf_counter() - started
+    note = f" (rebuilt: {why})" if why else ""
+    skipped = "".join(f"; rejected {r}" for r in rejected)
+    sys.stderr.write(
+        f"afm: built the fused C kernel in {seconds:.1f} s with {' '.join(flags)}{note}{skipped}; cached in {folder}\n"
+    )
+    return record
 
 
-def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
-    lib.afm_forward.restype = ctypes.c_int
-    lib.afm_forward.argtypes = [_f32, _i64, _i64, _i64, _i64, _f32, _f32, _f32, _f32, _f32, _f32, _f32, _f32, _f32]
-    lib.afm_forward.argtypes += [ctypes.c_int]
-    lib.afm_backward.restype = ctypes.c_int
-    lib.afm_backward.argtypes = [_f32, _i64, _i64, _i64, _i64, _f32, _f32, _f32, _f32, _f32, _f32, _f32, _f32]
-    lib.afm_backward.argtypes += [_f32, _f32, _f32, _f32, ctypes.c_int]
-    return lib
+def _record_path(folder: Path, key: str) -> Path:
+    return folder / f"_fused-{key}.json"
+
+
+def _read_record(folder: Path, key: str) -> dict | None:
+    try:
+        record = json.loads(_record_path(folder, key).read_text())
+    except (OSError, ValueError):
+        return None
+    fields = (("library", str), ("size", int), ("sha256", str), ("flags", list))
+    ok = isinstance(record, dict) and all(isinstance(record.get(name), kind) for name, kind in fields)
+    return record if ok else None
+
+
+def _check_file(folder: Path, key: str, record: dict, private: bool) -> str | None:
+    """None when the library is exactly the file its record describes; else what is wrong. Never maps it."""
+    name = record["library"]
+    if Path(name).name != name or not name.startswith("_fused-"):
+        return f"its record names {name!r}"
+    path = folder / name
+    try:
+        if private:
+            _check_private(_record_path(folder, key), 0o022)
+            _check_private(path, 0o022)
+        size = path.stat().st_size
+        if size != record["size"]:
+            return f"{name} has {size} bytes, its record says {record['size']} (truncated or replaced)"
+        if _sha256(path) != record["sha256"]:
+            return f"{name} does not match its recorded SHA-256 (damaged or replaced)"
+    except OSError as err:
+        return f"{name} cannot be read ({err.strerror or err})"
+    return None
+
+
+def _load(path: Path, source_id: str) -> tuple[ctypes.CDLL | None, str]:
+    """(the library, "") once it is declared and passes the self-test; (None, why) otherwise."""
+    try:
+        lib = _bridge.declare(ctypes.CDLL(str(path)), source_id)
+        from . import kernels  # here, not at the top: kernels imports this module
+
+        kernels.self_test(lib)
+        return lib, ""
+    except Exception as err:  # noqa: BLE001  (a foreign library can fail in any way: none may escape)
+        return None, f"{path.name} failed its checks ({type(err).__name__}: {err})"
+
+
+def _discard(folder: Path, key: str, record: dict | None) -> None:
+    names = [_record_path(folder, key).name] + ([record["library"]] if record else [])
+    for name in names:
+        try:
+            (folder / Path(name).name).unlink()
+        except OSError:
+            pass  # already gone, or in use (Windows): a rebuild gets a new name anyway
+
+
+def _obtain() -> tuple[ctypes.CDLL | None, str]:
+    """The checked library, building (or rebuilding once) where needed; (None, why) when there is none."""
+    compiler = _compiler()
+    if compiler is None:
+        return None, "no C compiler (cc, gcc or clang) on PATH"
+    openmp = _openmp()
+    folder, private = _cache_folder()
+    key, source_id = _key(compiler, openmp)
+    problems: list[str] = []
+    for _ in range(2):  # the cached library, or a new one; a rejected cached one: one rebuild
+        record = _read_record(folder, key)
+        fresh = record is None
+        if fresh:
+            record = _build(compiler, folder, key, source_id, openmp, problems[-1] if problems else None)
+        problem = _check_file(folder, key, record, private)
+        if problem is None:
+            lib, problem = _load(folder / record["library"], source_id)
+            if lib is not None:
+                _state["info"] = {**record, **_bridge.describe(lib), "path": str(folder / record["library"])}
+                return lib, ""
+        problems.append(problem)
+        _discard(folder, key, record)
+        if fresh:
+            break  # a library just built failed its checks: another build would not help
+    return None, "; ".join(problems)
 
 
 def library() -> ctypes.CDLL | None:
@@ -142,30 +420,32 @@ def library() -> ctypes.CDLL | None:
     if not enabled():
         return None
     if "lib" in _state:
-        return _state["lib"]  # type: ignore[return-value]
+        return _state["lib"]
     with _lock:
         if "lib" not in _state:
-            lib, why = None, ""
-            compiler = _compiler()
-            if compiler is None:
-                why = "no C compiler (cc, gcc or clang) on PATH"
-            else:
-                try:
-                    lib = _declare(ctypes.CDLL(str(_build(compiler))))
-                except (OSError, RuntimeError, subprocess.SubprocessError) as err:
-                    why = str(err)
+            try:
+                lib, why = _obtain()
+            except Exception as err:  # noqa: BLE001  (any failure here means: use the PyTorch kernels)
+                lib, why = None, f"{type(err).__name__}: {err}"
             if lib is None:
                 warnings.warn(
                     f"afm: the fused C kernel is unavailable ({why}); using the slower PyTorch kernels",
                     RuntimeWarning,
                     stacklevel=2,
                 )
-            _state["lib"] = lib
-    return _state["lib"]  # type: ignore[return-value]
+            _state["lib"], _state["why"] = lib, why
+    return _state["lib"]
 
 
-def pointer(tensor: object) -> ctypes._Pointer | None:  # type: ignore[name-defined]
-    """A float pointer to a contiguous float32 CPU tensor's memory (None for None)."""
-    if tensor is None:
-        return None
-    return ctypes.cast(tensor.data_ptr(), _f32)  # type: ignore[attr-defined]
+def unavailable_reason() -> str:
+    """Why ``library()`` is None ("" when it is not, or before it was asked)."""
+    if not enabled():
+        return "AFM_NATIVE=0 switches it off"
+    return _state.get("why", "")
+
+
+def info() -> dict[str, Any]:
+    """What the loaded kernel is: flags, vector width, pair block, OpenMP, compiler, CPU, path ({} if none)."""
+    if library() is None:
+        return {}
+    return {**_state.get("info", {}), "cpu": cpu_description()}

@@ -1,14 +1,19 @@
-"""The hand-written backward passes against autograd's own, in float64 (torch.autograd.gradcheck)."""
+"""The kernels against the maths: the hand-written backward passes against autograd's own (float64
+gradcheck), and the fused C kernel and the PyTorch kernels against ``model.attention_reference``.
+Shape checks: every entry point raises ``ValueError`` on mismatched tensors, never reads past a buffer.
+
+The fused-kernel tests skip, with the reason, where no kernel can be built here, unless
+``AFM_REQUIRE_NATIVE=1`` (as ``.ci/run`` sets), which makes them fail instead. The build, the cache
+and the checks on a loaded library are tested in ``tests/test_native.py``.
+"""
 
 from __future__ import annotations
-
-import os
-import tempfile
 
 import pytest
 import torch
 
-from afm import kernels, native
+from afm import _bridge, kernels, native
+from afm.model import AFM, attention_reference
 
 
 def reference_pairs(e: torch.Tensor) -> torch.Tensor:
@@ -64,19 +69,32 @@ def test_attention_pool_matches_autograd(with_mask: bool) -> None:
 # ---------------------------------------------------------------------------- the fused C kernel
 
 
-def _reference_interaction(e, W, b, h, keep):  # noqa: ANN001, ANN202
-    """pooled, score and attention from eq. 6's definitions, by plain autograd (any dtype)."""
-    score = torch.relu(reference_pairs(e) @ W.T + b) @ h
-    attention = torch.softmax(score, 1)
-    weights = attention if keep is None else attention * keep
-    return (weights.unsqueeze(2) * reference_pairs(e)).sum(1), score, attention
+_reference_interaction = attention_reference  # pooled, score and attention by plain autograd (any dtype)
 
 
 def _needs_native() -> None:
+    """Skip (or, with AFM_REQUIRE_NATIVE=1, fail) where the fused kernel is unavailable, saying why."""
     if native.library() is None:
-        if native._compiler() is not None and native.enabled():
-            pytest.fail("a C compiler is here but the fused kernel did not build")
-        pytest.skip("no C compiler here (or AFM_NATIVE=0): the fused kernel is unavailable")
+        reason = native.unavailable_reason()
+        if native.enabled() and native.required():
+            pytest.fail(f"AFM_REQUIRE_NATIVE=1, but the fused C kernel is unavailable: {reason}")
+        pytest.skip(f"the fused C kernel is unavailable here: {reason}")
+
+
+@pytest.mark.parametrize("with_mask", [False, True])
+def test_pytorch_kernels_match_the_reference(with_mask: bool) -> None:
+    """The fallback (pair_products + attention_pool, hand-written backwards) against model.attention_reference."""
+    g = torch.Generator().manual_seed(7)
+    e = torch.randn(6, 7, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    params = [torch.randn(*s, dtype=torch.float64, generator=g, requires_grad=True) for s in ((4, 5), (4,), (4,))]
+    keep = (torch.rand(6, 21, generator=g) > 0.3).double() / 0.7 if with_mask else None
+    ours = kernels.attention_pool(kernels.pair_products(e), *params, keep)
+    ref = attention_reference(e, *params, keep)
+    upstream = [torch.randn(o.shape, dtype=torch.float64, generator=g) for o in ref]
+    grads = [torch.autograd.grad(sum((o * u).sum() for o, u in zip(out, upstream, strict=True)), [e, *params])
+             for out in (ours, ref)]  # fmt: skip
+    for a, b in zip([*ours, *grads[0]], [*ref, *grads[1]], strict=True):
+        torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize(
@@ -147,8 +165,6 @@ def test_fused_gradients_same_bits_per_thread_count_and_close_across_counts() ->
 def test_without_the_fused_kernel_the_model_computes_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     """No compiler (or AFM_NATIVE=0): one warning, then the PyTorch kernels, with the same numbers."""
     _needs_native()
-    from afm import AFM
-
     model = AFM(50, 6, 8, 4, seed=3)
     idx = torch.randint(0, 50, (40, 6))
     fused = model(idx)
@@ -165,16 +181,6 @@ def test_without_the_fused_kernel_the_model_computes_the_same(monkeypatch: pytes
     monkeypatch.setenv("AFM_NATIVE", "0")
     monkeypatch.setattr(native, "_state", {})
     assert native.library() is None  # switched off: no build attempted, no warning
-
-
-def test_kernel_build_is_cached_per_source(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    _needs_native()
-    monkeypatch.setenv("AFM_CACHE", str(tmp_path))
-    compiler = native._compiler()
-    first = native._build(compiler)
-    stamp = first.stat().st_mtime_ns
-    assert native._build(compiler) == first and first.stat().st_mtime_ns == stamp  # reused, not rebuilt
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".writable", first.name]  # no build leftovers
 
 
 def test_fused_kernel_propagates_nan_like_torch() -> None:
@@ -213,19 +219,113 @@ def test_fused_backward_with_expanded_and_broadcast_inputs() -> None:
             torch.testing.assert_close(ours, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
 
 
-def test_kernel_build_goes_to_a_private_temp_folder_when_the_cache_is_read_only(
-    tmp_path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # noqa: ANN001
+def test_explanation_terms_match_the_reference() -> None:
+    """interaction_terms (what explanations read): the reference's pooled, score and attention, and p . u_ij."""
+    g = torch.Generator().manual_seed(6)
+    e = torch.randn(33, 7, 16, generator=g)
+    W, b, h, p = (torch.randn(*s, generator=g) for s in ((16, 16), (16,), (16,), (16,)))
+    pooled, score, attention, interaction = kernels.interaction_terms(e, W, b, h, p)
+    ref = attention_reference(e.double(), W.double(), b.double(), h.double())
+    i, j = torch.triu_indices(7, 7, 1)
+    for ours, expected in zip((pooled, score, attention, interaction),
+                              (*ref, (e[:, i] * e[:, j]).double() @ p.double()), strict=True):  # fmt: skip
+        torch.testing.assert_close(ours.double(), expected, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- shapes: an error, never a crash
+
+_T, _K = 6, 8
+
+
+def _bad_inputs() -> dict[str, tuple]:
+    """(e, W, b, h, keep) with one thing wrong each; e is [5, 4, 8], so P = 6, t = 6."""
+    g = torch.Generator().manual_seed(8)
+    e, W, b, h = torch.randn(5, 4, _K, generator=g), torch.randn(_T, _K), torch.randn(_T), torch.randn(_T)
+    return {
+        "W has the wrong k": (e, torch.randn(_T, _K + 1), b, h, None),
+        "b is too long": (e, W, torch.randn(_T + 1), h, None),
+        "h is too short": (e, W, b, torch.randn(_T - 1), None),
+        "h is a matrix": (e, W, b, torch.randn(_T, 1), None),
+        "W [4096, 1] with k = 4096": (
+            torch.randn(2, 3, 4096),
+            torch.randn(4096, 1),
+            torch.randn(4096),
+            torch.randn(4096),
+            None,
+        ),  # fmt: skip
+        "e is 2-D": (torch.randn(5, _K), W, b, h, None),
+        "W is float64": (e, W.double(), b, h, None),
+        "the mask is [5, 7]": (e, W, b, h, torch.ones(5, 7)),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_inputs()))
+@pytest.mark.parametrize("kernel", ["fused", "pytorch"])
+def test_mismatched_tensors_raise_value_error_on_both_paths(case: str, kernel: str, monkeypatch) -> None:  # noqa: ANN001
+    """The PyTorch path and the fused one raise the same ValueError; before this check, the C kernel
+    read past its buffers (W [4096, 1] with k = 4096 crashed the process)."""
+    if kernel == "fused":
+        _needs_native()
+    else:
+        monkeypatch.setattr(native, "library", lambda: None)
+    e, W, b, h, keep = _bad_inputs()[case]
+    for grad in (False, True):
+        leaves = [x.clone().requires_grad_(grad) for x in (e, W, b, h)]
+        with pytest.raises(ValueError):
+            kernels.interaction(*leaves, keep)
+    with pytest.raises(ValueError):
+        kernels.interaction_terms(e, W, b, h, torch.randn(e.shape[-1]), keep)
+    if case == "b is too long":
+        with pytest.raises(ValueError, match="p must have shape"):
+            kernels.interaction_terms(e, W, b[:_T], h, torch.randn(3))
+
+
+def test_the_bridge_checks_every_tensor_it_hands_to_c() -> None:
+    """_bridge.forward and backward, called directly: wrong shape, dtype, device or layout -> ValueError."""
     _needs_native()
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("")
-    monkeypatch.setenv("AFM_CACHE", str(blocker / "afm"))  # cannot be created
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
-    built = native._build(native._compiler())
-    assert built.parent == tmp_path / "tmp" / f"afm-{os.getuid()}"
-    assert built.parent.stat().st_mode & 0o777 == 0o700
-    assert native._build(native._compiler()) == built  # reused
-    built.parent.chmod(0o777)  # a folder others can write: its library is not trusted
-    with pytest.raises(RuntimeError, match="not private to this user"):
-        native._build(native._compiler())
+    lib = native.library()
+    g = torch.Generator().manual_seed(9)
+    e, W, b, h = torch.randn(5, 4, _K, generator=g), torch.randn(_T, _K), torch.randn(_T), torch.randn(_T)
+    good = dict(e=e, W=W, b=b, h=h)
+    pooled, score, attention, _ = _bridge.forward(lib, **good)
+    for name, bad in [("W", torch.randn(_T, _K + 1)), ("b", torch.randn(_T + 1)), ("h", torch.randn(_T - 1)),
+                      ("e", e.double()), ("W", torch.randn(_K, _T).t()), ("e", torch.randn(5, 1, _K)),
+                      ("e", torch.randn(5, 4, _K)[:, :, :4])]:  # fmt: skip
+        with pytest.raises(ValueError):
+            _bridge.forward(lib, **{**good, name: bad})
+    with pytest.raises(ValueError, match="keep"):
+        _bridge.forward(lib, **good, keep=torch.ones(5, 5))
+    with pytest.raises(ValueError, match="p must"):
+        _bridge.forward(lib, **good, p=torch.ones(_K + 1))
+    grad_pooled = torch.randn(5, _K)
+    _bridge.backward(lib, e, W, b, h, None, attention, grad_pooled)
+    with pytest.raises(ValueError, match="grad_pooled"):
+        _bridge.backward(lib, e, W, b, h, None, attention, torch.randn(5, _K + 1))
+    with pytest.raises(ValueError, match="attention"):
+        _bridge.backward(lib, e, W, b, h, None, attention[:4], grad_pooled)
+    with pytest.raises(ValueError, match="grad_score"):
+        _bridge.backward(lib, e, W, b, h, None, attention, grad_pooled, torch.randn(5, 5))
+
+
+# ---------------------------------------------------------------------------- the kernel layer's other answers
+
+
+def test_bytes_per_row_is_smaller_where_the_fused_kernel_serves() -> None:
+    """explain.auto_batch_size asks the kernel layer; without a C kernel the [B, P, k] pair vectors count."""
+    model = AFM(100, 10, 16, 16)
+    params = (model.V, model.W, model.b, model.h)
+    without = kernels.bytes_per_row(10, 16)  # FM's explanation: pair vectors formed
+    assert without == 4 * (6 * 45 + 2 * 10 * 17) + 4 * 2 * 45 * 16
+    expected = without - 4 * 2 * 45 * 16 if kernels.fused_applies(10, *params) else without
+    assert kernels.bytes_per_row(10, 16, *params) == expected
+    assert kernels.bytes_per_row(10, 16, *(x.double() for x in params)) == without  # float64: PyTorch kernels
+
+
+def test_the_loaded_kernel_says_what_it_was_built_with() -> None:
+    _needs_native()
+    info = native.info()
+    assert info["vector_width"] in (4, 8, 16) and info["pair_block"] in (4, 8)
+    assert "-fPIC" in info["flags"] and info["cpu"]
+    flags = " ".join(info["flags"])
+    if "avx512f" in info["cpu"] and "-march=native" in flags:
+        assert info["vector_width"] == 16
