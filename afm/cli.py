@@ -387,7 +387,7 @@ def cmd_stability(args: argparse.Namespace) -> None:
     if args.data == "sample":
         planted = {PAIR_SEP.join(p["fields"]) for p in datasets.sample_truth()}
         frame.insert(1, "planted", frame["label"].isin(planted))
-    attention_tau = frame.attrs["attention_tau"]
+    attention_tau = frame.attrs["attention_tau"] if frame.attrs["attention_tau"] is not None else float("nan")
     summary = (
         f"mean Kendall tau between the {len(seeds)} seeds' rankings: by |contribution| {tau:.3f} "
         f"({tau_in_words(tau)}); by attention {attention_tau:.3f}"

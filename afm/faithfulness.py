@@ -249,10 +249,17 @@ def stability_frame(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     frame = frame.reset_index(drop=True)
     by_seed = [g.sort_values("pair") for _, g in per_seed.groupby("seed", sort=True)]
     tau = mean_kendall_tau([g["mean_abs_contribution"].to_numpy(dtype=float) for g in by_seed])
-    frame.attrs["tau"] = tau
-    frame.attrs["attention_tau"] = mean_kendall_tau([g["mean_attention"].to_numpy(dtype=float) for g in by_seed])
+    # attrs travel into Arrow's JSON metadata (st.dataframe, parquet): None, not NaN, when undefined
+    frame.attrs["tau"] = _finite_or_none(tau)
+    frame.attrs["attention_tau"] = _finite_or_none(
+        mean_kendall_tau([g["mean_attention"].to_numpy(dtype=float) for g in by_seed])
+    )
     frame.attrs["seeds"] = sorted(int(s) for s in per_seed["seed"].unique())
     return frame, tau
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
 
 
 def seed_frame(model: AFM | FM, data: Dataset, seed: int) -> pd.DataFrame:
@@ -285,12 +292,13 @@ def seed_stability(
     and 95th percentiles, linearly interpolated: with 5 seeds close to the minimum and maximum); the
     same for the mean attention (``mean_attention``, ``attention_lo``, ``attention_hi``); the pair's
     rank by mean |c_ij| (1 = largest) as ``mean_rank`` and its interval ``rank_lo``..``rank_hi`` (the
-    5th and 95th percentiles of the seeds' ranks, rounded outwards: with up to 10 seeds, the best and
+    5th and 95th percentiles of the seeds' ranks, rounded outwards: with up to 20 seeds, the best and
     worst rank); the same interval by attention (``attention_rank_lo``, ``attention_rank_hi``);
     ``seeds`` (how many). ``tau`` is the mean Kendall τ between every two seeds' rankings of the pairs
-    by mean |contribution| (1: always the same order; 0: unrelated). ``frame.attrs`` also holds
-    ``attention_tau`` (the same for mean attention), ``seeds`` (the seeds trained) and ``per_seed``
-    (each seed's ``seed_frame``, stacked, as records: ``pd.DataFrame(frame.attrs["per_seed"])``).
+    by mean |contribution| (1: always the same order; 0: unrelated). ``frame.attrs`` also holds ``tau``,
+    ``attention_tau`` (the same for mean attention; both None with fewer than two seeds), ``seeds`` (the
+    seeds trained) and ``per_seed`` (each seed's ``seed_frame``, stacked, as records:
+    ``pd.DataFrame(frame.attrs["per_seed"])``).
 
     ``callback(SeedProgress)`` is called during each training and once after each seed; returning True
     stops: the seed in training is dropped and the seeds finished so far are summarised (τ is NaN with

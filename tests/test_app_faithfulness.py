@@ -78,10 +78,10 @@ def test_opens_coloured_by_mean_contribution_with_the_agreement_figures(at: AppT
     assert heat["colorbar"]["title"]["text"] == "mean |c_ij|"
 
     agreement = afm.attention_agreement(model, data)
-    assert metric(at, "Spearman: mean attention vs mean |contribution|") == f"{agreement['spearman']:.2f}"
-    shown = metric(at, "Rows whose top-attention pair is their top-|c| pair")
+    assert metric(at, "Spearman: attention vs |contribution|") == f"{agreement['spearman']:.2f}"
+    shown = metric(at, "Rows whose top-attention pair is the top-|c| pair")
     assert shown == f"{agreement['top_pair_agreement']:.1%}"
-    assert metric(at, "Share of var(log|c_ij|) from the interaction s_ij") == f"{agreement['interaction_share']:.0%}"
+    assert metric(at, "var(log|c_ij|) explained by s_ij") == f"{agreement['interaction_share']:.0%}"
     # the caveat and its sources are on the page
     text = " ".join(c.value for c in at.caption)
     assert "sums to 1 over the row's pairs" in text and "move nothing" in text
@@ -111,7 +111,7 @@ def test_deletion_chart_is_the_deletion_curve(at: AppTest, model, parts) -> None
         np.testing.assert_allclose(np.asarray(traces[label, "x2"]["y"], dtype=float), mine["mean_metric"], atol=1e-9)
     first = curve[curve["removed"] == 1].set_index("ranking")["mean_abs_change"]
     assert any(f"**{first['contribution']:.3f}**" in m.value for m in at.markdown)
-    assert metric(at, "Spearman: mean attention vs mean |contribution|") == (
+    assert metric(at, "Spearman: attention vs |contribution|") == (
         f"{afm.attention_agreement(model, data)['spearman']:.2f}"
     )
 

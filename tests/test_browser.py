@@ -298,3 +298,77 @@ def run_small_sweep(s: Session) -> None:
     page.get_by_role("button", name="Run sweep").click()
     page.locator(PLOTLY).first.wait_for(timeout=min(TRAIN_S, s.left_s()) * 1000)
     s.wait_until_run("Sweeps", timeout_s=TRAIN_S)
+
+
+# ---------------------------------------------------------------------------- Attention: faithfulness (issue 13)
+
+METRIC = '[data-testid="stMetric"]'
+
+
+def metric_value(page, label: str) -> str:  # noqa: ANN001 - playwright's Page
+    """The value of the one st.metric whose label is `label`."""
+    box = page.locator(METRIC).filter(has=page.locator('[data-testid="stMetricLabel"]', has_text=label))
+    assert box.count() == 1, f"metric {label!r}: {page.locator(METRIC).all_inner_texts()}"
+    return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def set_number(s: Session, label: str, value: int) -> None:
+    box = s.page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    s.wait_until_run("Attention")
+
+
+def test_attention_faithfulness_in_a_real_browser(server: str, browser) -> None:  # noqa: ANN001
+    """The Attention page with the pre-trained models: coloured by mean |contribution|, the agreement figures
+    equal afm's, the deletion curves drawn; then "Would another seed agree?": train, Stop, go on, and the
+    results survive a visit to another page."""
+    import afm
+
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        s = Session(page, server)
+        page.goto(server + "/", timeout=60_000)
+        s.wait_until_run("Data & model")
+        s.go("Attention")
+        s.check("Attention", (PLOTLY, DATAFRAME))
+        checked = page.locator('[data-testid="stRadio"] label:has(input:checked)').all_inner_texts()
+        assert any("mean |contribution|" in t for t in checked), checked
+
+        parts = afm.datasets.load_parts("sample", task="regression", seed=0)
+        model = afm.load_model(afm.datasets.SAMPLE_DIR / "pretrained" / "regression-afm.pt")[0].eval()
+        agreement = afm.attention_agreement(model, parts["all"])
+        assert metric_value(page, "Spearman: attention vs |contribution|") == f"{agreement['spearman']:.2f}"
+        top_share = metric_value(page, "Rows whose top-attention pair is the top-|c| pair")
+        assert top_share == f"{agreement['top_pair_agreement']:.1%}"
+        assert page.locator(PLOTLY).count() >= 4  # heatmap, deletion, rank agreement, spread
+
+        # Would another seed agree? 3 seeds of 1 epoch; Stop after the first, then go on with the rest
+        set_number(s, "Seeds (0, 1, ...)", 3)
+        set_number(s, "Epochs per training", 1)
+        page.get_by_role("button", name="Train 3 seeds").click()
+        page.locator(PROGRESS).filter(has_text="seed 0 done").wait_for(timeout=min(TRAIN_S, s.left_s()) * 1000)
+        page.locator(MAIN).get_by_role("button", name="Stop", exact=True).click()  # not the header's Stop
+        s.wait_until_run("Attention", timeout_s=TRAIN_S)
+        s.check("Attention", (PLOTLY, DATAFRAME))
+        trained = int(metric_value(page, "Seeds trained").split("/")[0])
+        assert 1 <= trained < 3
+        assert "Stopped" in page.locator(INFO_BOX).first.inner_text()
+        page.get_by_role("button", name=f"Train {3 - trained} seed").click()
+        s.wait_until_run("Attention", timeout_s=TRAIN_S)
+        assert metric_value(page, "Seeds trained") == "3 / 3"
+        tau = metric_value(page, "Mean Kendall τ between seeds (by |contribution|)")
+        assert -1 <= float(tau) <= 1
+        s.check("Attention", (PLOTLY, DATAFRAME))
+        s.screenshot("02b-attention-faithfulness")
+
+        # another page and back: the seeds are not trained again, the figures are the same
+        s.go("How AFM works")
+        s.go("Attention")
+        assert page.locator(PROGRESS).count() == 0
+        assert metric_value(page, "Seeds trained") == "3 / 3"
+        assert metric_value(page, "Mean Kendall τ between seeds (by |contribution|)") == tau
+        assert page.get_by_role("button", name="All seeds trained").is_disabled()
+    finally:
+        context.close()

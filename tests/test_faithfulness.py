@@ -235,6 +235,7 @@ def test_seed_stability_stops_when_asked(small) -> None:
     config, train, valid, rest = small
     frame, tau = afm.seed_stability(config, train, valid, rest, seeds=[4, 5], callback=lambda p: p.frame is not None)
     assert frame.attrs["seeds"] == [4] and (frame["seeds"] == 1).all() and np.isnan(tau)
+    assert frame.attrs["tau"] is None and frame.attrs["attention_tau"] is None  # attrs stay valid JSON
     assert (frame["abs_contribution_lo"] == frame["abs_contribution_hi"]).all()
     with pytest.raises(ValueError, match="before the first seed"):
         afm.seed_stability(config, train, valid, rest, seeds=2, callback=lambda p: True)

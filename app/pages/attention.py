@@ -88,7 +88,7 @@ column, diverging, short_name, _ = VALUES[value_name]
 n_pairs = len(frame)
 
 st.subheader("Field × field")
-heat_col, agree_col = st.columns([3, 1])
+heat_col, agree_col = st.columns([5, 2])
 with heat_col:
     fig = plots.pair_heatmap(
         explain.field_pair_matrix(frame, column),
@@ -102,24 +102,36 @@ with agree_col:
     agreement = faithfulness.attention_agreement(model, data, exp)
     st.markdown("**Does attention say what matters?** For this model:")
     st.metric(
-        "Spearman: mean attention vs mean |contribution|",
+        "Spearman: attention vs |contribution|",
         f"{agreement['spearman']:.2f}",
-        help=f"Rank correlation over the {n_pairs} field pairs; 1 = the same order, 0 = unrelated.",
+        help=f"Rank correlation between each field pair's mean a_ij and mean |c_ij|, over the {n_pairs} field "
+        "pairs; 1 = the same order, 0 = unrelated.",
     )
     st.metric(
-        "Rows whose top-attention pair is their top-|c| pair",
+        "Rows whose top-attention pair is the top-|c| pair",
         f"{agreement['top_pair_agreement']:.1%}",
         help=f"Over the {len(data):,} rows; by chance it would be 1/{n_pairs} = {agreement['chance']:.1%}.",
     )
     st.metric(
-        "Share of var(log|c_ij|) from the interaction s_ij",
+        "var(log|c_ij|) explained by s_ij",
         f"{agreement['interaction_share']:.0%}",
-        help="log|c| = log a + log|s|: var(log|s|)/var(log|c|) over every row and pair. From the attention: "
-        f"{agreement['attention_share']:.0%}.",
+        help="log|c| = log a + log|s|: var(log|s|) / var(log|c|) over every row and pair. The same share for "
+        f"the attention, var(log a) / var(log|c|): {agreement['attention_share']:.1%}.",
     )
+    st.caption(
+        f"By chance the top pairs would match in 1/{n_pairs} = {agreement['chance']:.1%} of rows. The size of a "
+        f"contribution comes more from s_ij ({agreement['interaction_share']:.0%} of var(log|c|)) than from "
+        f"a_ij ({agreement['attention_share']:.1%})."
+        if agreement["interaction_share"] > agreement["attention_share"]
+        else f"By chance the top pairs would match in 1/{n_pairs} = {agreement['chance']:.1%} of rows."
+    )
+low, high = frame["mean_attention"].min(), frame["mean_attention"].max()
+low_c, high_c = frame["mean_abs_contribution"].min(), frame["mean_abs_contribution"].max()
 st.caption(
-    f"Colour by mean |contribution| to see what moves the predictions. Mean attention ranks the pairs "
-    f"{'much ' if agreement['spearman'] < 0.5 else ''}differently here (Spearman {agreement['spearman']:.2f}): "
+    f"Colour by mean |contribution| to see what moves the predictions. Here the field pairs' mean a_ij range from "
+    f"{low:.4f} to {high:.4f} (uniform attention: 1/{n_pairs} = {1 / n_pairs:.4f}) while their mean |c_ij| range "
+    f"from {low_c:.4f} to {high_c:.4f}, and mean attention ranks the pairs "
+    f"{'much ' if agreement['spearman'] < 0.5 else ''}differently (Spearman {agreement['spearman']:.2f}): "
     "attention is not importance. Whether attention weights explain a model is debated: "
     f"{JAIN_WALLACE} show that attention often disagrees with other importance measures; {WIEGREFFE_PINTER} show "
     "that this depends on the model and the test. Here the contribution is exact (bias + linear terms + Σ c_ij = "
@@ -210,9 +222,17 @@ st.caption(
 if "train" not in ws.parts:
     st.info("Seed stability needs a training part: load data on the **Data & model** page.")
     st.stop()
+# the settings outlive the widgets (Streamlit drops a widget's state when another page runs), so coming
+# back to the page finds the same settings and so the same results
+remembered = st.session_state.setdefault("stability-settings", {})
 left, right = st.columns(2)
-n_seeds = int(left.number_input("Seeds (0, 1, ...)", 2, 10, 5, key="stability-seeds"))
-epochs = int(right.number_input("Epochs per training", 1, 200, min(ws.config.epochs, 200), key="stability-epochs"))
+n_seeds = int(left.number_input("Seeds (0, 1, ...)", 2, 10, remembered.get("seeds", 5), key="stability-seeds"))
+epochs = int(
+    right.number_input(
+        "Epochs per training", 1, 200, remembered.get("epochs", min(ws.config.epochs, 200)), key="stability-epochs"
+    )
+)
+remembered.update(seeds=n_seeds, epochs=epochs)
 config = dataclasses.replace(ws.config, task=ws.task, epochs=epochs, seed=0)
 key = json.dumps({"data": ws.data_key, "part": part, "config": config.to_dict()}, sort_keys=True, default=str)
 runs = st.session_state.setdefault("stability-runs", {})  # settings -> {"frames": per-seed frames, ...}
@@ -230,7 +250,8 @@ stop_clicked = stop.button("Stop", key="stability-stop", help="Stops after the s
 st.caption(
     f"Settings: this session's training configuration ({'FM pre-training, ' if config.pretrain else ''}"
     f"k = {config.embed_dim}, t = {config.attention_factor}, {config.optimizer}, lr {config.lr}, "
-    f"batch {config.batch_size}, up to {epochs} epochs), trained on the train part ({len(ws.parts['train']):,} rows), "
+    f"batch {config.batch_size}, up to {epochs} epoch{'s' if epochs > 1 else ''}), "
+    f"trained on the train part ({len(ws.parts['train']):,} rows), "
     f"pairs measured on '{part}' ({len(data):,} rows). Results are kept for this session."
 )
 
@@ -253,7 +274,7 @@ if run_clicked and todo:
         afm.seed_stability(config, ws.parts["train"], ws.parts.get("valid"), data, seeds=todo, callback=report)
     finally:  # a Stop (Streamlit's rerun) included: count the time the finished seeds took
         entry["seconds"] += time.perf_counter() - started
-    bar.progress(1.0, text=f"{n_seeds} seeds in {entry['seconds']:.0f} s")
+    st.rerun()  # the button and the results below show the finished seeds
 elif stop_clicked:
     st.info("Stopped: the seeds finished so far are kept; press the train button to go on with the rest.")
 
@@ -265,12 +286,10 @@ frames = [f for f in entry["frames"] if int(f["seed"].iloc[0]) < n_seeds]
 stability, tau = faithfulness.stability_frame(pd.concat(frames, ignore_index=True))
 trained = len(frames)
 a, b, c = st.columns(3)
-a.metric("Seeds trained", f"{trained} / {n_seeds}")
+a.metric("Seeds trained", f"{trained} / {n_seeds}", help=f"{entry['seconds']:.0f} s of training in all")
 b.metric("Mean Kendall τ between seeds (by |contribution|)", "—" if trained < 2 else f"{tau:.2f}")
-c.metric(
-    "Mean Kendall τ between seeds (by attention)",
-    "—" if trained < 2 else f"{stability.attrs['attention_tau']:.2f}",
-)
+attention_tau = stability.attrs["attention_tau"]
+c.metric("Mean Kendall τ between seeds (by attention)", "—" if attention_tau is None else f"{attention_tau:.2f}")
 detail = f" (τ = {tau:.2f} over the {n_pairs} field pairs; 1 = the same order every time, 0 = unrelated)."
 st.markdown(f"**In words:** {faithfulness.tau_in_words(tau)}" + (detail if trained > 1 else "."))
 if ws.is_sample:
@@ -280,4 +299,6 @@ shown = stability[
     ["label", "mean_abs_contribution", "abs_contribution_lo", "abs_contribution_hi", "rank_lo", "rank_hi",
      "mean_attention", "attention_lo", "attention_hi", "attention_rank_lo", "attention_rank_hi", "seeds"]
 ]  # fmt: skip
-state.show_table(shown.rename(columns={"label": "field pair"}), "attention-stability")
+shown = shown.rename(columns={"label": "field pair"})
+shown.attrs = {}  # the per-seed records need not travel to the browser
+state.show_table(shown, "attention-stability")
