@@ -151,13 +151,15 @@ def backward(
 
 
 # The library's description of itself: int afm_abi(void); int64_t afm_args_size(void);
-# const char *afm_source_id(void); int afm_vector_width(void), afm_pair_block(void), afm_openmp(void);
+# const char *afm_source_id(void); int afm_vector_width(void), afm_pair_block(void), afm_vectors_across(void),
+# afm_openmp(void);
 # int afm_probe(void) (a small forward and backward; 0 when it passes)
 _signature("afm_abi", ctypes.c_int)
 _signature("afm_args_size", ctypes.c_int64)
 _signature("afm_source_id", ctypes.c_char_p)
 _signature("afm_vector_width", ctypes.c_int)
 _signature("afm_pair_block", ctypes.c_int)
+_signature("afm_vectors_across", ctypes.c_int)
 _signature("afm_openmp", ctypes.c_int)
 _signature("afm_probe", ctypes.c_int)
 
@@ -181,9 +183,11 @@ def declare(lib: ctypes.CDLL, source_id: str | None = None) -> ctypes.CDLL:
 
 
 def describe(lib: ctypes.CDLL) -> dict[str, Any]:
-    """Vector width (floats), pair block and whether OpenMP threads are used, from the library itself."""
+    """Vector width (floats), register block (pairs by vectors) and whether OpenMP threads are used,
+    from the library itself."""
     return {
         "vector_width": lib.afm_vector_width(),
         "pair_block": lib.afm_pair_block(),
+        "vectors_across": lib.afm_vectors_across(),
         "openmp": bool(lib.afm_openmp()),
     }

@@ -16,10 +16,13 @@
  * so a given thread count always gives the same bits, and different counts agree to float
  * rounding.
  *
- * Vector width: chosen here from the target the compiler builds for (see VL), so that the
- * register blocks fit the target's registers: 16 floats on AVX-512 (32 registers of 16), 8 on
- * AVX/AVX2 (16 registers of 8) and on ARM (32 registers of 4: each vector is two), 4 elsewhere
- * (SSE2, the portable x86-64 baseline). -DAFM_VL=... and -DAFM_PB=... override it.
+ * Vector width and register blocks: chosen here from the target the compiler builds for, so that
+ * the blocks fit the target's registers. AVX-512 (32 registers of 16 floats): VL = 16, blocks of
+ * PB = 8 pairs by one vector. AVX/AVX2 (16 registers of 8): VL = 8, blocks of 4 pairs by QB = 2
+ * vectors (8 accumulators; 16 wide vectors there were pairs of registers, and spilled). ARM (32
+ * registers of 4): the same as AVX2, each vector two registers. Elsewhere (SSE2, the portable
+ * x86-64 baseline, 16 registers of 4): VL = 4, 4 pairs by 2 vectors. Measured on an AMD EPYC
+ * (docs/PLATFORMS.md). -DAFM_VL=4|8|16, -DAFM_PB=4|8 and -DAFM_QB=1|2 override the choice.
  */
 #include <math.h>
 #include <pthread.h>
@@ -43,18 +46,34 @@
 #define AFM_VL 4
 #endif
 #endif
+#ifndef AFM_QB /* vectors per block across: 2 where registers are 16 vectors of VL (AVX2, SSE2) */
+#if AFM_VL == 16
+#define AFM_QB 1
+#else
+#define AFM_QB 2
+#endif
+#endif
 #ifndef AFM_PB
+#if AFM_QB == 1
 #define AFM_PB 8
+#else
+#define AFM_PB 4
+#endif
 #endif
 #define VL AFM_VL
 #define PB AFM_PB
+#define QB AFM_QB
+#define VB (VL * QB) /* floats per block across */
 #if VL != 4 && VL != 8 && VL != 16
 #error "AFM_VL must be 4, 8 or 16"
 #endif
 #if PB != 4 && PB != 8
 #error "AFM_PB must be 4 or 8"
 #endif
-#define PAD (VL > PB ? VL : PB) /* pairs and hidden units are padded to a multiple of this */
+#if QB != 1 && QB != 2
+#error "AFM_QB must be 1 or 2"
+#endif
+#define PAD (VB > PB ? VB : PB) /* pairs, hidden units and columns are padded to a multiple of this */
 
 typedef float vf __attribute__((vector_size(4 * VL), aligned(4)));
 typedef int32_t vi __attribute__((vector_size(4 * VL), aligned(4)));
@@ -173,22 +192,28 @@ static void pair_vectors(const float *er, int64_t F, int64_t k, int64_t kp, floa
         }
 }
 
-/* Z [Pp, tp] = U W^T + b, PB pairs x VL hidden units at a time in registers. */
+/* Z [Pp, tp] = U W^T + b, PB pairs x VB hidden units at a time in registers (PB x QB vectors). */
 static void hidden(const float *U, int64_t Pp, int64_t k, int64_t kp, const float *Wt, const float *bias, int64_t tp,
                    float *Z) {
     for (int64_t p0 = 0; p0 < Pp; p0 += PB)
-        for (int64_t q0 = 0; q0 < tp; q0 += VL) {
-            vf a[PB];
+        for (int64_t q0 = 0; q0 < tp; q0 += VB) {
+            vf a[PB][QB];
             const float *u = U + p0 * kp;
 #pragma GCC unroll 8
-            for (int m = 0; m < PB; m++) a[m] = load(bias + q0);
+            for (int m = 0; m < PB; m++)
+                for (int j = 0; j < QB; j++) a[m][j] = load(bias + q0 + j * VL);
             for (int64_t c = 0; c < k; c++) {
-                const vf w = load(Wt + c * tp + q0);
+                vf w[QB];
+                for (int j = 0; j < QB; j++) w[j] = load(Wt + c * tp + q0 + j * VL);
 #pragma GCC unroll 8
-                for (int m = 0; m < PB; m++) a[m] += u[m * kp + c] * w;
+                for (int m = 0; m < PB; m++) {
+                    const float x = u[m * kp + c];
+                    for (int j = 0; j < QB; j++) a[m][j] += x * w[j];
+                }
             }
 #pragma GCC unroll 8
-            for (int m = 0; m < PB; m++) store(Z + (p0 + m) * tp + q0, a[m]);
+            for (int m = 0; m < PB; m++)
+                for (int j = 0; j < QB; j++) store(Z + (p0 + m) * tp + q0 + j * VL, a[m][j]);
         }
 }
 
@@ -297,33 +322,41 @@ static void backward_rows(Job *J, Scratch S) {
             store(S.rb + q0, db[0] + db[1]);
             store(S.rh + q0, dh[0] + dh[1]);
         }
-        /* gU [Pp, kp] = w_p grad_pooled + dZ W (d u_p), PB pairs x VL columns at a time */
+        /* gU [Pp, kp] = w_p grad_pooled + dZ W (d u_p), PB pairs x VB columns at a time */
         for (int64_t p0 = 0; p0 < Pp; p0 += PB)
-            for (int64_t c0 = 0; c0 < kp; c0 += VL) {
-                vf acc[PB];
-                const vf g = load(S.gp + c0);
+            for (int64_t c0 = 0; c0 < kp; c0 += VB) {
+                vf acc[PB][QB];
 #pragma GCC unroll 8
-                for (int m = 0; m < PB; m++) acc[m] = S.w[p0 + m] * g;
+                for (int m = 0; m < PB; m++)
+                    for (int j = 0; j < QB; j++) acc[m][j] = S.w[p0 + m] * load(S.gp + c0 + j * VL);
                 for (int64_t q = 0; q < tp; q++) {
-                    const vf w = load(J->Wp + q * kp + c0);
+                    vf w[QB];
+                    for (int j = 0; j < QB; j++) w[j] = load(J->Wp + q * kp + c0 + j * VL);
 #pragma GCC unroll 8
-                    for (int m = 0; m < PB; m++) acc[m] += S.dZ[(p0 + m) * tp + q] * w;
+                    for (int m = 0; m < PB; m++) {
+                        const float dz = S.dZ[(p0 + m) * tp + q];
+                        for (int j = 0; j < QB; j++) acc[m][j] += dz * w[j];
+                    }
                 }
 #pragma GCC unroll 8
-                for (int m = 0; m < PB; m++) store(S.gU + (p0 + m) * kp + c0, acc[m]);
+                for (int m = 0; m < PB; m++)
+                    for (int j = 0; j < QB; j++) store(S.gU + (p0 + m) * kp + c0 + j * VL, acc[m][j]);
             }
-        /* rW [tp, kp] = dZ^T U (this row's d W), PB rows x VL columns at a time */
+        /* rW [tp, kp] = dZ^T U (this row's d W), PB rows x VB columns at a time */
         for (int64_t q0 = 0; q0 < tp; q0 += PB)
-            for (int64_t c0 = 0; c0 < kp; c0 += VL) {
-                vf acc[PB] = {{0}};
+            for (int64_t c0 = 0; c0 < kp; c0 += VB) {
+                vf acc[PB][QB] = {{{0}}};
                 for (int64_t p = 0; p < P; p++) {
-                    const vf u = load(S.U + p * kp + c0);
+                    vf u[QB];
+                    for (int j = 0; j < QB; j++) u[j] = load(S.U + p * kp + c0 + j * VL);
                     const float *dz = S.dZ + p * tp + q0;
 #pragma GCC unroll 8
-                    for (int m = 0; m < PB; m++) acc[m] += dz[m] * u;
+                    for (int m = 0; m < PB; m++)
+                        for (int j = 0; j < QB; j++) acc[m][j] += dz[m] * u[j];
                 }
 #pragma GCC unroll 8
-                for (int m = 0; m < PB; m++) store(S.rW + (q0 + m) * kp + c0, acc[m]);
+                for (int m = 0; m < PB; m++)
+                    for (int j = 0; j < QB; j++) store(S.rW + (q0 + m) * kp + c0 + j * VL, acc[m][j]);
             }
         /* d e_i += d u_ij * e_j, d e_j += d u_ij * e_i: e_i's sum in a register over its j */
         for (int64_t f = 0; f < F; f++) memcpy(S.E + f * kp, er + f * k, sizeof(float) * (size_t)k);
@@ -432,7 +465,7 @@ static float *padded(const float *W, const float *bias, const float *h, const fl
 }
 
 static void prepare(Job *job, const float *buf, int64_t F, int64_t k, int64_t t) {
-    job->F = F, job->k = k, job->t = t, job->kp = round_up(k, VL), job->tp = round_up(t, PAD);
+    job->F = F, job->k = k, job->t = t, job->kp = round_up(k, VB), job->tp = round_up(t, PAD);
     job->Wt = buf, job->Wp = buf + k * job->tp, job->bias = job->Wp + job->tp * job->kp, job->h = job->bias + job->tp;
     job->proj = job->h + job->tp;
 }
@@ -458,7 +491,7 @@ typedef struct afm_args {
 /* 0, or 1 when memory ran out. */
 int afm_forward(const afm_args *a) {
     const int64_t k = a->k, t = a->t;
-    float *buf = padded(a->W, a->bias, a->h, a->proj, t, k, round_up(t, PAD), round_up(k, VL));
+    float *buf = padded(a->W, a->bias, a->h, a->proj, t, k, round_up(t, PAD), round_up(k, VB));
     if (buf == NULL) return 1;
     Job job = {0};
     prepare(&job, buf, a->fields, k, t);
@@ -473,7 +506,7 @@ int afm_forward(const afm_args *a) {
 int afm_backward(const afm_args *a) {
     const int64_t B = a->batch, k = a->k, t = a->t;
     int n_threads = (int)(a->threads > 64 ? 64 : a->threads < 1 ? 1 : a->threads);
-    const int64_t kp = round_up(k, VL), tp = round_up(t, PAD), acc_size = tp * kp + 2 * tp;
+    const int64_t kp = round_up(k, VB), tp = round_up(t, PAD), acc_size = tp * kp + 2 * tp;
     float *buf = padded(a->W, a->bias, a->h, NULL, t, k, tp, kp);
     double *acc = calloc((size_t)(n_threads * acc_size), sizeof(double));
     if (buf == NULL || acc == NULL) {
@@ -505,6 +538,7 @@ int64_t afm_args_size(void) { return (int64_t)sizeof(afm_args); }
 const char *afm_source_id(void) { return AFM_SOURCE_ID; }
 int afm_vector_width(void) { return VL; }
 int afm_pair_block(void) { return PB; }
+int afm_vectors_across(void) { return QB; }
 int afm_openmp(void) {
 #ifdef AFM_OPENMP
     return 1;

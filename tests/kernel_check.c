@@ -140,6 +140,7 @@ int main(void) {
                                 {17, 39, 33, 20, 1, 2}, {5, 12, 64, 16, 0, 1}, {3, 4, 8, 8, 1, 8}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         bad |= check(cases[i][0], cases[i][1], cases[i][2], cases[i][3], (int)cases[i][4], cases[i][5]);
-    printf("vector width %d, pair block %d: %s\n", afm_vector_width(), afm_pair_block(), bad ? "FAILED" : "all ok");
+    printf("vector width %d, block %d pairs x %d vectors: %s\n", afm_vector_width(), afm_pair_block(),
+           afm_vectors_across(), bad ? "FAILED" : "all ok");
     return bad;
 }

@@ -439,7 +439,9 @@ def _run_kernel_check(command: list[str], compiler: str, flags: list[str], tmp_p
     return run.stdout
 
 
-@pytest.mark.parametrize("flags", ["-march=native", "", "-DAFM_VL=8 -DAFM_PB=4", "-DAFM_VL=16"])
+@pytest.mark.parametrize(
+    "flags", ["-march=native", "", "-DAFM_VL=8 -DAFM_PB=8 -DAFM_QB=1", "-DAFM_VL=16 -DAFM_PB=4 -DAFM_QB=2"]
+)
 def test_the_c_check_passes_on_this_machine(flags: str, tmp_path: Path) -> None:
     """tests/kernel_check.c: the kernel against a scalar double reference, in C alone (no ctypes)."""
     compiler = _needs_compiler()
