@@ -69,13 +69,15 @@ def knob(
     live: bool = False,
     flags: tuple[str, ...] = (),
     widget: bool = True,
+    afm_only: bool = False,
 ) -> Any:
     """A ``TrainConfig`` field with the metadata that its CLI flag and dashboard widget are built from.
 
     ``kind``: one of ``KNOB_KINDS``; ``choices``: the allowed values (a choice knob) or the values a
     slider offers; ``bounds``: (min, max) for a number; ``live``: live mode retrains when it changes
-    (AFM only: t and the dropouts); ``flags``: extra short flags (``-k``); ``widget``: False for a
-    setting the dashboard sets itself (the task, from the data section).
+    (t and the dropouts); ``flags``: extra short flags (``-k``); ``widget``: False for a setting the
+    dashboard sets itself (the task, from the data section); ``afm_only``: FM ignores it, so changing
+    it retrains the AFM only.
     """
     if kind not in KNOB_KINDS:
         raise ValueError(f"knob kind must be one of {KNOB_KINDS}, got {kind!r}")
@@ -88,6 +90,7 @@ def knob(
         "live": live,
         "flags": flags,
         "widget": widget,
+        "afm_only": afm_only,
     }
     return field(default=default, metadata={"knob": meta})
 
@@ -127,6 +130,7 @@ class TrainConfig:
         choices=(1, 2, 4, 8, 16, 32, 64),
         live=True,
         flags=("-t",),
+        afm_only=True,
     )
     dropout: float = knob(
         0.2,
@@ -144,6 +148,7 @@ class TrainConfig:
         "fraction",
         bounds=(0.0, 0.9),
         live=True,
+        afm_only=True,
     )
     p_init: str = knob(
         "ones",
@@ -152,6 +157,7 @@ class TrainConfig:
         "code) or a Glorot normal (deepctr-torch); moot with pre-training, which sets p = P",
         "choice",
         choices=P_INITS,
+        afm_only=True,
     )
     l2_attention: float = knob(
         0.0,
@@ -159,6 +165,7 @@ class TrainConfig:
         "lambda: L2 on the attention network's W",
         "float",
         bounds=(0.0, 100.0),
+        afm_only=True,
     )
     lr: float = knob(
         0.01,
@@ -205,6 +212,7 @@ class TrainConfig:
         "AFM's learning rate after FM pre-training (default: lr)",
         "positive_float",
         choices=(0.0001, 0.0003, 0.001, 0.003, 0.01),
+        afm_only=True,
     )
 
     def to_dict(self) -> dict[str, Any]:
@@ -251,6 +259,7 @@ class Knob:
     live: bool
     flags: tuple[str, ...]
     widget: bool
+    afm_only: bool
 
     def check(self, value: Any) -> Any:
         """``value`` converted to this knob's type; raises ValueError when it is outside the knob's range."""

@@ -358,8 +358,12 @@ def train_pair(
     *,
     callback: Callable[[Progress], bool | None] | None = None,
     device: str | torch.device = "cpu",
+    fm: tuple[FM, History] | None = None,
 ) -> dict[str, tuple[AFM | FM, History]]:
     """FM and AFM trained as ``config`` says: ``{"fm": (model, history), "afm": (model, history)}``.
+
+    ``fm``: an FM already trained with these settings (and its history): it is reused and only the AFM
+    is trained (a change of an AFM-only knob such as t retrains nothing else).
 
     The FM is trained first. With ``config.pretrain`` the AFM starts exactly at that FM (so the
     comparison is AFM against the very FM it started from) and trains with ``finetune_lr``; without
@@ -368,15 +372,18 @@ def train_pair(
     the result. Either model keeps its best validation epoch however training ends.
     """
     common = _fit_kwargs(config, callback, device)
-    fm = _build("fm", config, train)
-    fm_epochs = config.pretrain_epochs if config.pretrain and config.pretrain_epochs else config.epochs
-    fm_history = fit(fm, train, valid, seed=config.seed, **{**common, "epochs": fm_epochs})
-    result: dict[str, tuple[AFM | FM, History]] = {"fm": (fm, fm_history)}
+    if fm is None:
+        fm_model = _build("fm", config, train)
+        fm_epochs = config.pretrain_epochs if config.pretrain and config.pretrain_epochs else config.epochs
+        fm_history = fit(fm_model, train, valid, seed=config.seed, **{**common, "epochs": fm_epochs})
+    else:
+        fm_model, fm_history = fm
+    result: dict[str, tuple[AFM | FM, History]] = {"fm": (fm_model, fm_history)}
     if fm_history.stopped == "callback":
         return result
     if config.pretrain:
         afm = AFM.from_fm(
-            copy.deepcopy(fm), config.attention_factor, config.dropout, config.attention_dropout, seed=config.seed
+            copy.deepcopy(fm_model), config.attention_factor, config.dropout, config.attention_dropout, seed=config.seed
         )
         if config.finetune_lr is not None:
             common["lr"] = config.finetune_lr

@@ -153,7 +153,8 @@ def show_status(slot: Any = None) -> None:
     if slot is not None:
         st.session_state["_status_slot"] = slot
     ws = workspace()
-    st.session_state["_status_slot"].caption(f"Data: {ws.data_label} · task: {ws.task}  \nModels: {ws.source}")
+    models = ws.source if ws.models else "no models yet"
+    st.session_state["_status_slot"].caption(f"Data: {ws.data_label} · task: {ws.task}  \nModels: {models}")
 
 
 def require_models(ws: Workspace) -> bool:

@@ -117,15 +117,26 @@ def train_both(config: afm.TrainConfig) -> None:
 
     def callback(p: afm.Progress) -> None:
         kind = p.model.config.kind
-        done = (0.5 if kind == "afm" else 0.0) + p.fraction / 2
+        done = p.fraction if same_fm else (0.5 if kind == "afm" else 0.0) + p.fraction / 2
         bar.progress(min(done, 1.0), text=f"{state.LABELS[kind]} epoch {p.epoch}/{p.epochs} · loss {p.train_loss:.4f}")
         models[kind] = p.model
         if p.epoch_end and p.history is not None:
             curves[kind] = p.history.to_frame()
             chart.plotly_chart(afm.plots.learning_curves(curves, f"valid_{spec.headline}", ws.previous))
 
+    # an FM trained with the same settings is kept when only AFM knobs changed (t, attention dropout, ...)
+    same_fm = (
+        "fm" in ws.models
+        and "fm" in ws.histories
+        and all(getattr(config, k.name) == getattr(ws.config, k.name) for k in knobs.KNOBS if not k.afm_only)
+    )
+    fm = (
+        (ws.models["fm"], afm.History(ws.task, spec.monitor, ws.histories["fm"].to_dict("records")))
+        if same_fm
+        else None
+    )
     try:
-        pair = afm.train_pair(config, ws.parts["train"], ws.parts.get("valid"), callback=callback)
+        pair = afm.train_pair(config, ws.parts["train"], ws.parts.get("valid"), callback=callback, fm=fm)
     except BaseException:  # Stop, a live change or leaving the page: keep what was trained (best epochs)
         if models:
             ws.set_models({**ws.models, **models}, {**ws.histories, **curves}, "stopped early (best epochs kept)",
