@@ -381,21 +381,58 @@ def guess_columns(frame: pd.DataFrame, label: str) -> tuple[list[str], list[str]
     return [c for c in others if c not in numeric], numeric
 
 
+DEFAULT_MAX_CELLS = 50_000_000  # rows x columns a table may have; about 400 MB of int64/float64 cells
+
+
+def max_cells() -> int:
+    """The budget of rows x columns for one table: ``$AFM_MAX_CELLS``, else 50 million."""
+    try:
+        return max(1, int(float(os.environ.get("AFM_MAX_CELLS", DEFAULT_MAX_CELLS))))
+    except ValueError:
+        return DEFAULT_MAX_CELLS
+
+
+def _too_big(source: str, rows: int | str, columns: int, budget: int) -> ValueError:
+    return ValueError(
+        f"{source}: {rows} rows x {columns} columns is over this installation's budget of {budget:,} cells "
+        "(AFM_MAX_CELLS): use fewer rows or columns"
+    )
+
+
 def _read_table(
     path_or_frame: str | os.PathLike[str] | pd.DataFrame | io.BytesIO, name: str | None = None
 ) -> tuple[pd.DataFrame, str]:
+    """Read a table within the cell budget: Parquet's row and column counts come from its metadata
+    before any data is read (a small, highly compressed file cannot expand past the budget); a CSV is
+    read up to the budget's row count for its width, and one row more is an error."""
     if isinstance(path_or_frame, pd.DataFrame):
         return path_or_frame, name or "frame"
     source = name or str(path_or_frame)
     suffix = Path(source).suffix.lower()
+    budget = max_cells()
     try:
         if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            meta = pq.ParquetFile(path_or_frame).metadata
+            if meta.num_rows * max(meta.num_columns, 1) > budget:
+                raise _too_big(source, f"{meta.num_rows:,}", meta.num_columns, budget)
+            if isinstance(path_or_frame, io.BytesIO):
+                path_or_frame.seek(0)
             frame = pd.read_parquet(path_or_frame)
         else:
-            frame = pd.read_csv(path_or_frame, keep_default_na=True)
+            header = pd.read_csv(path_or_frame, nrows=0)
+            if isinstance(path_or_frame, io.BytesIO):
+                path_or_frame.seek(0)
+            width = max(len(header.columns), 1)
+            frame = pd.read_csv(path_or_frame, keep_default_na=True, nrows=budget // width + 1)
+            if len(frame) * width > budget:
+                raise _too_big(source, f"more than {budget // width:,}", width, budget)
     except FileNotFoundError:
         raise ValueError(f"{source}: no such file") from None
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as err:
+        if "AFM_MAX_CELLS" in str(err):
+            raise
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(
             f"{source}: cannot read as {'Parquet' if suffix in ('.parquet', '.pq') else 'CSV'} ({first[:200]})"
