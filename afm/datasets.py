@@ -248,3 +248,38 @@ def split_parts(
     names = ["train", "valid", "test"] if test_fraction > 0 else ["train", "valid"]
     pieces = split(data, [f for f in fractions if f > 0], seed)
     return {**dict(zip(names, pieces, strict=True)), "all": data}
+
+
+def data_roots() -> list[Path]:
+    """The folders a server may read data from: ``$AFM_DATA_ROOTS`` (separated by ``os.pathsep``), else
+    the bundled sample's folder and a ``data/`` folder in the working directory."""
+    text = os.environ.get("AFM_DATA_ROOTS")
+    roots = [Path(p) for p in text.split(os.pathsep) if p.strip()] if text else [SAMPLE_DIR, Path("data")]
+    return [r.resolve() for r in roots]
+
+
+MAX_SERVER_FILE_MB = 200.0  # a libFM file read from a server path; its tensors take about 27x its size
+
+
+def allowed_path(text: str, roots: list[Path] | None = None, max_mb: float | None = None) -> Path:
+    """``text`` as a path under one of ``roots`` (default ``data_roots()``), for a server that must not
+    expose its disk. Raises ValueError with one message that says nothing about whether the path exists
+    when it is outside the roots, is not a regular file or folder (FIFOs, devices), or is a file over
+    ``max_mb`` (``$AFM_MAX_SERVER_FILE_MB``, default 200). Symbolic links are resolved first."""
+    refused = ValueError("not an allowed data path: give a .libfm file or a folder of parts under this server's data "
+                         "folders (AFM_DATA_ROOTS)")  # fmt: skip
+    roots = data_roots() if roots is None else [Path(r).resolve() for r in roots]
+    limit = float(os.environ.get("AFM_MAX_SERVER_FILE_MB", MAX_SERVER_FILE_MB)) if max_mb is None else max_mb
+    try:
+        path = Path(text.strip()).resolve()
+        if not text.strip() or not any(path == r or r in path.parents for r in roots):
+            raise refused
+        if path.is_dir():
+            return path
+        if not path.is_file():  # missing, FIFO, device, socket
+            raise refused
+        if path.stat().st_size > limit * 2**20:
+            raise ValueError(f"{path.name} is over {limit:g} MB, this server's limit for one file")
+    except (OSError, RuntimeError):  # ENAMETOOLONG, EACCES, a symlink loop
+        raise refused from None
+    return path

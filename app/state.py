@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ import afm
 from afm.train import TrainConfig
 
 PRETRAINED = afm.datasets.SAMPLE_DIR / "pretrained"
+# The "libFM file or folder on disk" option: off for a public deployment (AFM_SERVER_PATHS=off); when on,
+# it reads only under afm.datasets.data_roots() (AFM_DATA_ROOTS).
+SERVER_PATHS = os.environ.get("AFM_SERVER_PATHS", "on").strip().lower() not in ("off", "0", "false", "no")
 KINDS = ("afm", "fm")
 LABELS = {"afm": "AFM", "fm": "FM"}
 
@@ -255,6 +259,12 @@ def metric_names(task: str) -> tuple[str, str]:
     """(headline metric, validation history column) for a task (``afm.TASKS``)."""
     headline = afm.TASKS[task].headline
     return headline, f"valid_{headline}"
+
+
+def public_error(err: BaseException) -> str:
+    """An error for the browser: one line, with quoted file contents (a bad token, a label) left out."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return re.sub(r"(label |feature id |value )?'[^']*'(?= is not)", "a token", text)[:400]
 
 
 def part_picker(ws: Workspace, url_name: str, default: str, label: str = "Rows", key: str | None = None) -> str:

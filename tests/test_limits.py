@@ -45,3 +45,27 @@ def test_a_csv_is_read_up_to_the_budget(monkeypatch: pytest.MonkeyPatch, tmp_pat
     path.write_text("a,b,y\n" + "x,1,0\n" * 40)
     with pytest.raises(ValueError, match="AFM_MAX_CELLS"):
         afm.load_table(path, "y")
+
+
+def test_server_paths_stay_under_the_data_roots(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    import os
+
+    root, outside = tmp_path / "data", tmp_path / "secret"
+    root.mkdir(), outside.mkdir()
+    (root / "a.libfm").write_text("1 0:1 3:1\n")
+    (outside / "b.libfm").write_text("1 0:1 3:1\n")
+    (root / "link.libfm").symlink_to(outside / "b.libfm")  # a link out of the root is outside too
+    os.mkfifo(root / "pipe.libfm")
+    assert afm.datasets.allowed_path(str(root / "a.libfm"), [root]) == (root / "a.libfm").resolve()
+    assert afm.datasets.allowed_path(str(root), [root]) == root.resolve()
+    messages = set()
+    for text in (outside / "b.libfm", outside / "missing.libfm", root / "link.libfm", root / "pipe.libfm",
+                 root / "missing.libfm", "/etc/passwd", "x" * 5000, root / ".." / "secret" / "b.libfm"):  # fmt: skip
+        with pytest.raises(ValueError) as info:
+            afm.datasets.allowed_path(str(text), [root])
+        messages.add(str(info.value))
+    assert len(messages) == 1 and "not an allowed data path" in messages.pop()  # nothing about existence
+    with pytest.raises(ValueError, match="over 1e-06 MB"):
+        afm.datasets.allowed_path(str(root / "a.libfm"), [root], max_mb=1e-6)
+    monkeypatch.setenv("AFM_DATA_ROOTS", str(root))
+    assert afm.datasets.data_roots() == [root.resolve()]

@@ -22,7 +22,9 @@ st.caption(
 
 # ---------------------------------------------------------------------------- data
 st.header("1. Data")
-sources = ["bundled sample", "upload a CSV/Parquet table", "libFM file or folder on disk"]
+sources = ["bundled sample", "upload a CSV/Parquet table", "libFM file or folder on disk"][
+    : 3 if state.SERVER_PATHS else 2
+]
 source = st.radio("Data source", sources, horizontal=True, key="data_source")
 if source == sources[0]:
     tasks = list(afm.TASKS)
@@ -62,6 +64,10 @@ elif source == sources[1]:
                 st.error(f"{upload.name} cannot be used: {err}")
 else:
     default_path = afm.datasets.default_frappe_root()  # $AFM_FRAPPE, else data/frappe (or data/) if present
+    try:
+        default_path = afm.datasets.allowed_path(str(default_path))  # shown only when under the data roots
+    except ValueError:
+        default_path = Path("")
     with st.form("data_libfm_form"):
         path = st.text_input("Path of a .libfm file or a folder of *.train/validation/test.libfm parts",
                              value=str(default_path.resolve()) if default_path.is_dir() else "")  # fmt: skip
@@ -69,12 +75,12 @@ else:
         use = st.form_submit_button("Load")
     if use:
         try:
-            parts = state.libfm_parts(path.strip(), 0)
+            parts = state.libfm_parts(str(afm.datasets.allowed_path(path)), 0)
             task = afm.metrics.resolve_task(task, parts["train"])
             st.session_state.ws = ws = state.Workspace(f"libfm:{path}", Path(path).name, task, parts)
             st.success(f"Loaded {path}: {', '.join(f'{k} {len(v):,}' for k, v in parts.items())} rows ({task}).")
         except (ValueError, OSError) as err:
-            st.error(f"Cannot load {path!r}: {err}")
+            st.error(f"Cannot load that path: {state.public_error(err)}")
 state.data_summary(ws)
 
 # ---------------------------------------------------------------------------- knobs
