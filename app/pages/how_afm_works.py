@@ -144,14 +144,20 @@ st.markdown(
     f"The {n_pairs} weights sum to 1; FM's equal share would be 1/P = {1 / max(n_pairs, 1):.4f}. "
     "The pair's interaction s_ij projects u_ij on p; its contribution c_ij is what it adds to the prediction."
 )
+st.info(
+    f"**Attention is not importance.** a_ij is a weight within this row: the row's {n_pairs} weights always sum "
+    "to 1. What moves the prediction is c_ij = a_ij · s_ij, whose size comes mostly from s_ij: a pair can get "
+    "high attention and move nothing. The **Attention** page measures how far they agree for the model on "
+    "screen; see Jain & Wallace, *Attention is not Explanation* (NAACL 2019) and Wiegreffe & Pinter, "
+    "*Attention is not not Explanation* (EMNLP 2019)."
+)
 state.metric_row(
     ("s_ij = pᵀ u_ij", f"{steps['interaction'][pair]:.4f}"), ("c_ij = a_ij s_ij", f"{steps['contribution'][pair]:.4f}")
 )
 names = [f"{features[a]} × {features[b]}" for a, b in steps["pairs"]]
-all_pairs = pd.DataFrame({"pair": names, "a'_ij": steps["score"], "a_ij": steps["attention"],
-                          "s_ij": steps["interaction"], "c_ij": steps["contribution"]})  # fmt: skip
 st.caption("All pairs of this sample (the chosen one is row " + str(pair + 1) + "):")
-state.show_table(all_pairs, "how-pairs")
+state.show_table(pd.DataFrame({"pair": names, "a'_ij": steps["score"], "a_ij": steps["attention"],
+                               "s_ij": steps["interaction"], "c_ij": steps["contribution"]}), "how-pairs")  # fmt: skip
 
 st.header("7 · AFM's prediction")
 st.latex(
@@ -171,18 +177,14 @@ if spec.binary:
 
 st.header("8 · Training objective")
 label = float(data.y[row])
-if spec.binary:
-    st.latex(
-        r"L = \sum_{\mathbf{x} \in \mathcal{T}} -y \log \sigma(\hat{y}_{AFM}(\mathbf{x}))"
-        r" - (1-y) \log\big(1 - \sigma(\hat{y}_{AFM}(\mathbf{x}))\big) + \lambda \lVert \mathbf{W} \rVert^2"
-    )
-    loss_name = "this sample's log loss"
-else:
-    st.latex(
-        r"L = \sum_{\mathbf{x} \in \mathcal{T}} (\hat{y}_{AFM}(\mathbf{x}) - y(\mathbf{x}))^2"
-        r" + \lambda \lVert \mathbf{W} \rVert^2"
-    )
-    loss_name = "this sample's squared error"
+LOSS = {  # the task's loss (binary: True), plus lambda times the L2 norm of W
+    True: r"L = \sum_{\mathbf{x} \in \mathcal{T}} -y \log \sigma(\hat{y}_{AFM}(\mathbf{x})) - (1-y) \log\big(1 - "
+    r"\sigma(\hat{y}_{AFM}(\mathbf{x}))\big) + \lambda \lVert \mathbf{W} \rVert^2",
+    False: r"L = \sum_{\mathbf{x} \in \mathcal{T}} (\hat{y}_{AFM}(\mathbf{x}) - y(\mathbf{x}))^2"
+    r" + \lambda \lVert \mathbf{W} \rVert^2",
+}
+st.latex(LOSS[spec.binary])
+loss_name = "this sample's log loss" if spec.binary else "this sample's squared error"
 loss = spec.sample_loss(steps["prediction"], label)
 penalty = float(np.square(params["W"].astype(np.float64)).sum())
 state.metric_row(
