@@ -79,7 +79,7 @@ def test_opens_coloured_by_mean_contribution_with_the_agreement_figures(at: AppT
 
     agreement = afm.attention_agreement(model, data)
     assert metric(at, "Spearman: attention vs |contribution|") == f"{agreement['spearman']:.2f}"
-    shown = metric(at, "Rows whose top-attention pair is the top-|c| pair")
+    shown = metric(at, "Rows with the same top pair")
     assert shown == f"{agreement['top_pair_agreement']:.1%}"
     assert metric(at, "var(log|c_ij|) explained by s_ij") == f"{agreement['interaction_share']:.0%}"
     # the caveat and its sources are on the page

@@ -108,9 +108,10 @@ with agree_col:
         "pairs; 1 = the same order, 0 = unrelated.",
     )
     st.metric(
-        "Rows whose top-attention pair is the top-|c| pair",
+        "Rows with the same top pair",
         f"{agreement['top_pair_agreement']:.1%}",
-        help=f"Over the {len(data):,} rows; by chance it would be 1/{n_pairs} = {agreement['chance']:.1%}.",
+        help=f"The share of the {len(data):,} rows whose top-attention pair is also their top-|c| pair; by "
+        f"chance it would be 1/{n_pairs} = {agreement['chance']:.1%}.",
     )
     st.metric(
         "var(log|c_ij|) explained by s_ij",
@@ -129,7 +130,7 @@ low, high = frame["mean_attention"].min(), frame["mean_attention"].max()
 low_c, high_c = frame["mean_abs_contribution"].min(), frame["mean_abs_contribution"].max()
 st.caption(
     f"Colour by mean |contribution| to see what moves the predictions. Here the field pairs' mean a_ij range from "
-    f"{low:.4f} to {high:.4f} (uniform attention: 1/{n_pairs} = {1 / n_pairs:.4f}) while their mean |c_ij| range "
+    f"{low:.5f} to {high:.5f} (uniform attention: 1/{n_pairs} = {1 / n_pairs:.5f}) while their mean |c_ij| range "
     f"from {low_c:.4f} to {high_c:.4f}, and mean attention ranks the pairs "
     f"{'much ' if agreement['spearman'] < 0.5 else ''}differently (Spearman {agreement['spearman']:.2f}): "
     "attention is not importance. Whether attention weights explain a model is debated: "
