@@ -371,9 +371,14 @@ def _load(path: Path, source_id: str) -> tuple[ctypes.CDLL | None, str]:
     """(the library, "") once it is declared and passes the self-test; (None, why) otherwise."""
     try:
         lib = _bridge.declare(ctypes.CDLL(str(path)), source_id)
+        import torch
+
         from . import kernels  # here, not at the top: kernels imports this module
 
-        kernels.self_test(lib)
+        # the first kernel call may come from inside torch.inference_mode (afm.predict): the self-test's
+        # backward needs ordinary tensors and autograd, whatever the caller's mode
+        with torch.inference_mode(False), torch.enable_grad():
+            kernels.self_test(lib)
         return lib, ""
     except Exception as err:  # noqa: BLE001  (a foreign library can fail in any way: none may escape)
         return None, f"{path.name} failed its checks ({type(err).__name__}: {err})"
