@@ -1,7 +1,9 @@
 """Hyper-parameter sweeps: the paper's figures (metric against dropout, t, lambda) as DataFrames.
 
-The dashboard's Sweeps page and ``python -m afm reproduce`` both call ``run_sweep``, so the
-figures a user sees live are made by the same code as the reproduction report.
+The dashboard's Sweeps page calls ``run_sweep``: one knob at a time, everything else as its base
+config. ``python -m afm reproduce`` (``afm.reproduce``) instead selects t, lambda and dropout jointly
+over a grid and draws the paper's one-knob figures as cuts through it, so its numbers and a sweep's
+agree only where the settings do.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def test_reproduce_quick_writes_tables_and_figures(
         else:
             assert part["test_auc"].between(0.5, 1).all()
         attention = part[part["model"].str.startswith("AFM")]
-        assert attention["entropy"].between(0, 1 + 1e-9).all() and (attention["spread"] >= 0).all()
+        assert attention["entropy"].between(0, 1 + 1e-6).all() and (attention["spread"] >= 0).all()
         assert part[part["model"].str.startswith("FM")]["entropy"].isna().all()
         uniform = part[part["model"] == reproduce.UNIFORM].iloc[0]
         assert uniform["spread"] < 1e-6  # h frozen at 0: every pair keeps 1/P
