@@ -12,8 +12,6 @@ import streamlit as st
 import afm
 from afm import explain
 
-vector, check = state.vector_text, state.check_equal
-
 st.title("How AFM works")
 st.caption(
     "The equations of Xiao et al. (IJCAI 2017), step by step, each followed by the numbers of one real sample "
@@ -65,8 +63,8 @@ st.markdown(
     f"**The sample.** Row {row} of *{part}* has one non-zero feature per field (F = {schema.n_fields}), so "
     f"P = F(F−1)/2 = {n_pairs} pairs. The chosen pair: **{features[i]} × {features[j]}**."
 )
-row_table = pd.DataFrame({"field": schema.field_names, "feature": features, "x_i": x, "w_i x_i (AFM)": steps["linear"]})
-state.show_table(row_table, "how-sample")
+state.show_table(pd.DataFrame({"field": schema.field_names, "feature": features, "x_i": x,
+                               "w_i x_i (AFM)": steps["linear"]}), "how-sample")  # fmt: skip
 
 st.header("1 · Factorization machine")
 st.latex(
@@ -83,7 +81,7 @@ state.metric_row(
     ("Σ ⟨v_i, v_j⟩ x_i x_j", f"{fm_steps['interaction'].sum():.4f}"),
     ("FM's ŷ", f"{fm_steps['prediction']:.4f}"),
 )
-check(fm_steps["prediction"], float(fm_exp.prediction[0]), "FM's prediction")
+state.check_equal(fm_steps["prediction"], float(fm_exp.prediction[0]), "FM's prediction")
 
 st.header("2 · Pair-wise interaction layer")
 st.latex(r"f_{PI}(\mathcal{E}) = \{(\mathbf{v}_i \odot \mathbf{v}_j)\, x_i x_j\}_{(i,j) \in \mathcal{R}_\mathbf{x}}")
@@ -92,8 +90,8 @@ st.markdown(
     f"From here on, the numbers are AFM's. For **{features[i]} × {features[j]}** "
     f"(x_i = {x[i]:.3f}, x_j = {x[j]:.3f}):"
 )
-code = f"v_i  = {vector(params['V'][idx[0, i]])}\nv_j  = {vector(params['V'][idx[0, j]])}\n"
-st.code(code + f"u_ij = {vector(steps['u'][pair])}", language=None, wrap_lines=True)
+code = f"v_i  = {state.vector_text(params['V'][idx[0, i]])}\nv_j  = {state.vector_text(params['V'][idx[0, j]])}\n"
+st.code(code + f"u_ij = {state.vector_text(steps['u'][pair])}", language=None, wrap_lines=True)
 
 st.header("3 · Sum pooling: FM as a neural network")
 st.latex(
@@ -104,7 +102,7 @@ st.markdown(
     f"With FM's embeddings, the pooled vector is below and the sum of its entries is "
     f"**{fm_steps['pooled'].sum():.4f}**, the Σ ⟨v_i, v_j⟩ x_i x_j of step 1."
 )
-st.code(f"Σ u_ij (FM) = {vector(fm_steps['pooled'])}", language=None, wrap_lines=True)
+st.code(f"Σ u_ij (FM) = {state.vector_text(fm_steps['pooled'])}", language=None, wrap_lines=True)
 
 st.header("4 · Attention-based pooling")
 st.latex(
@@ -112,7 +110,7 @@ st.latex(
     r" a_{ij}\, (\mathbf{v}_i \odot \mathbf{v}_j)\, x_i x_j"
 )
 st.markdown("AFM weighs each pair vector by an attention a_ij before summing; steps 5 and 6 say where a_ij comes from.")
-st.code(f"Σ a_ij u_ij (AFM) = {vector(steps['attention_pooled'])}", language=None, wrap_lines=True)
+st.code(f"Σ a_ij u_ij (AFM) = {state.vector_text(steps['attention_pooled'])}", language=None, wrap_lines=True)
 
 st.header("5 · The attention network")
 st.latex(r"a'_{ij} = \mathbf{h}^T \mathrm{ReLU}(\mathbf{W} (\mathbf{v}_i \odot \mathbf{v}_j)\, x_i x_j + \mathbf{b})")
@@ -121,12 +119,12 @@ st.markdown(
     f"A one-layer network scores each pair: W is {t}×{len(params['p'])}, b and h have t = {t} entries "
     "(the attention factor). For the chosen pair:"
 )
-code = f"W u_ij + b       = {vector(steps['hidden'][pair])}\nReLU(W u_ij + b) = {vector(steps['relu'][pair])}"
-st.code(code, language=None, wrap_lines=True)
+code = f"W u_ij + b       = {state.vector_text(steps['hidden'][pair])}\n"
+st.code(code + f"ReLU(W u_ij + b) = {state.vector_text(steps['relu'][pair])}", language=None, wrap_lines=True)
 state.metric_row(
     ("a'_ij (NumPy)", f"{steps['score'][pair]:.6f}"), ("a'_ij (model)", f"{float(exp.score[0, pair]):.6f}")
 )
-check(float(steps["score"][pair]), float(exp.score[0, pair]), "attention score a'_ij")
+state.check_equal(float(steps["score"][pair]), float(exp.score[0, pair]), "attention score a'_ij")
 
 st.header("6 · Softmax over the pairs of the sample")
 st.latex(
@@ -139,23 +137,24 @@ state.metric_row(
     ("a_ij (NumPy)", f"{steps['attention'][pair]:.6f}"),
     ("a_ij (model)", f"{float(exp.attention[0, pair]):.6f}"),
 )
-check(float(steps["attention"][pair]), float(exp.attention[0, pair]), "attention a_ij")
+state.check_equal(float(steps["attention"][pair]), float(exp.attention[0, pair]), "attention a_ij")
 st.markdown(
     f"The {n_pairs} weights sum to 1; FM's equal share would be 1/P = {1 / max(n_pairs, 1):.4f}. "
     "The pair's interaction s_ij projects u_ij on p; its contribution c_ij is what it adds to the prediction."
 )
+agree = afm.attention_agreement(afm_model, ws.parts["all"], state.explanation(ws, "afm", "all"))
 st.info(
-    f"**Attention is not importance.** a_ij is a weight within this row: the row's {n_pairs} weights always sum "
-    "to 1. What moves the prediction is c_ij = a_ij · s_ij, whose size comes mostly from s_ij: a pair can get "
-    "high attention and move nothing. The **Attention** page measures how far they agree for the model on "
-    "screen; see Jain & Wallace, *Attention is not Explanation* (NAACL 2019) and Wiegreffe & Pinter, "
-    "*Attention is not not Explanation* (EMNLP 2019)."
+    f"**Attention is not importance.** The row's {n_pairs} weights a_ij always sum to 1; what moves the prediction "
+    "is c_ij = a_ij · s_ij, sized mostly by s_ij: a pair can get high attention and move nothing. Here, over all "
+    f"{len(ws.parts['all']):,} rows: Spearman(mean a_ij, mean |c_ij|) = {agree['spearman']:.2f} over the field "
+    f"pairs; a row's top-attention pair is its top-|c| pair in {agree['top_pair_agreement']:.0%} of rows. See Jain "
+    "& Wallace, *Attention is not Explanation* (NAACL 2019); Wiegreffe & Pinter, *… not not Explanation* (EMNLP 2019)."
 )
 state.metric_row(
     ("s_ij = pᵀ u_ij", f"{steps['interaction'][pair]:.4f}"), ("c_ij = a_ij s_ij", f"{steps['contribution'][pair]:.4f}")
 )
 names = [f"{features[a]} × {features[b]}" for a, b in steps["pairs"]]
-st.caption("All pairs of this sample (the chosen one is row " + str(pair + 1) + "):")
+st.caption(f"All pairs of this sample (the chosen one is row {pair + 1}):")
 state.show_table(pd.DataFrame({"pair": names, "a'_ij": steps["score"], "a_ij": steps["attention"],
                                "s_ij": steps["interaction"], "c_ij": steps["contribution"]}), "how-pairs")  # fmt: skip
 
@@ -171,7 +170,7 @@ state.metric_row(
     ("ŷ (sum of these)", f"{steps['prediction']:.4f}"),
     ("ŷ (model)", f"{float(exp.prediction[0]):.4f}"),
 )
-check(steps["prediction"], float(exp.prediction[0]), "AFM's prediction")
+state.check_equal(steps["prediction"], float(exp.prediction[0]), "AFM's prediction")
 if spec.binary:
     st.markdown(f"For clicks ŷ is a logit: the probability is σ(ŷ) = **{spec.probability(steps['prediction']):.4f}**.")
 
