@@ -3,10 +3,13 @@
     pip install -r requirements-bench.txt          # the peers; this script installs nothing
     python benchmarks/speed.py                     # Frappe table, 5 rounds (about 8 minutes)
     python benchmarks/speed.py --scaling           # + throughput against F and k (synthetic data)
+    AFM_CFLAGS="-march=x86-64-v3" python benchmarks/speed.py      # an AVX2 build of the fused kernel
+    python benchmarks/speed.py --only afm,torchfm-afm,deepctr-afm --rounds 3   # fewer rows, quicker
+    python benchmarks/speed.py --build=-march=x86-64-v3 --build=-O3 --build=pytorch   # + more builds
 
 Every implementation gets the same data (the Frappe validation file as training data, the test
 file for quality), the same batches (one seeded order), k=16, t=16, batch 2048, Adam (lr 0.01),
-log loss, 2 threads. Each measurement runs in a fresh process (so peak RSS is its own), and the
+log loss, 2 threads (``--threads``). Each measurement runs in a fresh process (so peak RSS is its own), and the
 rounds alternate the implementations so that machine drift hits all alike; the table shows the
 median over rounds (prediction and explanation: each round's median of 5 passes). Ours is trained
 by ``afm.fit``, predicts with ``afm.predict`` and explains with ``afm.explain_dataset``; ``afm``
@@ -16,12 +19,22 @@ run in a plain PyTorch loop over the same batches (their own models, our loop: n
 Under the table, one line per model of ours says whether issue 6's targets hold: 3x the fastest
 peer in training, prediction and explanation (FM: at least torchfm's FM), test AUC within 0.005
 of that peer, peak RSS no higher.
+
+The header names the CPU and its vector extensions, and the fused kernel's build: its flags
+(``AFM_CFLAGS`` sets them), the vector width and block it was compiled with, and whether it runs on
+torch's OpenMP pool; and the load average seen by each measurement (other jobs skew the figures).
+The parent builds the kernel before the first round, so no measurement includes a build.
+
+``--build FLAGS`` (repeatable) adds a row ``afm [FLAGS]``: ``afm`` trained with the kernel built
+with ``AFM_CFLAGS=FLAGS`` (``--build pytorch``: ``AFM_NATIVE=0``, the PyTorch kernels), in the same
+alternating rounds, so that builds and peers are compared under the same load.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -29,11 +42,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FRAPPE = ROOT.parent / "shared" / "data" / "frappe"
+FRAPPE = Path(os.environ.get("AFM_FRAPPE") or ROOT.parent / "shared" / "data" / "frappe")
 IMPLEMENTATIONS = ["afm", "afm-p-normal", "torchfm-afm", "deepctr-afm", "deepctr-afm-fit", "fm", "torchfm-fm"]
 AFM_PEERS = ("torchfm-afm", "deepctr-afm", "deepctr-afm-fit")
 PEERS = {"afm": AFM_PEERS, "afm-p-normal": AFM_PEERS, "fm": ("torchfm-fm",)}
 REPEATS = 5  # prediction and explanation: the median of this many passes over the test file, per round
+THREADS = int(os.environ.get("AFM_BENCH_THREADS", "2"))  # --threads sets it for the children
 TARGET = {"afm": 3.0, "afm-p-normal": 3.0, "fm": 1.0}  # issue 6: AFM 3x the fastest peer, FM at least torchfm
 
 
@@ -60,6 +74,19 @@ def _load(fields: int | None, k: int) -> tuple:
     return data.subset(range(n)), data.subset(range(n, len(idx)))
 
 
+def _base(impl: str) -> str:
+    """``afm [FLAGS]`` -> ``afm``: an extra build of the fused kernel measures as ``afm``."""
+    return impl.split(" [")[0]
+
+
+def _build_env(impl: str) -> dict[str, str]:
+    """The environment of an ``afm [FLAGS]`` row: AFM_CFLAGS=FLAGS, or AFM_NATIVE=0 for ``[pytorch]``."""
+    if " [" not in impl:
+        return {}
+    flags = impl.split(" [", 1)[1].rstrip("]")
+    return {"AFM_NATIVE": "0"} if flags == "pytorch" else {"AFM_CFLAGS": flags}
+
+
 def measure(impl: str, epochs: int, fields: int | None, k: int, batch: int) -> dict:
     import resource
 
@@ -68,13 +95,14 @@ def measure(impl: str, epochs: int, fields: int | None, k: int, batch: int) -> d
 
     import afm
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
     # The first torch.optim.Adam of a process imports torch._dynamo (about 3 s here): a one-time
     # cost of the process, not of training, so every implementation pays it before its timer.
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
     train, test = _load(fields, k)
     t = 16
     result: dict = {"impl": impl, "rows": len(train), "fields": train.n_fields, "k": k}
+    label, impl = impl, _base(impl)
     if impl in PEERS:  # ours
         if impl == "fm":
             model = afm.FM(train.n_features, train.n_fields, k, seed=0)
@@ -145,7 +173,19 @@ def measure(impl: str, epochs: int, fields: int | None, k: int, batch: int) -> d
     if "explain_seconds" in result:
         result["explain_per_s"] = len(test) / result["explain_seconds"]
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["load"] = _load_average()
+    if impl in PEERS:  # ours: which kernel ran
+        info = afm.native.info()
+        result["kernel"] = f"{' '.join(info['flags'])}; width {info['vector_width']}" if info else "PyTorch"
+    result["impl"] = label
     return result
+
+
+def _load_average() -> float:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows
+        return float("nan")
 
 
 def _timed(action) -> float:  # noqa: ANN001
@@ -188,7 +228,7 @@ def run_child(impl: str, epochs: int, fields: int | None, k: int, batch: int) ->
     args = [sys.executable, __file__, "--child", impl, "--epochs", str(epochs), "--k", str(k), "--batch", str(batch)]
     if fields is not None:
         args += ["--fields", str(fields)]
-    out = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(args, capture_output=True, text=True, cwd=ROOT, env={**os.environ, **_build_env(impl)})
     if out.returncode != 0:
         raise RuntimeError(f"{impl} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -198,32 +238,34 @@ def median_table(results: list[dict]) -> dict[str, dict]:
     by_impl: dict[str, list[dict]] = {}
     for r in results:
         by_impl.setdefault(r["impl"], []).append(r)
-    keys = ["train_per_s", "predict_per_s", "explain_per_s", "peak_rss_mb", "auc", "logloss"]
+    keys = ["train_per_s", "predict_per_s", "explain_per_s", "peak_rss_mb", "auc", "logloss", "load"]
     return {
         impl: {k: statistics.median(r[k] for r in rs) for k in keys if k in rs[0]} | {"n": len(rs)}
         for impl, rs in by_impl.items()
     }
 
 
-def frappe_table(rounds: int, epochs: int) -> str:
+def frappe_table(rounds: int, epochs: int, implementations: list[str]) -> str:
     results = []
     for r in range(rounds):
-        order = IMPLEMENTATIONS if r % 2 == 0 else IMPLEMENTATIONS[::-1]  # alternate against drift
+        order = implementations if r % 2 == 0 else implementations[::-1]  # alternate against drift
         for impl in order:
             results.append(run_child(impl, epochs, None, 16, 2048))
             print(f"round {r + 1}: {impl} done", file=sys.stderr, flush=True)
     table = median_table(results)
     lines = [
         f"Frappe: train on frappe.validation.libfm (57,722 rows), test on frappe.test.libfm (28,860 rows); "
-        f"k=16, t=16, batch 2048, Adam lr 0.01, log loss, {epochs} epochs, 2 threads; median of {rounds} rounds.",
+        f"k=16, t=16, batch 2048, Adam lr 0.01, log loss, {epochs} epochs, {THREADS} threads; "
+        f"median of {rounds} rounds.",
         "",
         "| implementation | train samples/s | predict samples/s | explain samples/s | peak RSS (MB) | test AUC "
-        "| test log loss | train × fastest peer | predict × fastest peer | explain × fastest peer's predict |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| test log loss | train × fastest peer | predict × fastest peer | explain × fastest peer's predict "
+        "| load (1 min) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     verdicts = []
     for impl, m in table.items():
-        peers = {p: table[p] for p in PEERS.get(impl, ()) if p in table}
+        peers = {p: table[p] for p in PEERS.get(_base(impl), ()) if p in table}
         ours = bool(peers)
         best_train = max(peers.values(), key=lambda p: p["train_per_s"]) if ours else None
         best_predict = max(p["predict_per_s"] for p in peers.values()) if ours else None
@@ -244,13 +286,14 @@ def frappe_table(rounds: int, epochs: int) -> str:
             f"{m['auc']:.4f}",
             f"{m['logloss']:.4f}",
             *(f"{ratios[key]:.2f}×" if key in ratios else "—" for key in ("train", "predict", "explain")),
+            f"{m['load']:.1f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
         if ours:
             name = next(p for p, v in peers.items() if v is best_train)
             auc_gap = m["auc"] - best_train["auc"]
             rss_gap = m["peak_rss_mb"] - best_train["peak_rss_mb"]
-            goal = TARGET[impl]
+            goal = TARGET[_base(impl)]
             checks = [f"{key} {value:.2f}× {'≥' if value >= goal else '<'} {goal:g}" for key, value in ratios.items()]
             checks.append(f"AUC {auc_gap:+.4f} ({'within' if auc_gap >= -0.005 else 'NOT within'} 0.005)")
             checks.append(f"peak RSS {rss_gap:+.0f} MB ({'no higher' if rss_gap <= 0 else 'higher'})")
@@ -260,7 +303,7 @@ def frappe_table(rounds: int, epochs: int) -> str:
 
 def scaling_table(rounds: int) -> str:
     lines = [
-        "Scaling (synthetic Criteo-like data, 16,384 training rows, batch 2048, 1 epoch, 2 threads; "
+        f"Scaling (synthetic Criteo-like data, 16,384 training rows, batch 2048, 1 epoch, {THREADS} threads; "
         f"median of {rounds}): train samples/s",
         "",
         "| F | P = F(F-1)/2 | k | afm | torchfm-afm | deepctr-afm | afm × fastest peer |",
@@ -283,36 +326,80 @@ def scaling_table(rounds: int) -> str:
 
 
 def main() -> None:
+    global THREADS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--scaling", action="store_true", help="also the F / k scaling table")
     parser.add_argument("--scaling-rounds", type=int, default=1, help="rounds per scaling cell (default 1)")
+    parser.add_argument("--only", help=f"comma-separated implementations (default: all of {','.join(IMPLEMENTATIONS)})")
+    parser.add_argument(
+        "--build", action="append", default=[], metavar="FLAGS",
+        help="also afm with the kernel built with AFM_CFLAGS=FLAGS ('pytorch': AFM_NATIVE=0); repeatable",
+    )  # fmt: skip
+    parser.add_argument("--threads", type=int, default=THREADS, help="torch threads per measurement (default 2)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--fields", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, default=16, help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=2048, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    THREADS = args.threads
+    os.environ["AFM_BENCH_THREADS"] = str(THREADS)  # the children's
     if args.child:
         print(json.dumps(measure(args.child, args.epochs, args.fields, args.k, args.batch)))
         return
     if not FRAPPE.is_dir():
         sys.exit(f"{FRAPPE}: the Frappe files are needed (see ../shared/data/frappe/README.md)")
+    implementations = args.only.split(",") if args.only else IMPLEMENTATIONS
+    unknown = set(implementations) - set(IMPLEMENTATIONS)
+    if unknown:
+        sys.exit(f"--only: unknown implementations {sorted(unknown)}; choose from {IMPLEMENTATIONS}")
     print(time.strftime("%Y-%m-%d"), "·", _machine())
+    builds = [f"afm [{flags}]" for flags in args.build]
+    print(_kernel(builds))
+    print(f"load average (1 min) at the start: {_load_average():.1f}")
     print()
-    print(frappe_table(args.rounds, args.epochs))
+    print(frappe_table(args.rounds, args.epochs, implementations + builds))
     if args.scaling:
         print()
         print(scaling_table(args.scaling_rounds))
 
 
+def _kernel(builds: list[str]) -> str:
+    """The CPU, its vector extensions and each fused kernel build (built here, before any timing)."""
+    import afm
+
+    lines = [f"CPU: {afm.native.cpu_description()}"]
+    for impl in ["afm", *builds]:
+        saved = dict(os.environ)
+        os.environ.update(_build_env(impl))
+        afm.native._state.clear()  # as a new process: this build's library
+        try:
+            info, why = afm.native.info(), afm.native.unavailable_reason()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        if not info:
+            lines.append(f"{impl}: PyTorch kernels ({why or 'no fused kernel'})")
+        else:
+            threads = "torch's OpenMP pool" if info["openmp"] else "plain threads"
+            lines.append(
+                f"{impl}: fused kernel, {info['compiler_version']}, flags {' '.join(info['flags'])}; "
+                f"vector width {info['vector_width']} floats, blocks of {info['pair_block']} pairs "
+                f"x {info['vectors_across']} vectors; {threads}"
+            )
+    afm.native._state.clear()
+    return "\n".join(lines)
+
+
 def _machine() -> str:
-    import os
     import platform
 
     import torch
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    import afm
+
+    cpu = afm.native.cpu_description().split(" (")[0]
     python = platform.python_version()
     return f"{os.cpu_count()} cores ({cpu}), {platform.system()}, Python {python}, torch {torch.__version__}"
 
