@@ -9,6 +9,8 @@ and the checks on a loaded library are tested in ``tests/test_native.py``.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -329,3 +331,9 @@ def test_the_loaded_kernel_says_what_it_was_built_with() -> None:
     flags = " ".join(info["flags"])
     if "avx512f" in info["cpu"] and "-march=native" in flags:
         assert info["vector_width"] == 16
+    custom = os.environ.get("AFM_CFLAGS", "").split()  # .ci/run's baseline build: these flags, no others
+    assert flags.split()[len(native.TUNING) : len(native.TUNING) + len(custom)] == custom
+    if custom and not any(f.startswith(("-march", "-mcpu")) for f in custom):
+        assert not any(f.startswith(("-march", "-mcpu")) for f in info["flags"])
+    if os.environ.get("AFM_OPENMP", "1") == "0":  # .ci/run's build without OpenMP: plain threads
+        assert not info["openmp"]
