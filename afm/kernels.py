@@ -289,7 +289,8 @@ def self_test(lib: Any) -> None:
     upstream.append(torch.randn(batch, n_pairs, generator=g))
     ours = _bridge.forward(lib, e, W, b, h, keep, p, threads=2)
     ours_grads = _bridge.backward(lib, e, W, b, h, keep, ours[2], *upstream, threads=2)
-    with torch.enable_grad():
+    # autograd even where the first use comes under no_grad or inference_mode (predict, evaluate)
+    with torch.inference_mode(False), torch.enable_grad():
         leaves = [x.double().requires_grad_() for x in (e, W, b, h)]
         u = pair_products(leaves[0])
         outputs = attention_pool(u, *leaves[1:], keep.double())

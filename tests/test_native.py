@@ -104,6 +104,14 @@ def test_a_build_is_cached_announced_once_and_reused(fresh: Path, monkeypatch, c
     assert native.info()["path"] == str(fresh / record["library"])
 
 
+@pytest.mark.parametrize("mode", ["inference_mode", "no_grad"])
+def test_a_first_use_under_inference_mode_loads_the_kernel(mode: str, fresh: Path) -> None:
+    """predict and evaluate run under inference_mode: a first use there must pass the self-test too."""
+    with getattr(torch, mode)():
+        pooled, _, _ = kernels.interaction(torch.randn(3, 4, 5), torch.randn(2, 5), torch.randn(2), torch.randn(2))
+        assert native.library() is not None and pooled.shape == (3, 5)
+
+
 def test_switched_off_builds_nothing_and_says_nothing(fresh: Path, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv("AFM_NATIVE", "0")
     with warnings.catch_warnings():
