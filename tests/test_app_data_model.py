@@ -102,3 +102,16 @@ def test_uploaded_table_becomes_the_data(app: AppTest) -> None:
     ws = app.session_state["ws"]
     assert ws.data_label == "apps.csv" and len(ws.parts["all"]) == 2000 and not ws.models
     assert ws.schema.label == "clicked" and "weather" in ws.schema.field_names
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("epochs", "0"), ("epochs", "100000"), ("dropout", "nan"), ("optimizer", "sgd")]
+)
+def test_crafted_link_values_are_ignored_with_a_notice(name: str, value: str) -> None:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params[name] = value
+    at.run()
+    assert not at.exception
+    assert any(f"Link setting ignored: {name}" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert at.session_state[f"knob_{name}"] == getattr(at.session_state["ws"].config, name)  # the loaded models'
+    assert not at.session_state["ws"].source.startswith("trained here")  # a link never trains by itself
