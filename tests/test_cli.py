@@ -129,7 +129,13 @@ def test_ddp_two_processes_match_single_process(tmp_path: Path) -> None:
     single = run_cli(*common, "--out", "single.pt", cwd=tmp_path)
     assert single.returncode == 0, single.stderr
     torchrun = [shutil.which("torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "afm"]
-    ddp = run_cli(*common, "--out", "ddp.pt", cwd=tmp_path, module=torchrun)
+    # A rank sometimes aborts in torch's own teardown ("terminate called without an active exception",
+    # SIGABRT) after the training is done: 2 runs in 6 of the code as it was before this session, with the
+    # PyTorch kernels. Only that failure is retried; anything else fails at once.
+    for _ in range(5):
+        ddp = run_cli(*common, "--out", "ddp.pt", cwd=tmp_path, module=torchrun)
+        if ddp.returncode == 0 or "terminate called without an active exception" not in ddp.stderr:
+            break
     assert ddp.returncode == 0, ddp.stderr[-2000:]
     (m1, meta1), (m2, meta2) = afm.load_model(tmp_path / "single.pt"), afm.load_model(tmp_path / "ddp.pt")
     assert meta1["metrics"]["test"]["rmse"] == pytest.approx(meta2["metrics"]["test"]["rmse"], abs=2e-3)
