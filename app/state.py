@@ -45,6 +45,8 @@ class Workspace:
     models: dict[str, Any] = field(default_factory=dict)  # kind -> AFM | FM (eval mode)
     histories: dict[str, pd.DataFrame] = field(default_factory=dict)
     previous: dict[str, pd.DataFrame] = field(default_factory=dict)  # last run's curves, drawn faded
+    previous_models: dict[str, Any] = field(default_factory=dict)  # the models before the last set_models
+    previous_config: TrainConfig | None = None  # ... and the settings they were trained with
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # kind -> test metrics
     config: TrainConfig = field(default_factory=TrainConfig)
     source: str = "pre-trained on the sample"
@@ -67,6 +69,8 @@ class Workspace:
         config: TrainConfig | None = None,
     ) -> None:
         """Replace the models (with the settings they were trained with, when known)."""
+        if self.models:
+            self.previous_models, self.previous_config = dict(self.models), self.config
         self.models, self.histories, self.source = models, histories, source
         if config is not None:
             self.config = config
