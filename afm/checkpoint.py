@@ -8,8 +8,11 @@ Loading uses ``torch.load(..., weights_only=True)``: no code in a file is ever r
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,23 +48,79 @@ def _check_plain(value: Any, where: str) -> None:
     )
 
 
+class SaveError(OSError):
+    """A file could not be written (disk full, no permission, ...); ``str`` is one line naming the file."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def save_error(target: str | os.PathLike[str], err: BaseException) -> SaveError:
+    """``err`` (an ``OSError``, or the ``RuntimeError`` torch.save makes of one) as a one-line ``SaveError``.
+
+    torch's C++ writer reports a full disk as e.g. "PytorchStreamWriter failed writing file data/0: file
+    write failed"; any message that says "No space left on device" keeps errno ENOSPC.
+    """
+    if isinstance(err, SaveError):
+        return err
+    text = str(err.strerror) if isinstance(err, OSError) and err.strerror else str(err)
+    code = err.errno if isinstance(err, OSError) and err.errno else None
+    if "No space left on device" in str(err) or code == errno.ENOSPC:
+        code, text = errno.ENOSPC, "No space left on device"
+    reason = " ".join(text.split())[:200] or type(err).__name__
+    return SaveError(code or errno.EIO, f"cannot write {target}: {reason}")
+
+
+STALE_SECONDS = 3600.0  # a temporary file this old belongs to a save that was killed, not a running one
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # what atomic_write's mkstemp names: .<name>.XXXXXXXX.tmp
+
+
+def remove_stale_temps(folder: str | os.PathLike[str], name: str | None = None, age: float = STALE_SECONDS) -> int:
+    """Delete ``atomic_write``'s temporary files in ``folder`` (for target ``name`` only, if given) that
+    are older than ``age`` seconds; returns how many. Other files and younger temporaries are left alone."""
+    folder, now, removed = Path(folder), time.time(), 0
+    pattern = re.compile(rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}\.tmp") if name else _TEMP_NAME
+    try:
+        candidates = [p for p in folder.iterdir() if pattern.fullmatch(p.name)]
+    except OSError:
+        return 0
+    for p in candidates:
+        try:
+            if p.is_file() and not p.is_symlink() and now - p.stat().st_mtime > age:
+                p.unlink()
+                removed += 1
+        except OSError:
+            pass  # gone already, or not ours to remove: never fail a save over a stale file
+    return removed
+
+
 def atomic_write(path: str | os.PathLike[str], write: Any) -> Path:
     """Call ``write(file_object)`` on a temporary file beside ``path``, then rename it over ``path``.
 
-    The rename is atomic on POSIX: readers see the old file or the new one, never a part.
+    The rename is atomic on POSIX: readers see the old file or the new one, never a part. A failed
+    write (a full disk, say) removes the temporary file, leaves any old ``path`` as it was and raises
+    ``SaveError`` (an ``OSError``) with one line naming ``path``. Temporaries of ``path`` left by a killed
+    save more than an hour ago are removed first.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path.parent, path.name)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise save_error(path, err) from err
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
     return path
 

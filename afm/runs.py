@@ -8,7 +8,9 @@
 
 The runs directory defaults to ``runs/`` (git-ignored) or ``$AFM_RUNS_DIR``. Names are sanitised
 and a run folder is written under a temporary name and renamed, so nothing lands outside the
-runs directory and no half-written run is ever listed.
+runs directory and no half-written run is ever listed. A save that was killed leaves a
+``.incomplete-*`` folder (or an ``atomic_write`` temporary); listing or saving runs removes those
+that are more than an hour old.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from .checkpoint import load_model, save_model
+from .checkpoint import STALE_SECONDS, SaveError, load_model, remove_stale_temps, save_error, save_model
 from .model import AFM, FM
 from .train import History
 
@@ -44,6 +46,34 @@ def safe_run_name(name: str) -> str:
     return cleaned
 
 
+_INCOMPLETE = re.compile(r"\.incomplete-[a-z0-9_]{8}")  # what save_run's mkdtemp names
+
+
+def clean_stale(root: str | os.PathLike[str] | None = None, age: float = STALE_SECONDS) -> int:
+    """Remove what killed saves left in the runs directory: ``.incomplete-XXXXXXXX`` folders whose newest
+    file is older than ``age`` seconds, and ``atomic_write`` temporaries that old in it and in its run
+    folders. Returns how many were removed; nothing else is touched, and errors are ignored."""
+    root, now, removed = runs_dir(root), time.time(), 0
+    try:
+        entries = list(root.iterdir()) if root.is_dir() else []
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            if entry.is_symlink() or not entry.is_dir():
+                continue
+            if _INCOMPLETE.fullmatch(entry.name):
+                newest = max([entry.stat().st_mtime] + [p.lstat().st_mtime for p in entry.rglob("*")])
+                if now - newest > age:
+                    shutil.rmtree(entry)
+                    removed += 1
+            elif not entry.name.startswith("."):
+                removed += remove_stale_temps(entry, age=age)
+        except OSError:
+            continue
+    return removed + remove_stale_temps(root, age=age)
+
+
 def save_run(
     models: dict[str, tuple[AFM | FM, History | pd.DataFrame | None]],
     *,
@@ -57,13 +87,16 @@ def save_run(
 
     ``models`` maps a short key ("afm", "fm") to ``(model, history)`` (a ``History`` or its
     per-epoch frame); ``metadata`` (plain types,
-    e.g. the schema and task) goes into every checkpoint.
+    e.g. the schema and task) goes into every checkpoint. A failed write (a full disk, say) leaves no
+    folder behind and raises ``SaveError`` (an ``OSError``) with one line naming the run.
     """
     root = runs_dir(root)
-    root.mkdir(parents=True, exist_ok=True)
     base = safe_run_name(name or time.strftime("%Y%m%d-%H%M%S") + "-" + "-".join(models))
-    tmp = Path(tempfile.mkdtemp(prefix=".incomplete-", dir=root))
+    tmp = None
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        clean_stale(root)
+        tmp = Path(tempfile.mkdtemp(prefix=".incomplete-", dir=root))
         histories = []
         for key, (model, history) in models.items():
             key = safe_run_name(key)
@@ -91,8 +124,14 @@ def save_run(
                 n += 1
                 target = root / f"{base}-{n}"
         return target
+    except (OSError, RuntimeError) as err:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        cause = err.__cause__ if isinstance(err, SaveError) and err.__cause__ else err
+        raise save_error(root / base, cause) from err
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
@@ -100,6 +139,7 @@ def list_runs(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """One row per complete run: ``name``, ``path``, ``created`` (local time), ``models``, and
     ``<model>_<metric>`` columns from metrics.json. Newest first."""
     root = runs_dir(root)
+    clean_stale(root)
     rows = []
     for folder in sorted(root.glob("*")) if root.is_dir() else []:
         if not folder.is_dir() or folder.name.startswith(".") or not (folder / "metrics.json").is_file():
