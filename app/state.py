@@ -22,6 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 import torch
+import training
 
 import afm
 from afm.train import TrainConfig
@@ -50,6 +51,7 @@ class Workspace:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # kind -> test metrics
     config: TrainConfig = field(default_factory=TrainConfig)
     source: str = "pre-trained on the sample"
+    model_ids: dict[str, str] = field(default_factory=dict)  # kind -> how it was made (a job key), for sharing
     token: str = field(default_factory=lambda: uuid.uuid4().hex)  # changes whenever the models do
     sweeps: list[pd.DataFrame] = field(default_factory=list)
 
@@ -60,6 +62,11 @@ class Workspace:
     @property
     def is_sample(self) -> bool:
         return self.data_key == "sample"
+
+    @property
+    def data_id(self) -> str:
+        """What the data is, for links and shared jobs: "sample-binary", "upload:<content hash>", ..."""
+        return f"sample-{self.task}" if self.is_sample else self.data_key
 
     def set_models(
         self,
@@ -98,33 +105,45 @@ def libfm_parts(path: str, seed: int) -> dict[str, afm.Dataset]:
     return afm.datasets.load_parts(path, seed=seed)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _explanation(token: str, kind: str, part: str, _model: Any, _data: afm.Dataset) -> afm.Explanation:
-    return afm.explain_dataset(_model, _data)
+# A Summary holds exact per-pair sums and the full explanation of a seeded sample of at most
+# afm.explain.SAMPLE_ROWS rows (about 240 MB at 39 fields): never [N, P] for all N. Six entries: AFM and FM
+# on three parts.
+@st.cache_resource(show_spinner=False, max_entries=6)
+def _summary(token: str, kind: str, part: str, _model: Any, _data: afm.Dataset) -> afm.Summary:
+    return afm.summarize(_model, _data)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _field_frame(token: str, kind: str, part: str, _model: Any, _data: afm.Dataset) -> pd.DataFrame:
-    return afm.field_pair_frame(_model, _data, _explanation(token, kind, part, _model, _data))
+    return afm.field_pair_frame(_model, _data, summary=_summary(token, kind, part, _model, _data))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _feature_frame(token: str, kind: str, part: str, min_count: int, _model: Any, _data: afm.Dataset) -> pd.DataFrame:
-    exp = _explanation(token, kind, part, _model, _data)
-    return afm.feature_pair_frame(_model, _data, top=None, min_count=min_count, explanation=exp)
+    summary = _summary(token, kind, part, _model, _data)
+    return afm.feature_pair_frame(_model, _data, top=None, min_count=min_count, summary=summary)
 
 
-def explanation(ws: Workspace, kind: str, part: str = "all") -> afm.Explanation:
-    """The explanation of every row of ``part`` by model ``kind`` (cached per model token)."""
-    return _explanation(ws.token, kind, part, ws.models[kind], ws.parts[part])
+def summary(ws: Workspace, kind: str, part: str = "all") -> afm.Summary:
+    """The whole-data explanation of ``part`` by model ``kind`` (cached per model token): exact sums per
+    pair and field, and the full explanation of a seeded row sample (``summary.sample``,
+    ``summary.sample_data``; ``summary.sample_note()`` says how many rows)."""
+    return _summary(ws.token, kind, part, ws.models[kind], ws.parts[part])
 
 
 def field_frame(ws: Workspace, kind: str, part: str = "all") -> pd.DataFrame:
+    """``afm.field_pair_frame`` of ``part``: exact over every row."""
     return _field_frame(ws.token, kind, part, ws.models[kind], ws.parts[part])
 
 
 def feature_frame(ws: Workspace, kind: str, part: str = "all", min_count: int = 5) -> pd.DataFrame:
+    """``afm.feature_pair_frame`` of ``part``, on the summary's row sample (see ``sample_note``)."""
     return _feature_frame(ws.token, kind, part, min_count, ws.models[kind], ws.parts[part])
+
+
+def sample_note(ws: Workspace, kind: str, part: str = "all") -> str:
+    """For a caption: "computed on a seeded sample of 20,000 of 820,000 rows" (or "on all N rows")."""
+    return summary(ws, kind, part).sample_note()
 
 
 def evaluate_part(model: Any, ws: Workspace, part: str) -> dict[str, float]:
@@ -145,15 +164,60 @@ def sample_workspace(task: str = "regression") -> Workspace:
     histories = {k: pd.DataFrame(meta["history"]["epochs"]) for k, (_, meta) in loaded.items()}
     ws.config = TrainConfig.from_dict(loaded["afm"][1]["config"])
     ws.set_models({k: m for k, (m, _) in loaded.items()}, histories, "pre-trained on the sample")
+    ws.model_ids = {k: f"pretrained-{task}:{k}" for k in loaded}
     return ws
 
 
 def workspace() -> Workspace:
-    """This session's workspace (created on first use: the sample, pre-trained models loaded)."""
+    """This session's workspace (created on first use: the sample, pre-trained models loaded); a training
+    that finished since the last run is collected into it (``training.collect``)."""
     if "ws" not in st.session_state:
         task = st.query_params.get("task", "regression")
         st.session_state.ws = sample_workspace(task if task in ("regression", "binary") else "regression")
-    return st.session_state.ws
+    ws = st.session_state.ws
+    message = training.collect(ws)
+    if message:
+        st.session_state.train_message = message
+    training.link_to_url(ws)
+    return ws
+
+
+def replace_workspace(new: Workspace, what: str) -> bool:
+    """Make ``new`` the session's workspace, asking first when trained models would be lost. True when done.
+
+    Models trained or loaded in this session are lost with their data; the bundled pre-trained ones are not
+    (they come back with the sample). The question stays on the page until answered."""
+    ws = st.session_state.ws
+    at_stake = bool(ws.models) and ws.source != "pre-trained on the sample"
+    if at_stake and st.session_state.get("confirmed_replace") != what:
+        st.session_state.pending_replace = (new, what)
+        return False
+    training.stop(quiet=True)
+    st.session_state.pop("job", None)
+    st.session_state.ws = new
+    st.session_state.pop("pending_replace", None)
+    st.session_state.pop("confirmed_replace", None)
+    return True
+
+
+def confirm_replace() -> Workspace | None:
+    """The question ``replace_workspace`` left: "replace and lose the models?"; the new workspace if yes."""
+    pending = st.session_state.get("pending_replace")
+    if not pending:
+        return None
+    new, what = pending
+    ws = st.session_state.ws
+    st.warning(f"Using {what} replaces the data and the models trained on it ({ws.source}, on {ws.data_label}).")
+    left, right = st.columns(2)
+    if left.button(f"Replace: use {what}", key="confirm-replace", type="primary"):
+        st.session_state.confirmed_replace = what
+        replace_workspace(new, what)
+        return new
+    if right.button("Keep my models", key="cancel-replace"):
+        for name in ("pending_replace", "_task_for", "_source_for"):  # the data controls show the session's data again
+            st.session_state.pop(name, None)
+        st.rerun()
+    return None
 
 
 def show_status(slot: Any = None) -> None:
@@ -161,8 +225,15 @@ def show_status(slot: Any = None) -> None:
     if slot is not None:
         st.session_state["_status_slot"] = slot
     ws = workspace()
-    models = ws.source if ws.models else "no models yet"
-    st.session_state["_status_slot"].caption(f"Data: {ws.data_label} · task: {ws.task}  \nModels: {models}")
+    kinds = " and ".join(LABELS[k] for k in KINDS if k in ws.models)
+    models = f"{kinds}, {ws.source}" if ws.models else "no models yet"
+    settings = f"  \nSettings: {training.describe(ws.config, ['attention_factor', 'dropout', 'attention_dropout'])}"
+    job = training.current()
+    busy = f"  \nTraining now: {job.text}" if job is not None and not job.done else ""
+    training.link_to_url(ws)
+    st.session_state["_status_slot"].caption(
+        f"Data: {ws.data_label} · task: {ws.task}  \nModels: {models}{settings if ws.models else ''}{busy}"
+    )
 
 
 def require_models(ws: Workspace) -> bool:
@@ -198,21 +269,39 @@ def set_query(**values: Any) -> None:
 # ---------------------------------------------------------------------------- output helpers
 
 
+def figure_html(fig: go.Figure) -> str:
+    """The figure as a stand-alone HTML page with plotly.js inside it: it opens offline (a classroom)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True)
+
+
+PRESENT_FONT = 18  # plotly font size in presentation mode (a projector at 1024 × 768)
+
+
 def show_figure(fig: go.Figure, name: str, key: str | None = None) -> None:
-    """A plotly chart (its toolbar has the PNG button) plus an HTML download."""
-    st.plotly_chart(fig, width="stretch", key=key or f"chart-{name}")
+    """A plotly chart (its toolbar has the PNG button) plus an HTML download that works offline (plotly.js
+    is embedded in the file, about 4.5 MB, rather than fetched from a CDN). In presentation mode
+    (``st.session_state["present"]``, set by streamlit_app.py) the figure's fonts are larger on screen."""
+    shown = fig
+    if st.session_state.get("present"):
+        shown = go.Figure(fig)
+        shown.update_layout(font={"size": PRESENT_FONT}, title_font={"size": PRESENT_FONT + 4})
+    st.plotly_chart(shown, width="stretch", key=key or f"chart-{name}")
     st.download_button(
         "Download figure (HTML)",
-        fig.to_html(include_plotlyjs="cdn", full_html=True),
+        lambda: figure_html(fig),  # built on click only: it is 4.5 MB
         file_name=f"{name}.html",
         mime="text/html",
         key=f"html-{key or name}",
+        on_click="ignore",
     )
 
 
-def show_table(frame: pd.DataFrame, name: str, key: str | None = None, **kwargs: Any) -> None:
-    """A table plus a CSV download."""
-    st.dataframe(frame, width="stretch", hide_index=True, key=key or f"table-{name}", **kwargs)
+def show_table(frame: pd.DataFrame, name: str, key: str | None = None, words: bool = True, **kwargs: Any) -> None:
+    """A table plus a CSV download. With ``words`` the screen shows column names in words
+    (``afm.plots.words``: "valid_rmse" -> "validation RMSE"); the CSV keeps the frame's own names, so
+    scripts that read it keep working."""
+    shown = frame.rename(columns=lambda c: afm.plots.words(str(c))) if words else frame
+    st.dataframe(shown, width="stretch", hide_index=True, key=key or f"table-{name}", **kwargs)
     st.download_button(
         "Download table (CSV)",
         frame.to_csv(index=False),

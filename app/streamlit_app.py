@@ -21,11 +21,28 @@ for path in (HERE, HERE.parent):  # `state` beside this file; `afm` even without
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-st.set_page_config(page_title="afm: Attentional Factorization Machines", page_icon=":material/hub:", layout="wide")
-# Two training threads per session: the machine this targets has 2 cores, and several sessions share it.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Presentation mode (?present=1 or the sidebar toggle): larger type, the sidebar folded away, and pages that
+# put their main figure above the fold at 1024 × 768 (a classroom projector).
+PRESENT_CSS = """<style>
+html { font-size: 19px; }
+[data-testid="stMainBlockContainer"] { padding-top: 2.6rem; padding-bottom: 1rem; }
+h1 { font-size: 1.9rem !important; padding: 0 0 0.3rem 0 !important; }
+h2, h3 { padding: 0.3rem 0 0.2rem 0 !important; }
+</style>"""
+linked_present = st.query_params.get("present", "0").strip().lower() in ("1", "true", "yes", "on")
+st.set_page_config(
+    page_title="afm: Attentional Factorization Machines",
+    page_icon=":material/hub:",
+    layout="wide",
+    initial_sidebar_state="collapsed" if linked_present else "auto",
+)
+import jobs  # noqa: E402  (needs the path set up above)
+import state  # noqa: E402
+import training  # noqa: E402
 
-import state  # noqa: E402  (needs the path set up above)
+# Trainings run on the server's one pool (jobs.py), whose workers times threads never exceed the cores.
+torch.set_num_threads(jobs.pool().threads)
+training.capture_link()  # a shared link's settings, read before any page rewrites the URL
 
 PAGES = [
     st.Page("pages/data_model.py", title="Data & model", icon=":material/tune:", default=True),
@@ -39,4 +56,18 @@ PAGES = [
 with st.sidebar:
     st.markdown("**afm** · Attentional Factorization Machines (Xiao et al., IJCAI 2017)")
     state.show_status(st.empty())  # the Data & model page refreshes it after training or loading
+    present = st.toggle(
+        "Presentation mode",
+        value=linked_present,
+        key="present-toggle",
+        help="For a projector: larger type and figures, fewer words above the main figure. In a link: ?present=1",
+    )
+st.session_state["present"] = present  # read by state.show_figure and the pages
+if present:
+    st.markdown(PRESENT_CSS, unsafe_allow_html=True)
+    if st.query_params.get("present") != "1":
+        st.query_params["present"] = "1"
+elif "present" in st.query_params:
+    del st.query_params["present"]
 st.navigation(PAGES).run()
+training.link_to_url(state.workspace())  # the URL carries the data and the settings of the models shown

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
-import time
 from pathlib import Path
 
 import knobs
 import pandas as pd
 import state
 import streamlit as st
+import training
 
 import afm
 
@@ -21,19 +22,26 @@ st.caption(
 )
 
 # ---------------------------------------------------------------------------- data
+training.link_banner(ws)
 st.header("1. Data")
 sources = ["bundled sample", "upload a CSV/Parquet table", "libFM file or folder on disk"][
     : 3 if state.SERVER_PATHS else 2
 ]
+if "data_source" not in st.session_state or st.session_state.get("_source_for") != ws.data_id:
+    kind = {"upload": 1, "libfm": 2}.get(ws.data_key.split(":")[0], 0)  # the control shows the session's data
+    st.session_state.data_source, st.session_state._source_for = sources[min(kind, len(sources) - 1)], ws.data_id
 source = st.radio("Data source", sources, horizontal=True, key="data_source")
+st.caption(f"Now using: **{ws.data_label}** ({len(ws.parts['all']):,} rows). Other data replaces it only when you "
+           "press its button.")  # fmt: skip
 if source == sources[0]:
     tasks = list(afm.TASKS)
-    task = st.radio("Label", tasks, index=tasks.index(ws.task) if ws.is_sample else 0, horizontal=True,
-                    key="data_task", help="regression: `engagement` (squared loss, RMSE); binary: `clicked` (log "
-                    "loss, AUC)")  # fmt: skip
-    if not ws.is_sample or task != ws.task:
-        st.session_state.ws = ws = state.sample_workspace(task)
-        state.set_query(task=task)
+    if "data_task" not in st.session_state or st.session_state.get("_task_for") != ws.data_id:
+        st.session_state.data_task, st.session_state._task_for = ws.task if ws.is_sample else tasks[0], ws.data_id
+    task = st.radio("Label", tasks, horizontal=True, key="data_task", help="regression: `engagement` (squared loss, "
+                    "RMSE); binary: `clicked` (log loss, AUC)")  # fmt: skip
+    if (ws.is_sample and task != ws.task) or (not ws.is_sample and st.button("Use the bundled sample")):
+        if state.replace_workspace(state.sample_workspace(task), f"the sample ({task})"):
+            ws = st.session_state.ws
 elif source == sources[1]:
     upload = st.file_uploader("Table (CSV or Parquet)", type=["csv", "parquet"], key="data_upload")
     raw = state.upload_bytes(upload) if upload is not None else None
@@ -58,8 +66,11 @@ elif source == sources[1]:
                 data = afm.load_table(frame, label, categorical, numeric, name=upload.name)
                 parts = afm.datasets.split_parts(data, seed=0)
                 task = afm.metrics.resolve_task(task, parts["train"])
-                st.session_state.ws = ws = state.Workspace(f"upload:{upload.name}", upload.name, task, parts)
-                st.success(f"Loaded {upload.name}: {len(data):,} rows, {data.n_fields} fields ({task}).")
+                digest = hashlib.sha256(raw + repr((label, categorical, numeric, task)).encode()).hexdigest()[:12]
+                new = state.Workspace(f"upload:{digest}", upload.name, task, parts)
+                if state.replace_workspace(new, upload.name):
+                    ws = new
+                    st.success(f"Loaded {upload.name}: {len(data):,} rows, {data.n_fields} fields ({task}).")
             except ValueError as err:
                 st.error(f"{upload.name} cannot be used: {err}")
 else:
@@ -77,25 +88,27 @@ else:
         try:
             parts = state.libfm_parts(str(afm.datasets.allowed_path(path)), 0)
             task = afm.metrics.resolve_task(task, parts["train"])
-            st.session_state.ws = ws = state.Workspace(f"libfm:{path}", Path(path).name, task, parts)
-            st.success(f"Loaded {path}: {', '.join(f'{k} {len(v):,}' for k, v in parts.items())} rows ({task}).")
+            new = state.Workspace(f"libfm:{Path(path).name}", Path(path).name, task, parts)
+            if state.replace_workspace(new, Path(path).name):
+                ws = new
+                st.success(f"Loaded {path}: {', '.join(f'{k} {len(v):,}' for k, v in parts.items())} rows ({task}).")
         except (ValueError, OSError) as err:
             st.error(f"Cannot load that path: {state.public_error(err)}")
+ws = state.confirm_replace() or st.session_state.ws
 state.data_summary(ws)
 
 # ---------------------------------------------------------------------------- knobs
 st.header("2. Models")
 loaded_note = st.empty()  # filled at the end of the page, after any training or loading
-first_visit = "knobs_seen" not in st.session_state
-st.session_state.knobs_seen = True
-for notice in knobs.init(ws.config, from_url=first_visit):
-    st.warning(notice)
+knobs.init(ws.config, training.link_values())
 if "knob_live" not in st.session_state:
     st.session_state.knob_live = ws.is_sample
-live = st.toggle("Live mode: changing t or a dropout retrains at once", key="knob_live")
+live = st.toggle("Live mode: changing t or a dropout retrains at once", key="knob_live",
+                 help="t and the attention dropout retrain the AFM only (from the FM you have); "
+                 "the dropout both")  # fmt: skip
 if live:
     for k in knobs.LIVE:
-        knobs.widget(k)
+        knobs.widget(k, on_change=lambda: st.session_state.update(live_pending=True))
 with st.form("train_form"):
     columns = st.columns(2)
     for n, k in enumerate(k for k in knobs.KNOBS if not (live and k.live)):
@@ -103,63 +116,26 @@ with st.form("train_form"):
             knobs.widget(k)
     submitted = st.form_submit_button("Train AFM and FM", type="primary")
 config = knobs.config(ws.task)
-knobs.to_url(config)
-state.set_query(task=ws.task)
-live_changed = live and bool(ws.models) and any(getattr(config, k.name) != getattr(ws.config, k.name)
-                                                for k in knobs.LIVE)  # fmt: skip
+live_changed = st.session_state.pop("live_pending", False) and live and bool(ws.models)
 
 # ---------------------------------------------------------------------------- training
 spec = afm.TASKS[ws.task]
-stop_clicked = st.button("Stop training", key="train_stop", help="Ends the running training with its best weights")
-
-
-def train_both(config: afm.TrainConfig) -> None:
-    """FM, then the AFM (from that FM with pre-training), drawing progress and curves live. ``fit`` keeps
-    each model's best epoch however it ends, so a Stop (a rerun) keeps what was trained so far."""
-    ws.previous = dict(ws.histories)
-    bar, chart = st.progress(0.0, text="starting"), st.empty()
-    models, curves = {}, {}
-    started = time.perf_counter()
-
-    def callback(p: afm.Progress) -> None:
-        kind = p.model.config.kind
-        done = p.fraction if same_fm else (0.5 if kind == "afm" else 0.0) + p.fraction / 2
-        bar.progress(min(done, 1.0), text=f"{state.LABELS[kind]} epoch {p.epoch}/{p.epochs} · loss {p.train_loss:.4f}")
-        models[kind] = p.model
-        if p.epoch_end and p.history is not None:
-            curves[kind] = p.history.to_frame()
-            chart.plotly_chart(afm.plots.learning_curves(curves, f"valid_{spec.headline}", ws.previous))
-
-    # an FM trained with the same settings is kept when only AFM knobs changed (t, attention dropout, ...)
-    same_fm = (
-        "fm" in ws.models
-        and "fm" in ws.histories
-        and all(getattr(config, k.name) == getattr(ws.config, k.name) for k in knobs.KNOBS if not k.afm_only)
-    )
-    fm = (
-        (ws.models["fm"], afm.History(ws.task, spec.monitor, ws.histories["fm"].to_dict("records")))
-        if same_fm
-        else None
-    )
-    try:
-        pair = afm.train_pair(config, ws.parts["train"], ws.parts.get("valid"), callback=callback, fm=fm)
-    except BaseException:  # Stop, a live change or leaving the page: keep what was trained (best epochs)
-        if models:
-            ws.set_models({**ws.models, **models}, {**ws.histories, **curves}, "stopped early (best epochs kept)",
-                          config)  # fmt: skip
-        raise
-    seconds = time.perf_counter() - started
-    bar.progress(1.0, text=f"done in {seconds:.1f} s")
-    chart.empty()  # the results section below draws the finished curves
-    histories = {kind: history.to_frame() for kind, (_, history) in pair.items()}
-    ws.set_models({kind: model for kind, (model, _) in pair.items()}, histories, f"trained here ({seconds:.1f} s)",
-                  config)  # fmt: skip
-
-
+stop_clicked = st.button("Stop training", key="train_stop", help="Ends the running training; each model keeps its "
+                         "best epoch so far")  # fmt: skip
+if stop_clicked:
+    outcome = training.stop()
+    if outcome is None:
+        st.info("Nothing is training now.")
+    elif outcome != "stopped":
+        st.info(f"You {outcome}; your models are unchanged.")
 if submitted or live_changed:
-    train_both(config)
-elif stop_clicked:
-    st.info("Nothing is training now.")
+    training.start(ws, config)
+message = training.watch(ws, lambda curves: afm.plots.learning_curves(curves, f"valid_{spec.headline}", ws.previous))
+message = message or st.session_state.pop("train_message", None)
+if message and message.startswith("error"):
+    st.error(message)
+elif message and message.startswith("stopped"):
+    st.warning(f"Training stopped: {message.removeprefix('stopped early ')}")
 
 # ---------------------------------------------------------------------------- results
 if ws.models:

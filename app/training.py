@@ -1,0 +1,243 @@
+"""A session's training: submit it to the server's pool (``jobs``), watch it, Stop it, collect it.
+
+One training at a time per session (``st.session_state.job``). A page's script never trains: it
+submits a job and draws its progress; leaving the page, rerunning it or pressing Stop does not
+restart anything. ``collect`` (called by ``state.workspace`` on every page) puts a finished job's
+models in the workspace with the settings they were trained with.
+
+Links: the settings in a link are read once, on the session's first view (``capture_link``); opening a
+link never trains. When the loaded models were made with other settings, ``link_banner`` says so and
+offers one button.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import jobs
+import pandas as pd
+import streamlit as st
+
+import afm
+from afm.config import knobs
+
+WIDGET_KNOBS = [k for k in knobs(afm.TrainConfig) if k.widget]
+SHORT = {"attention_factor": "t", "embed_dim": "k", "l2_attention": "λ"}
+
+
+def session_id() -> str:
+    if "sid" not in st.session_state:
+        st.session_state.sid = uuid.uuid4().hex
+    return st.session_state.sid
+
+
+def current() -> jobs.Job | None:
+    """This session's training job (running or finished and not yet collected)."""
+    return st.session_state.get("job")
+
+
+def running() -> bool:
+    job = current()
+    return job is not None and not job.done
+
+
+def describe(config: afm.TrainConfig, names: list[str] | None = None) -> str:
+    """Settings in words: "t = 8, dropout on the interaction layer = 0.1"."""
+    names = names or [k.name for k in WIDGET_KNOBS]
+    labels = {k.name: k.label for k in WIDGET_KNOBS}
+    return ", ".join(f"{SHORT.get(n, labels.get(n, n).split(':')[0].lower())} = {getattr(config, n)}" for n in names)
+
+
+def differences(a: afm.TrainConfig, b: afm.TrainConfig) -> list[str]:
+    return [k.name for k in WIDGET_KNOBS if getattr(a, k.name) != getattr(b, k.name)]
+
+
+def start(ws: Any, config: afm.TrainConfig) -> jobs.Job:
+    """Submit the training of ``config`` on the workspace's data (this session's earlier job is let go).
+
+    An FM trained with the same FM settings is reused when only AFM knobs changed (t, the attention
+    dropout, ...): only the AFM is trained, from that FM. Identical jobs are shared across sessions."""
+    stop(quiet=True)
+    st.session_state.pop("link", None)  # the user has chosen settings: a link's are history now
+    fm_settings = [k.name for k in WIDGET_KNOBS if not k.afm_only]
+    reuse = (
+        "fm" in ws.models
+        and "fm" in ws.histories
+        and ws.config.task == config.task
+        and not differences_in(ws.config, config, fm_settings)
+    )
+    fm = (ws.models["fm"], afm.History(ws.task, afm.TASKS[ws.task].monitor, ws.histories["fm"].to_dict("records")))
+    fm = fm if reuse else None
+    key = jobs.job_key(ws.data_id, config.to_dict(), ws.model_ids.get("fm") if reuse else None)
+    train, valid = ws.parts["train"], ws.parts.get("valid")
+
+    def work(job: jobs.Job) -> dict[str, Any]:
+        curves: dict[str, pd.DataFrame] = {}
+
+        def callback(p: afm.Progress) -> bool:
+            kind = p.model.config.kind
+            share = p.fraction if fm is not None else (0.5 if kind == "afm" else 0.0) + p.fraction / 2
+            if p.epoch_end and p.history is not None:
+                curves[kind] = p.history.to_frame()
+            text = f"{kind.upper()} epoch {p.epoch}/{p.epochs} · loss {p.train_loss:.4f}"
+            return job.report(share, text, **curves)
+
+        pair = afm.train_pair(config, train, valid, callback=callback, fm=fm)
+        return {"pair": pair, "reused_fm": fm is not None}
+
+    what = ("AFM only (FM kept): " if reuse else "") + describe(
+        config, differences(ws.config, config) or ["attention_factor"]
+    )
+    job = jobs.pool().submit(key, what, work, session_id())
+    st.session_state.job = job
+    st.session_state.job_for = (ws.data_id, config)
+    return job
+
+
+def differences_in(a: afm.TrainConfig, b: afm.TrainConfig, names: list[str]) -> list[str]:
+    return [n for n in names if getattr(a, n) != getattr(b, n)]
+
+
+def stop(quiet: bool = False) -> str | None:
+    """Stop this session's training. The job ends when no other session waits for the same one; either
+    way this session lets it go. Returns what happened in words (None when nothing was running)."""
+    job = current()
+    if job is None or job.done:
+        return None
+    ended = job.stop(session_id())
+    if ended:
+        if not quiet:
+            job.wait(30)  # fit checks every few batches: this is quick
+            return "stopped"
+        return "stopped"
+    st.session_state.pop("job", None)
+    return f"left: {len(job.owners)} other session(s) asked for the same training, which goes on for them"
+
+
+def collect(ws: Any) -> str | None:
+    """Put this session's finished job's models in ``ws``; returns a message for the page (or None)."""
+    job = current()
+    if job is None or not job.done:
+        return None
+    st.session_state.pop("job", None)
+    data_id, config = st.session_state.pop("job_for", (None, None))
+    if job.state == jobs.FAILED:
+        return f"error: training failed: {job.error}"
+    if data_id != ws.data_id:
+        return None  # the data changed meanwhile; the models belong to other data
+    pair = job.result["pair"]
+    histories = {kind: history.to_frame() for kind, (_, history) in pair.items()}
+    models = {kind: model for kind, (model, _) in pair.items()}
+    if job.state == jobs.STOPPED:
+        done = ", ".join(
+            f"{kind.upper()} {len(h)} epoch(s), best {pair[kind][1].best_epoch}" for kind, h in histories.items()
+        )
+        source = f"stopped early ({done}; best epochs kept)"
+        if "afm" not in pair:
+            source += "; the AFM was not trained"
+    else:
+        source = f"trained here ({job.seconds:.1f} s)"
+    kept_fm = ws.model_ids.get("fm")
+    ws.previous = dict(ws.histories)
+    ws.set_models(models, histories, source, config)  # without an AFM when stopped during the FM
+    ws.model_ids = {kind: f"{job.key}:{kind}" for kind in models}
+    if job.result.get("reused_fm") and kept_fm:
+        ws.model_ids["fm"] = kept_fm
+    return source
+
+
+def watch(ws: Any, chart_of: Any = None) -> str | None:
+    """Draw this session's running job until it finishes (queue place, progress, live curves), then
+    collect it. The script waits here; a click (Stop, a page change) interrupts the wait, not the job."""
+    job = current()
+    if job is None:
+        return None
+    pool = jobs.pool()
+    bar, chart = st.progress(0.0, text="starting"), st.empty()
+    drawn = -1
+    while not job.done:
+        place = pool.position(job)
+        text = f"queued: {place - 1} training(s) ahead of yours" if place else job.text
+        bar.progress(job.fraction, text=text)
+        epochs = sum(len(c) for c in job.curves.values())
+        if chart_of is not None and epochs != drawn and job.curves:
+            chart.plotly_chart(chart_of(dict(job.curves)), key=f"live-{epochs}")
+            drawn = epochs
+        time.sleep(0.2)
+    bar.progress(1.0, text=f"{job.state} after {job.seconds:.1f} s")
+    chart.empty()
+    return collect(ws)
+
+
+# ---------------------------------------------------------------------------- links
+
+
+def capture_link() -> None:
+    """Read a shared link's settings once per session, before any page rewrites the URL."""
+    if "link_seen" in st.session_state:
+        return
+    st.session_state.link_seen = True
+    raw = {k.name: st.query_params.get(k.name) for k in WIDGET_KNOBS if st.query_params.get(k.name) is not None}
+    notices, values = [], {}
+    for name, text in raw.items():
+        k = next(k for k in WIDGET_KNOBS if k.name == name)
+        if k.optional and text == "None":
+            values[name] = None
+            continue
+        try:
+            values[name] = k.check(text)
+        except (TypeError, ValueError) as err:
+            notices.append(f"Link setting ignored: {err}.")
+    st.session_state.link_notices = notices
+    if values or st.query_params.get("data"):
+        st.session_state.link = {"values": values, "data": st.query_params.get("data")}
+
+
+def link_values() -> dict[str, Any]:
+    """The settings of the link this session was opened with (valid ones only)."""
+    return (st.session_state.get("link") or {}).get("values", {})
+
+
+def link_banner(ws: Any) -> None:
+    """When this session was opened with a link whose models differ from the loaded ones: say so, with one
+    button to train them. Nothing trains until it is pressed."""
+    for notice in st.session_state.pop("link_notices", []):
+        st.warning(notice)
+    link = st.session_state.get("link")
+    if not link:
+        return
+    if link.get("data") and link["data"] != ws.data_id:
+        st.info(
+            f"This link was made on other data ({link['data']}), which this session has not loaded; the page shows "
+            f"{ws.data_label}. Load that data on **Data & model** to see the link's models."
+        )
+        return
+    try:
+        wanted = afm.TrainConfig(**{**ws.config.to_dict(), **link["values"], "task": ws.config.task})
+    except (TypeError, ValueError):
+        return
+    changed = differences(ws.config, wanted) if ws.models else list(link["values"])
+    if not changed:
+        return
+    shown = f"the models shown were made with {describe(ws.config, changed)}" if ws.models else "no models yet"
+    left, right = st.columns([4, 1])
+    left.info(f"This link was made with **{describe(wanted, changed)}** ({shown}). Opening a link trains nothing.")
+    if right.button("Train to reproduce", key="link-train", type="primary", disabled=running()):
+        start(ws, wanted)
+        st.session_state.pop("link", None)
+        watch(ws)
+        st.rerun()
+
+
+def link_to_url(ws: Any) -> None:
+    """The URL carries the data and the settings of the models shown (not of untrained widget values)."""
+    if st.session_state.get("link"):
+        return  # until the link is reproduced or replaced, keep it as it was shared
+    values = {k.name: getattr(ws.config, k.name) for k in WIDGET_KNOBS}
+    values.update(data=ws.data_id, task=ws.task)
+    for name, value in values.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if st.query_params.get(name) != text:
+            st.query_params[name] = text
