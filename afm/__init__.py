@@ -5,7 +5,7 @@ Public API::
     from afm import AFM, FM, Explanation, paper_parameters, save_model, load_model
 """
 
-from . import checkpoint, config, datasets, explain, faithfulness, metrics, plots, runs, sweeps
+from . import checkpoint, config, datasets, explain, faithfulness, metrics, plots, runs, summary, sweeps
 from .checkpoint import load_model, save_model
 from .config import ModelConfig, TrainConfig
 from .data import Dataset, FieldSpec, Schema, guess_columns, load_libfm, load_table, read_table, split
@@ -13,6 +13,7 @@ from .explain import explain_dataset, feature_pair_frame, field_pair_frame, plan
 from .faithfulness import attention_agreement, deletion_curve, seed_stability
 from .metrics import TASKS, evaluate, infer_task, label_range, predict, roc_auc
 from .model import AFM, FM, Explanation, build_model, paper_parameters
+from .summary import Summary, summarize
 from .train import History, PretrainedAFM, Progress, fit, fit_afm_from_fm, init_distributed, train_model, train_pair
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "datasets",
     "explain",
     "faithfulness",
+    "summary",
     "attention_agreement",
     "deletion_curve",
     "seed_stability",
@@ -36,6 +38,8 @@ __all__ = [
     "sweeps",
     "evaluate",
     "explain_dataset",
+    "summarize",
+    "Summary",
     "feature_pair_frame",
     "field_pair_frame",
     "fit",

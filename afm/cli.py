@@ -22,11 +22,12 @@ from . import datasets
 from .checkpoint import atomic_write, load_model, save_model
 from .config import TrainConfig, knobs
 from .data import Dataset, Schema
-from .explain import PAIR_SEP, explain_dataset, feature_pair_frame, field_pair_frame, pair_names
+from .explain import PAIR_SEP, explain_batches, feature_pair_frame, field_pair_frame, pair_names, summarize
 from .faithfulness import SeedProgress, attention_agreement, deletion_curve, seed_stability, tau_in_words
 from .metrics import TASKS
 from .model import AFM, FM
 from .runs import list_runs, runs_dir, save_run
+from .summary import SAMPLE_ROWS
 from .train import Progress, evaluate, init_distributed, label_range, resolve_task, train_model
 
 EXIT_USAGE = 2
@@ -149,6 +150,14 @@ def build_parser(config_class: type = TrainConfig) -> argparse.ArgumentParser:
     x.add_argument("--top", type=_positive_int, default=10, help="rows per table (default 10)")
     x.add_argument("--min-count", type=_positive_int, default=5, help="feature pairs seen at least this often (5)")
     x.add_argument("--csv", action="store_true", help="print CSV instead of tables")
+    x.add_argument(
+        "--sample-rows",
+        type=_positive_int,
+        default=SAMPLE_ROWS,
+        help="field-pair means are exact over every row; feature pairs, per-row agreement and deletion use a "
+        f"seeded sample of this many rows (default {SAMPLE_ROWS}; all rows when there are fewer)",
+    )
+    x.add_argument("--sample-seed", type=int, default=0, help="seed of that sample (default 0)")
     x.add_argument(
         "--deletion",
         action="store_true",
@@ -327,12 +336,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def cmd_explain(args: argparse.Namespace) -> None:
     model, meta, schema, task = _load_checkpoint(args.checkpoint)
     data = _part(args, task, schema, model)
-    exp = explain_dataset(model, data)
-    fields = field_pair_frame(model, data, exp).sort_values("rank").head(args.top)
-    features = feature_pair_frame(model, data, args.top, args.min_count, exp)
+    summary = summarize(model, data, sample_rows=args.sample_rows, seed=args.sample_seed)  # never [rows, pairs]
+    fields = field_pair_frame(model, data, summary=summary).sort_values("rank").head(args.top)
+    features = feature_pair_frame(model, data, args.top, args.min_count, summary=summary)
     field_cols = ["label", "mean_abs_contribution", "mean_contribution", "mean_attention"]
     feature_cols = ["label", "count", "mean_abs_contribution", "mean_contribution", "mean_attention"]
-    curve = deletion_curve(model, data, 10, task=task, explanation=exp) if args.deletion else None
+    curve = deletion_curve(model, data, 10, task=task, explanation=summary) if args.deletion else None
     if args.csv and curve is not None:
         sys.stdout.write(curve.to_csv(index=False, float_format="%.6g"))
         return
@@ -345,10 +354,12 @@ def cmd_explain(args: argparse.Namespace) -> None:
         return
     print(f"Top field pairs by mean |contribution| ({data.name}, {len(data)} rows)")
     print(fields[field_cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"\nTop feature pairs (seen at least {args.min_count} times)")
+    print(f"\nTop feature pairs (seen at least {args.min_count} times; {summary.sample_note()})")
     print(features[feature_cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if curve is not None:
-        _print_deletion(curve, attention_agreement(model, data, exp))
+        if not summary.exact:
+            print(f"\nAgreement per row and deletion: {summary.sample_note()}")
+        _print_deletion(curve, attention_agreement(model, data, summary))
 
 
 def _print_deletion(curve: pd.DataFrame, agreement: dict[str, Any]) -> None:
@@ -426,17 +437,24 @@ def cmd_predict(args: argparse.Namespace) -> None:
     model, meta, schema, task = _load_checkpoint(args.checkpoint)
     args.part = "all"
     data = _part(args, task, schema, model)
-    exp = explain_dataset(model, data)
-    frame = pd.DataFrame({"prediction": exp.prediction.numpy()})
-    if task == "binary":
-        frame["probability"] = torch.sigmoid(exp.prediction).numpy()
-    frame["bias"] = float(exp.bias)
-    frame["linear"] = exp.linear.sum(1).numpy()
-    for k, name in enumerate(pair_names(data.field_names, exp.pairs)):
-        frame[f"contribution: {name}"] = exp.contribution[:, k].numpy()
-    text = frame.to_csv(index_label="row", float_format="%.6g")
-    atomic_write(args.out, lambda f: f.write(text.encode()))
-    print(f"wrote {len(frame)} predictions with {exp.pairs.shape[0]} pair contributions to {args.out}")
+    names = pair_names(data.field_names, model.pairs.cpu())
+    binary = task == "binary"
+
+    def write(f: Any) -> None:  # batch by batch: the CSV grows, memory does not
+        for start, exp in explain_batches(model, data):
+            frame = pd.DataFrame({"prediction": exp.prediction.cpu().numpy()})
+            if binary:
+                frame["probability"] = torch.sigmoid(exp.prediction).cpu().numpy()
+            frame["bias"] = float(exp.bias)
+            frame["linear"] = exp.linear.sum(1).cpu().numpy()
+            pairs = pd.DataFrame(exp.contribution.cpu().numpy(), columns=[f"contribution: {n}" for n in names])
+            frame = pd.concat([frame, pairs], axis=1)
+            frame.index += start
+            text = frame.to_csv(index_label="row", header=start == 0, float_format="%.6g")
+            f.write(text.encode())
+
+    atomic_write(args.out, write)
+    print(f"wrote {len(data)} predictions with {len(names)} pair contributions to {args.out}")
 
 
 def cmd_runs(args: argparse.Namespace) -> None:

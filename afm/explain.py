@@ -6,50 +6,24 @@ tables show exactly what the model used to predict.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from . import kernels
 from .data import Dataset, Schema
 from .model import AFM, FM, Explanation
+from .summary import SAMPLE_ROWS, Summary, _on_cpu, auto_batch_size, explain_batches, sample_index, summarize
+
+__all__ = [  # the summary's names are re-exported: afm.explain.summarize is the documented spelling
+    "SAMPLE_ROWS", "Summary", "auto_batch_size", "explain_batches", "sample_index", "summarize",
+    "explain_dataset", "pair_names", "field_pair_frame", "feature_pair_frame", "planted_recovery",
+    "field_pair_matrix", "row_terms", "attention_quantiles", "planted_table", "row_values", "encode_row",
+    "numeric_ranges", "out_of_range", "pair_sentences", "paper_steps", "PAIR_SEP",
+]  # fmt: skip
 
 PAIR_SEP = " × "
-
-
-def explain_batches(model: AFM | FM, data: Dataset, batch_size: int | None = None) -> Iterator[tuple[int, Explanation]]:
-    """``(first_row, Explanation)`` for consecutive batches of ``data``, in eval mode.
-
-    ``batch_size`` None picks one that bounds the memory of a batch (see ``auto_batch_size``).
-    """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    rows = batch_size or auto_batch_size(model)
-    all_ones = data.one_hot()  # one-hot data: nothing to scale by x_i
-    try:
-        for start in range(0, len(data), rows):
-            end = start + rows
-            val = None if all_ones else data.val[start:end].to(device)
-            yield start, model.explain(data.idx[start:end].to(device), val)
-    finally:
-        model.train(was_training)
-
-
-def auto_batch_size(model: AFM | FM, budget_bytes: int = 256 * 2**20) -> int:
-    """Rows per explanation batch whose working memory stays within ``budget_bytes``.
-
-    The kernel layer says what a row costs: AFM's fused kernel keeps only [B, P] results per batch;
-    the PyTorch kernels (and FM's explanation) also form the [B, P, k] pair vectors.
-    """
-    c = model.config
-    params = (model.V, model.W, model.b, model.h) if isinstance(model, AFM) else ()  # FM: no fused kernel
-    per_row = kernels.bytes_per_row(c.n_fields, c.embed_dim, *params)
-    return int(min(max(budget_bytes // per_row, 256), 1 << 20))
 
 
 def explain_dataset(model: AFM | FM, data: Dataset, batch_size: int | None = None) -> Explanation:
@@ -78,40 +52,52 @@ def explain_dataset(model: AFM | FM, data: Dataset, batch_size: int | None = Non
     )
 
 
-def _on_cpu(exp: Explanation) -> Explanation:
-    return Explanation(**{f.name: getattr(exp, f.name).cpu() for f in dataclasses.fields(exp)})
-
-
 def pair_names(field_names: list[str], pairs: torch.Tensor) -> list[str]:
     return [f"{field_names[i]}{PAIR_SEP}{field_names[j]}" for i, j in pairs.tolist()]
 
 
-def field_pair_frame(model: AFM | FM, data: Dataset, explanation: Explanation | None = None) -> pd.DataFrame:
-    """One row per field pair (i < j, in triu order), aggregated over the rows of ``data``.
+def as_summary(model: AFM | FM, data: Dataset, explanation: Explanation | Summary | None = None) -> Summary:
+    """``explanation`` as a ``Summary``: a Summary as it is, a whole-data ``Explanation`` (of every row of
+    ``data``) summed up, None: ``summarize(model, data)`` (streaming, bounded memory)."""
+    if isinstance(explanation, Summary):
+        return explanation
+    if explanation is not None:
+        return Summary.from_explanation(explanation, data)
+    return summarize(model, data)
+
+
+def field_pair_frame(
+    model: AFM | FM,
+    data: Dataset,
+    explanation: Explanation | Summary | None = None,
+    summary: Summary | None = None,
+) -> pd.DataFrame:
+    """One row per field pair (i < j, in triu order), aggregated over every row of ``data`` (exact).
 
     Columns: ``pair`` (position), ``field_i``, ``field_j``, ``label`` ("a × b"), ``i``, ``j``,
     ``mean_attention``, ``std_attention``, ``mean_score``, ``mean_interaction``,
     ``mean_contribution``, ``mean_abs_contribution``, ``support`` (rows),
-    ``rank`` (1 = largest mean |contribution|).
+    ``rank`` (1 = largest mean |contribution|). From ``summary`` (or ``explanation``, a Summary or the
+    Explanation of every row) when given, else from ``summarize(model, data)``: nothing [N, P] is held.
     """
-    exp = explanation if explanation is not None else explain_dataset(model, data)
+    s = summary if summary is not None else as_summary(model, data, explanation)
     names = data.field_names
-    pairs = exp.pairs.tolist()
+    pairs = s.pairs.tolist()
     frame = pd.DataFrame(
         {
             "pair": np.arange(len(pairs)),
             "field_i": [names[i] for i, _ in pairs],
             "field_j": [names[j] for _, j in pairs],
-            "label": pair_names(names, exp.pairs),
+            "label": pair_names(names, s.pairs),
             "i": [i for i, _ in pairs],
             "j": [j for _, j in pairs],
-            "mean_attention": exp.attention.double().mean(0).numpy(),
-            "std_attention": exp.attention.double().std(0, correction=0).numpy(),
-            "mean_score": exp.score.double().mean(0).numpy(),
-            "mean_interaction": exp.interaction.double().mean(0).numpy(),
-            "mean_contribution": exp.contribution.double().mean(0).numpy(),
-            "mean_abs_contribution": exp.contribution.double().abs().mean(0).numpy(),
-            "support": np.full(len(pairs), exp.attention.shape[0]),
+            "mean_attention": s.mean("attention"),
+            "std_attention": s.std_attention,
+            "mean_score": s.mean("score"),
+            "mean_interaction": s.mean("interaction"),
+            "mean_contribution": s.mean("contribution"),
+            "mean_abs_contribution": s.mean("abs_contribution"),
+            "support": np.full(len(pairs), s.rows),
         }
     )
     frame["rank"] = frame["mean_abs_contribution"].rank(ascending=False, method="first").astype(int)
@@ -123,7 +109,8 @@ def feature_pair_frame(
     data: Dataset,
     top: int | None = 20,
     min_count: int = 1,
-    explanation: Explanation | None = None,
+    explanation: Explanation | Summary | None = None,
+    summary: Summary | None = None,
 ) -> pd.DataFrame:
     """Feature pairs ("weather=rain × app_category=outdoor") ranked by mean |contribution|.
 
@@ -131,14 +118,27 @@ def feature_pair_frame(
     ``field_j``, ``count`` (rows where the pair occurs), ``mean_attention``,
     ``mean_interaction``, ``mean_contribution``, ``mean_abs_contribution``. Pairs seen fewer
     than ``min_count`` times are left out; ``top`` keeps the first rows (None: all).
+
+    Counting every distinct feature pair of every row is unbounded (Criteo-like data has millions), so
+    with a ``Summary`` (given, or made by ``summarize`` when neither is given) the table is computed on
+    the summary's **row sample** (all rows when the data has at most ``SAMPLE_ROWS``): ``count`` counts
+    the sample's rows. A whole-data ``Explanation`` gives every row. ``frame.attrs`` holds ``rows`` (the
+    rows counted) and ``of_rows`` (the rows of ``data``).
     """
-    exp = explanation if explanation is not None else explain_dataset(model, data)
-    if exp.pairs.numel() == 0:
-        return pd.DataFrame(columns=["label", "feature_i", "feature_j", "id_i", "id_j", "field_i", "field_j", "count"])
+    if summary is None and not isinstance(explanation, Explanation):
+        summary = as_summary(model, data, explanation)
+    if summary is not None:
+        exp, rows = summary.sample, summary.sample_data
+    else:
+        exp, rows = explanation, data  # type: ignore[assignment]
+    empty = ["label", "feature_i", "feature_j", "id_i", "id_j", "field_i", "field_j", "count"]
+    if exp.pairs.numel() == 0 or len(rows) == 0:
+        return pd.DataFrame(columns=empty)
     i, j = exp.pairs[:, 0], exp.pairs[:, 1]
-    n = data.n_features
-    key = (data.idx[:, i] * n + data.idx[:, j]).reshape(-1)  # (N*P,)
+    n = rows.n_features
+    key = (rows.idx[:, i] * n + rows.idx[:, j]).reshape(-1)  # (S*P,)
     unique, inverse = torch.unique(key, return_inverse=True)
+    del key
     count = torch.bincount(inverse, minlength=len(unique)).double()
 
     def mean(values: torch.Tensor) -> np.ndarray:
@@ -146,18 +146,16 @@ def feature_pair_frame(
             torch.zeros(len(unique), dtype=torch.float64).index_add_(0, inverse, values.reshape(-1).double()) / count
         ).numpy()
 
-    labels = data.schema.feature_labels()
+    labels = rows.schema.feature_labels()
     id_i, id_j = (unique // n).numpy(), (unique % n).numpy()
-    names = data.field_names
-    field_of = {f: k for k, spec in enumerate(data.schema.fields) for f in range(spec.offset, spec.offset + spec.size)}
+    names = rows.field_names
+    field_of = np.full(n, -1)
+    for k, spec in enumerate(rows.schema.fields):
+        field_of[spec.offset : spec.offset + spec.size] = k
     frame = pd.DataFrame(
         {
-            "feature_i": [labels[a] for a in id_i],
-            "feature_j": [labels[b] for b in id_j],
             "id_i": id_i,
             "id_j": id_j,
-            "field_i": [names[field_of[a]] if a in field_of else "?" for a in id_i],
-            "field_j": [names[field_of[b]] if b in field_of else "?" for b in id_j],
             "count": count.numpy().astype(int),
             "mean_attention": mean(exp.attention),
             "mean_interaction": mean(exp.interaction),
@@ -165,10 +163,21 @@ def feature_pair_frame(
             "mean_abs_contribution": mean(exp.contribution.abs()),
         }
     )
-    frame.insert(0, "label", frame["feature_i"] + PAIR_SEP + frame["feature_j"])
     frame = frame[frame["count"] >= min_count].sort_values("mean_abs_contribution", ascending=False, kind="stable")
     frame = frame.reset_index(drop=True)
-    return frame if top is None else frame.head(top)
+    frame = frame if top is None else frame.head(top)
+
+    # labels only for the rows kept: a sample of Criteo-like data has millions of distinct pairs
+    def field(ids: np.ndarray) -> list[str]:
+        return [names[field_of[a]] if 0 <= a < n and field_of[a] >= 0 else "?" for a in ids]
+
+    frame.insert(0, "feature_i", [labels[a] for a in frame["id_i"]])
+    frame.insert(1, "feature_j", [labels[b] for b in frame["id_j"]])
+    frame.insert(4, "field_i", field(frame["id_i"].to_numpy()))
+    frame.insert(5, "field_j", field(frame["id_j"].to_numpy()))
+    frame.insert(0, "label", frame["feature_i"] + PAIR_SEP + frame["feature_j"])
+    frame.attrs.update(rows=len(rows), of_rows=len(data))
+    return frame
 
 
 def planted_recovery(field_frame: pd.DataFrame, truth: list[dict[str, Any]]) -> dict[str, Any]:
@@ -199,28 +208,48 @@ def field_pair_matrix(frame: pd.DataFrame, value: str = "mean_attention") -> pd.
     return matrix
 
 
-def row_terms(explanation: Explanation, row: int, data: Dataset, top: int | None = 12) -> pd.DataFrame:
+def row_terms(
+    explanation: Explanation, row: int, data: Dataset, top: int | None = 12, baseline: Summary | None = None
+) -> pd.DataFrame:
     """The terms of one prediction, in waterfall order: bias, linear terms, pair contributions.
 
     Columns: ``term`` (e.g. "weather=rain", "weather=rain × app_category=outdoor"), ``kind``
     ("bias", "linear", "pair", "other pairs"), ``value``, ``attention`` (pairs), ``interaction``
-    (pairs), ``cumulative``. Pairs are sorted by |contribution|; beyond ``top`` they are summed
+    (pairs), ``cumulative``. Pairs are sorted by |value|; beyond ``top`` they are summed
     into one "other pairs" term, so the values always add up to the prediction.
     ``row`` indexes ``explanation`` (and the same row of ``data``).
+
+    ``baseline`` (a ``Summary`` of the data, by the same model): every term relative to an average row.
+    The first term is the average prediction ("average prediction", kind "bias"); a field's linear term
+    is w_i x_i minus its mean over the data, a pair's is c_ij minus its mean. They still add up to the
+    prediction. Raw linear terms absorb the bias (every row has one feature per field, so a field with
+    no effect can show a large w_i x_i); relative terms show what this row does differently.
     """
     labels = data.schema.feature_labels()
     ids = data.idx[row].tolist()
     names = [labels[i] if i < len(labels) else f"#{i}" for i in ids]
-    rows: list[dict[str, Any]] = [{"term": "bias w0", "kind": "bias", "value": float(explanation.bias)}]
+    n_fields, n_pairs = explanation.linear.shape[1], explanation.contribution.shape[1]
+    if baseline is not None:
+        if baseline.linear_sum.shape[0] != n_fields or baseline.pairs.shape[0] != n_pairs:
+            raise ValueError(
+                f"the baseline summarises {baseline.linear_sum.shape[0]} fields and {baseline.pairs.shape[0]} pairs; "
+                f"the row has {n_fields} and {n_pairs}"
+            )
+        first = {"term": "average prediction", "kind": "bias", "value": baseline.mean_prediction}
+        linear_mean, pair_mean = baseline.mean("linear"), baseline.mean("contribution")
+    else:
+        first = {"term": "bias w0", "kind": "bias", "value": float(explanation.bias)}
+        linear_mean, pair_mean = np.zeros(n_fields), np.zeros(n_pairs)
+    rows: list[dict[str, Any]] = [first]
     for f, name in enumerate(names):
-        rows.append({"term": name, "kind": "linear", "value": float(explanation.linear[row, f])})
+        rows.append({"term": name, "kind": "linear", "value": float(explanation.linear[row, f]) - linear_mean[f]})
     pairs = []
     for p, (i, j) in enumerate(explanation.pairs.tolist()):
         pairs.append(
             {
                 "term": f"{names[i]}{PAIR_SEP}{names[j]}",
                 "kind": "pair",
-                "value": float(explanation.contribution[row, p]),
+                "value": float(explanation.contribution[row, p]) - pair_mean[p],
                 "attention": float(explanation.attention[row, p]),
                 "interaction": float(explanation.interaction[row, p]),
             }
@@ -239,17 +268,21 @@ def row_terms(explanation: Explanation, row: int, data: Dataset, top: int | None
 # ---------------------------------------------------------------------------- dashboard helpers
 
 
-def attention_quantiles(explanation: Explanation, labels: list[str], top: int | None = None) -> pd.DataFrame:
+def attention_quantiles(explanation: Explanation | Summary, labels: list[str], top: int | None = None) -> pd.DataFrame:
     """Box-plot statistics of each pair's per-row attention a_ij, largest mean first.
 
     Columns: ``label``, ``pair`` (position in triu order), ``mean``, ``min``, ``q1``, ``median``,
     ``q3``, ``max``, ``lowerfence`` / ``upperfence`` (Tukey whiskers: the most extreme a_ij within
     1.5 IQR of the box), ``rows``. ``top`` keeps the first pairs (None: all). A handful of numbers
-    per pair instead of every row keeps a box plot of 30,000 rows small.
+    per pair instead of every row keeps a box plot of 30,000 rows small. A ``Summary`` gives the
+    statistics of its row sample (all rows when the data has at most ``SAMPLE_ROWS``); ``rows`` says how many.
     """
-    a = explanation.attention.double().numpy()  # (N, P)
+    exp = explanation.sample if isinstance(explanation, Summary) else explanation
+    a = exp.attention.double().numpy()  # (N, P)
     if a.shape[0] == 0:
         raise ValueError("cannot summarise the attention of an empty explanation")
+    if len(labels) != a.shape[1]:
+        raise ValueError(f"{len(labels)} labels for {a.shape[1]} pairs")
     q1, median, q3 = np.quantile(a, [0.25, 0.5, 0.75], axis=0)  # each (P,)
     iqr = q3 - q1
     frame = pd.DataFrame(
@@ -342,6 +375,31 @@ def encode_row(schema: Schema, values: dict[str, Any]) -> tuple[torch.Tensor, to
                 )
             idx[0, f] = feature
     return idx, val
+
+
+def numeric_ranges(data: Dataset) -> dict[str, tuple[float, float]]:
+    """Per numeric field of ``data``, ``(min, max)`` of its values in original units (x · std + mean).
+
+    The range a what-if edit can stay inside: the model saw nothing beyond it in ``data`` (pass the
+    training rows). Empty data: an empty dict."""
+    out: dict[str, tuple[float, float]] = {}
+    if len(data) == 0:
+        return out
+    for f, spec in enumerate(data.schema.fields):
+        if spec.kind == "numeric":
+            column = data.val[:, f].double() * spec.std + spec.mean
+            out[spec.name] = (float(column.min()), float(column.max()))
+    return out
+
+
+def out_of_range(values: dict[str, Any], ranges: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """The numeric ``values`` (field name -> number) outside ``ranges`` (``numeric_ranges``): name -> its range."""
+    out = {}
+    for name, (low, high) in ranges.items():
+        value = values.get(name)
+        if value is not None and not low <= float(value) <= high:
+            out[name] = (low, high)
+    return out
 
 
 def pair_sentences(terms: pd.DataFrame, top: int = 5, with_attention: bool = True) -> list[str]:

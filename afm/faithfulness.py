@@ -13,7 +13,11 @@ Pinter, "Attention is not not Explanation", EMNLP 2019). This module measures it
 - ``seed_stability``: train the same configuration with several seeds and see whether the pairs
   keep their places.
 
-Everything is computed from ``explain.explain_dataset``, the same computation as ``forward``.
+Everything is computed from ``model.explain``, the same computation as ``forward``. Whole-data figures
+come from a ``Summary`` (``explain.summarize``): what is a mean over field pairs is exact over every row;
+what needs each row (top-pair agreement, the variance shares, deletion) uses the summary's seeded row
+sample, all rows when the data has at most ``explain.SAMPLE_ROWS``. A whole-data ``Explanation`` passed
+instead is used as it is, every row.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from torch import Tensor
 
 from .config import TrainConfig
 from .data import Dataset
-from .explain import explain_dataset, field_pair_frame
+from .explain import Summary, as_summary, field_pair_frame
 from .metrics import infer_task, metrics_of, task_spec
 from .model import AFM, FM, Explanation
 from .train import Progress, train_model
@@ -52,7 +56,9 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
-def attention_agreement(model: AFM | FM, data: Dataset, explanation: Explanation | None = None) -> dict[str, Any]:
+def attention_agreement(
+    model: AFM | FM, data: Dataset, explanation: Explanation | Summary | None = None
+) -> dict[str, Any]:
     """How far a pair's attention a_ij says how much it moves the prediction (|c_ij|), on ``data``.
 
     Returns a dict:
@@ -64,20 +70,28 @@ def attention_agreement(model: AFM | FM, data: Dataset, explanation: Explanation
     - ``interaction_share``, ``attention_share``: var(log|s_ij|) / var(log|c_ij|) and
       var(log a_ij) / var(log|c_ij|) over every (row, pair) with c_ij != 0. Since log|c| = log a + log|s|,
       they say which factor makes contributions large or small (they need not sum to 1: the covariance).
-    - ``rows``, ``pairs``.
+    - ``rows`` (rows of ``data``), ``sample_rows`` (the rows the per-row figures used), ``pairs``.
 
+    ``explanation``: a ``Summary`` (None: ``summarize(model, data)``): ``spearman`` is exact over every row,
+    the per-row figures use its row sample; or the ``Explanation`` of every row: all exact.
     FM has no attention (every a_ij = 1): the agreement figures are NaN.
     """
-    exp = explanation if explanation is not None else explain_dataset(model, data)
+    summary = as_summary(model, data, explanation)
+    exp = summary.sample
     n_rows, n_pairs = exp.attention.shape
-    out: dict[str, Any] = {"rows": int(n_rows), "pairs": int(n_pairs), "chance": 1.0 / max(n_pairs, 1)}
+    out: dict[str, Any] = {
+        "rows": summary.rows,
+        "sample_rows": int(n_rows),
+        "pairs": int(n_pairs),
+        "chance": 1.0 / max(n_pairs, 1),
+    }
     nan = float("nan")
     if isinstance(model, FM) or n_pairs < 2 or n_rows == 0:
         return {**out, "spearman": nan, "top_pair_agreement": nan, "interaction_share": nan, "attention_share": nan}
+    out["spearman"] = _spearman(summary.mean("attention"), summary.mean("abs_contribution"))
     a = exp.attention.double()
     c = exp.contribution.double().abs()
     s = exp.interaction.double().abs()
-    out["spearman"] = _spearman(a.mean(0).numpy(), c.mean(0).numpy())
     out["top_pair_agreement"] = float((a.argmax(1) == c.argmax(1)).double().mean())
     nonzero = (c > 0) & (a > 0)
     log_c, log_a, log_s = c[nonzero].log(), a[nonzero].log(), s[nonzero].log()
@@ -127,7 +141,7 @@ def deletion_curve(
     seed: int = 0,
     *,
     task: str | None = None,
-    explanation: Explanation | None = None,
+    explanation: Explanation | Summary | None = None,
 ) -> pd.DataFrame:
     """Remove each row's top-m pairs by each ranking, for m = 0..``max_pairs``, and measure the change.
 
@@ -141,10 +155,18 @@ def deletion_curve(
     removed: RMSE for regression, AUC for binary; ``frame.attrs["metric"]`` names it). m = 0 is the
     model itself. ``task`` None: ``infer_task(data)``. A faithful ranking's curve of
     ``mean_abs_change`` rises fastest.
+
+    Rows: every row of ``data`` with ``explanation`` the ``Explanation`` of every row; otherwise the row
+    sample of the ``Summary`` (given, or ``summarize(model, data)``): all rows when the data has at most
+    ``explain.SAMPLE_ROWS``. ``frame.attrs["rows"]`` says how many rows were used.
     """
     if max_pairs < 0:
         raise ValueError(f"max_pairs must be >= 0, got {max_pairs}")
-    exp = explanation if explanation is not None else explain_dataset(model, data)
+    if isinstance(explanation, Explanation):
+        exp = explanation  # every row of data
+    else:
+        summary = as_summary(model, data, explanation)
+        exp, data = summary.sample, summary.sample_data
     n_rows, n_pairs = exp.attention.shape
     if n_rows != len(data):
         raise ValueError(f"the explanation has {n_rows} rows, the data {len(data)}")
@@ -172,6 +194,7 @@ def deletion_curve(
     frame = pd.DataFrame(rows, columns=["ranking", "removed", "mean_abs_change", "mean_metric"])
     frame.attrs["metric"] = metric
     frame.attrs["task"] = task
+    frame.attrs["rows"] = int(n_rows)
     return frame
 
 
