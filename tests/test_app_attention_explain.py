@@ -225,6 +225,58 @@ def test_explain_row_change_explains_one_row_only(explain_app: AppTest, monkeypa
     assert rows == [1, 1]  # AFM and FM, one row each: nothing explains the whole part on a row change
 
 
+def test_what_if_numbers_stay_in_the_training_range_unless_allowed(models, parts) -> None:
+    at = open_app("pages/explain.py", explain_mode="2", explain_part="test", explain_row="0")
+    data, train = parts["test"], parts["train"]
+    f = data.field_names.index("app_rating")
+    spec = data.schema.fields[f]
+    column = train.val[:, f].double() * spec.std + spec.mean
+    low, high = float(column.min()), float(column.max())  # about 1.43 and 5.0 on the sample
+    bounded = at.number_input(key="explain-edit-test-0-app_rating-bounded")
+    assert (bounded.min, bounded.max) == (pytest.approx(low), pytest.approx(high))
+    assert not at.warning  # the row's own value is inside
+
+    at.checkbox(key="explain-beyond").check().run()
+    at.number_input(key="explain-edit-test-0-app_rating-free").set_value(high + 3.0).run()
+    assert not at.exception
+    (warning,) = at.warning
+    assert "app_rating = " + f"{high + 3.0:.4g}" in warning.value and f"{high:.4g}" in warning.value
+    values = explain.row_values(data.schema, data.idx[0], data.val[0]) | {"app_rating": high + 3.0}
+    idx, val = explain.encode_row(data.schema, values)
+    with torch.no_grad():
+        expected = float(models["afm"](idx, val))
+    assert waterfall_total(at) == pytest.approx(expected, abs=1e-4)
+    assert at.query_params["explain_edit"] == f"app_rating={high + 3.0}"
+    assert at.query_params["explain_edit_row"] == "test:0" and at.subheader[0].value == "Row 0 of test (edited)"
+
+    # another row starts from its own values: the edit of row 0 does not follow
+    at.number_input(key="explain-row-test").set_value(1).run()
+    assert not at.exception and not at.warning
+    assert at.subheader[0].value == "Row 1 of test"
+    assert metric(at, "Label") == f"{float(data.y[1]):.4g}"
+    with torch.no_grad():
+        assert waterfall_total(at) == pytest.approx(float(models["afm"](data.idx[1:2], data.val[1:2])), abs=1e-4)
+    assert at.query_params["explain_edit"] == "" and at.query_params["explain_edit_row"] == "test:1"
+
+
+def test_waterfall_is_relative_to_an_average_row_by_default(models, parts) -> None:
+    at = open_app("pages/explain.py", explain_part="test", explain_row="4")
+    assert at.toggle(key="explain-relative").value is True
+    (trace,) = chart(at, "explain-waterfall")["data"]
+    summary = afm.summarize(models["afm"], parts["all"])
+    assert trace["x"][0] == "average prediction"
+    assert float(trace["y"][0]) == pytest.approx(summary.mean_prediction, abs=1e-9)
+    with torch.no_grad():
+        prediction = float(models["afm"](parts["test"].idx[4:5], parts["test"].val[4:5]))
+    assert waterfall_total(at) == pytest.approx(prediction, abs=1e-4)
+    assert any("average prediction over all 30,000 rows" in c.value for c in at.caption)
+    at.toggle(key="explain-relative").set_value(False).run()
+    (trace,) = chart(at, "explain-waterfall")["data"]
+    assert trace["x"][0] == "bias w0"
+    assert float(trace["y"][0]) == pytest.approx(float(models["afm"].w0.detach()), abs=1e-7)
+    assert waterfall_total(at) == pytest.approx(prediction, abs=1e-4)
+
+
 # ---------------------------------------------------------------------------- How AFM works
 
 

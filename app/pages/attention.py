@@ -56,7 +56,12 @@ value_name = st.radio(
 state.set_query(attention_part=part, attention_value=VALUES[value_name][3])
 
 model, data = ws.models["afm"], ws.parts[part]
-exp = state.explanation(ws, "afm", part)
+exp = state.summary(ws, "afm", part)  # exact sums per pair + a seeded row sample (never [rows, pairs])
+if not exp.exact:
+    st.caption(
+        f"Field-pair means are exact over all {exp.rows:,} rows; the row-by-row agreement, the deletion test, "
+        f"the top feature pairs and the spread per pair are {exp.sample_note()}."
+    )
 frame = state.field_frame(ws, "afm", part)
 column, diverging, short_name, _ = VALUES[value_name]
 n_pairs = len(frame)
@@ -73,7 +78,7 @@ with heat_col:
     )
     state.show_figure(fig, "attention-heatmap")
 with agree_col:
-    agreement = sections.agreement_panel(model, data, exp, n_pairs)
+    agreement = sections.agreement_panel(model, exp.sample_data, exp, n_pairs)
 low, high = frame["mean_attention"].min(), frame["mean_attention"].max()
 low_c, high_c = frame["mean_abs_contribution"].min(), frame["mean_abs_contribution"].max()
 st.caption(

@@ -7,6 +7,8 @@ import math
 import state
 import streamlit as st
 import torch
+import what_if
+from what_if import join_pairs, parse_pairs
 
 import afm
 from afm import explain, plots
@@ -14,23 +16,6 @@ from afm import explain, plots
 MODES = ["Row by index", "Filter by field values", "What if: edit the fields"]
 ANY = "any"
 COLUMNS = 3  # widgets per line for the per-field filters and editors
-
-
-def parse_pairs(text: str) -> dict[str, str]:
-    """'field=value;field=value' (the URL form of filters and edits) -> dict."""
-    return dict(item.split("=", 1) for item in text.split(";") if "=" in item)
-
-
-def join_pairs(values: dict[str, object]) -> str:
-    return ";".join(f"{name}={value}" for name, value in values.items())
-
-
-def as_number(text: object, default: float) -> float:
-    """A number typed into the URL, or ``default`` when it is not one."""
-    try:
-        return float(text)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return default
 
 
 st.title("Explain a prediction")
@@ -108,29 +93,7 @@ idx, val = data.idx[row : row + 1], data.val[row : row + 1]  # (1, F)
 label: float | None = float(data.y[row])
 if mode == MODES[2]:
     st.markdown("**Edit the fields** (the prediction below follows your values)")
-    original = explain.row_values(schema, idx[0], val[0])
-    linked_edit = parse_pairs(state.query_value("explain_edit", ""))
-    values: dict[str, object] = {}
-    columns = st.columns(COLUMNS)
-    for f, spec in enumerate(schema.fields):
-        slot, key = columns[f % COLUMNS], f"explain-edit-{part}-{row}-{spec.name}"  # a new row starts afresh
-        if spec.kind == "categorical":
-            default = linked_edit.get(spec.name, original[spec.name])
-            default = default if default in spec.values else original[spec.name]
-            values[spec.name] = slot.selectbox(spec.name, spec.values, index=spec.values.index(default), key=key)
-        elif spec.kind == "numeric":
-            default = as_number(linked_edit.get(spec.name), original[spec.name])
-            values[spec.name] = slot.number_input(f"{spec.name} (original units)", value=default, key=key)
-        else:
-            low, high = spec.offset, spec.offset + spec.size - 1
-            default = min(max(int(as_number(linked_edit.get(spec.name), original[spec.name])), low), high)
-            values[spec.name] = int(slot.number_input(f"{spec.name} (feature id)", low, high, default, 1, key=key))
-    edited = {
-        name: value
-        for name, value in values.items()
-        if (value != original[name] if isinstance(value, str) else not math.isclose(value, original[name]))
-    }
-    state.set_query(explain_edit=join_pairs(edited))
+    values, edited = what_if.edit_fields(ws, part, row, explain.row_values(schema, idx[0], val[0]))
     if edited:
         idx, val = explain.encode_row(schema, values)
         label = None  # an edited row is no longer a row of the data
@@ -161,8 +124,18 @@ kind = st.radio(
     horizontal=True,
     key="explain-model",
 )
-state.set_query(explain_model=kind)
-terms = explain.row_terms(explanations[kind], 0, one_row, top=12)
+relative = st.toggle("Terms relative to an average row", state.query_value("explain_relative", True, bool),
+                     key="explain-relative")  # fmt: skip
+state.set_query(explain_model=kind, explain_relative=relative)
+baseline = state.summary(ws, kind, "all") if relative else None
+terms = explain.row_terms(explanations[kind], 0, one_row, top=12, baseline=baseline)
+st.caption(
+    f"The first bar is the average prediction over all {len(ws.parts['all']):,} rows; each term is this row's minus "
+    "its average, so a field that does not matter shows about 0. Raw terms absorb the bias: every row has one "
+    "feature per field, so a field with no effect can still show a large w_i·x_i."
+    if relative
+    else "Raw terms: the bias w0, then each w_i·x_i and c_ij as the model adds them."
+)
 unit = "logit" if ws.task == "binary" else "prediction"
 state.show_figure(
     plots.waterfall(terms, f"{state.LABELS[kind]}: how the {unit} {predictions[kind]:.4f} adds up"), "explain-waterfall"

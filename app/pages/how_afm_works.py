@@ -142,12 +142,13 @@ st.markdown(
     f"The {n_pairs} weights sum to 1; FM's equal share would be 1/P = {1 / max(n_pairs, 1):.4f}. "
     "The pair's interaction s_ij projects u_ij on p; its contribution c_ij is what it adds to the prediction."
 )
-agree = afm.attention_agreement(afm_model, ws.parts["all"], state.explanation(ws, "afm", "all"))
+agree = afm.attention_agreement(afm_model, ws.parts["all"], state.summary(ws, "afm", "all"))
 st.info(
     f"**Attention is not importance.** The row's {n_pairs} weights a_ij always sum to 1; what moves the prediction "
     "is c_ij = a_ij · s_ij, sized mostly by s_ij: a pair can get high attention and move nothing. Here, over all "
     f"{len(ws.parts['all']):,} rows: Spearman(mean a_ij, mean |c_ij|) = {agree['spearman']:.2f} over the field "
-    f"pairs; a row's top-attention pair is its top-|c| pair in {agree['top_pair_agreement']:.0%} of rows. See Jain "
+    f"pairs; a row's top-attention pair is its top-|c| pair in {agree['top_pair_agreement']:.0%} of rows "
+    f"({state.sample_note(ws, 'afm', 'all')}). See Jain "
     "& Wallace, *Attention is not Explanation* (NAACL 2019); Wiegreffe & Pinter, *… not not Explanation* (EMNLP 2019)."
 )
 state.metric_row(
