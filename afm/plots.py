@@ -6,6 +6,9 @@ reads are named in its docstring.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -15,6 +18,135 @@ DIVERGING = "RdBu"
 MODEL_COLOURS = {"afm": "#d62728", "fm": "#1f77b4"}
 
 
+# ---------------------------------------------------------------------------- words for columns
+
+# Column names -> the words a figure or table shows (a projector audience reads these, not code).
+WORDS = {
+    "mean_attention": "mean attention a_ij",
+    "std_attention": "std of attention a_ij",
+    "mean_score": "mean attention score a'_ij",
+    "mean_interaction": "mean interaction s_ij",
+    "mean_contribution": "mean contribution c_ij",
+    "mean_abs_contribution": "mean |contribution|",
+    "afm_mean_abs_contribution": "mean |contribution| (AFM)",
+    "fm_mean_abs_contribution": "mean |contribution| (FM)",
+    "afm_mean_attention": "mean attention (AFM)",
+    "difference": "AFM − FM mean |contribution|",
+    "support": "rows",
+    "label": "field pair",
+    "train_loss": "training loss",
+    "epoch": "epoch",
+    "seconds": "seconds",
+    "attention_factor": "attention factor t",
+    "embed_dim": "embedding size k",
+    "l2_attention": "λ (L2 on W)",
+    "dropout": "dropout",
+    "attention_dropout": "attention dropout",
+    "lr": "learning rate",
+    "entropy": "attention entropy",
+}
+METRIC_WORDS = {
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "auc": "AUC",
+    "logloss": "log loss",
+    "accuracy": "accuracy",
+    "loss": "loss",
+}
+PART_WORDS = {"valid": "validation", "test": "test", "train": "training"}
+
+
+def words(column: str) -> str:
+    """A column name in words: ``valid_rmse`` -> "validation RMSE", ``afm_mean_abs_contribution`` ->
+    "mean |contribution| (AFM)"; a name it does not know comes back unchanged."""
+    if column in WORDS:
+        return WORDS[column]
+    if column in METRIC_WORDS:
+        return METRIC_WORDS[column]
+    part, _, metric = column.partition("_")
+    if part in PART_WORDS and metric in METRIC_WORDS:
+        return f"{PART_WORDS[part]} {METRIC_WORDS[metric]}"
+    return column
+
+
+# ---------------------------------------------------------------------------- anchored colour scales
+
+# blue (below the anchor) - white (at it) - red (above it), as RdBu with red = more
+BLUE_WHITE_RED = ("#2166ac", "#92c5de", "#f7f7f7", "#f4a582", "#b2182b")
+WHITE_RED = ("#f7f7f7", "#fddbc7", "#f4a582", "#d6604d", "#b2182b")
+PLANTED_COLOUR = "#1a9641"
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 × 10^n that is >= ``value`` (> 0): a colour bar
+    ends at a round number, at most a third above the largest value."""
+    if not np.isfinite(value) or value <= 0:
+        return 1.0
+    power = 10.0 ** np.floor(np.log10(value))
+    for step in (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0):
+        if step * power >= value * (1 - 1e-12):
+            return float(step * power)
+    return float(10 * power)
+
+
+def anchored_range(
+    values: np.ndarray | pd.DataFrame,
+    kind: str,
+    n_pairs: int | None = None,
+    previous: tuple[float, float] | None = None,
+) -> tuple[float, float]:
+    """The colour range (zmin, zmax) of a pair heatmap, anchored so that it does not follow the data.
+
+    ``kind`` "attention": (0, m/P) with m >= 2, so 1/P (FM's uniform weight) sits at 0..2/P's middle;
+    m grows in whole steps of 1/P only when a value exceeds 2/P. "signed": (-m, m), symmetric about 0.
+    "magnitude": (0, m). For the last two m is ``nice_ceiling`` of the largest |value|. ``previous``
+    (a range shown before) is only ever widened, never narrowed, so pictures of one session compare.
+    """
+    z = np.asarray(values, dtype=float)
+    finite = z[np.isfinite(z)]
+    top = float(np.abs(finite).max()) if finite.size else 0.0
+    if kind == "attention":
+        if not n_pairs:
+            raise ValueError("anchored_range: the attention scale needs n_pairs (P)")
+        uniform = 1.0 / n_pairs
+        lo, hi = 0.0, uniform * max(2.0, float(np.ceil(top / uniform - 1e-9)))
+    elif kind == "signed":
+        hi = nice_ceiling(top)
+        lo = -hi
+    elif kind == "magnitude":
+        lo, hi = 0.0, nice_ceiling(top)
+    else:
+        raise ValueError(f"anchored_range: kind must be attention, signed or magnitude, not {kind!r}")
+    if previous is not None:
+        lo, hi = min(lo, float(previous[0])), max(hi, float(previous[1]))
+        if kind == "signed":  # stays symmetric
+            hi = max(hi, -lo)
+            lo = -hi
+    return lo, hi
+
+
+def anchored_colours(lo: float, hi: float, anchor: float | None) -> list[list[Any]]:
+    """A plotly colour scale for the range lo..hi: white at ``anchor`` (blue below, red above), or
+    white at ``lo`` rising to red when ``anchor`` is None."""
+    if anchor is None:
+        return [[i / 4, colour] for i, colour in enumerate(WHITE_RED)]
+    mid = min(max((anchor - lo) / (hi - lo), 0.0), 1.0) if hi > lo else 0.5
+    blue, light_blue, white, light_red, red = BLUE_WHITE_RED
+    stops = [[0.0, blue], [mid / 2, light_blue], [mid, white], [mid + (1 - mid) / 2, light_red], [1.0, red]]
+    return [stop for stop in stops if 0.0 <= stop[0] <= 1.0]
+
+
+def cell_decimals(lo: float, hi: float) -> int:
+    """Decimals for the numbers in the cells: three significant digits of the scale's largest |end|."""
+    top = max(abs(lo), abs(hi))
+    return int(min(max(2 - np.floor(np.log10(top)), 0), 6)) if top > 0 else 3
+
+
+def cell_text(z: np.ndarray, decimals: int) -> list[list[str]]:
+    """The text of each cell: the value rounded to ``decimals`` ("" for NaN cells)."""
+    return [["" if not np.isfinite(v) else f"{v:.{decimals}f}" for v in row] for row in np.asarray(z, dtype=float)]
+
+
 def pair_heatmap(
     matrix: pd.DataFrame,
     title: str,
@@ -22,31 +154,103 @@ def pair_heatmap(
     diverging: bool = False,
     support: pd.DataFrame | None = None,
     value_name: str = "value",
+    kind: str | None = None,
+    zrange: tuple[float, float] | None = None,
+    n_pairs: int | None = None,
+    planted: Iterable[tuple[str, str]] = (),
+    numbers: bool = True,
+    text_size: int | None = None,
 ) -> go.Figure:
     """Heatmap of a field x field matrix (``explain.field_pair_matrix``); NaN cells stay blank.
 
-    ``diverging`` centres a red-blue scale at 0 (for signed contributions). ``support`` (same
-    shape) is shown on hover.
+    The colour range is ``zrange`` or else ``anchored_range(matrix, kind, n_pairs)``: ``kind``
+    "attention" (white at 1/P, FM's uniform weight, with a colour-bar tick there; needs ``n_pairs``),
+    "signed" (white at 0, symmetric; what ``diverging=True`` asks for) or "magnitude" (white at 0, the
+    default). With ``numbers`` each cell shows its value rounded to ``cell_decimals`` of the range.
+    ``planted`` (field_i, field_j) pairs get a green frame. ``support`` (same shape) is shown on hover.
+    ``text_size`` fixes the cells' font size (else it follows the figure's font).
     """
+    kind = kind or ("signed" if diverging else "magnitude")
     z = matrix.to_numpy(dtype=float)
+    lo, hi = zrange if zrange is not None else anchored_range(z, kind, n_pairs)
+    anchor = {"attention": 1.0 / n_pairs if n_pairs else None, "signed": 0.0}.get(kind)
     custom = support.to_numpy(dtype=float) if support is not None else None
     hover = "%{y} × %{x}<br>" + value_name + ": %{z:.4f}"
     hover += "<br>support: %{customdata:,.0f} rows<extra></extra>" if support is not None else "<extra></extra>"
+    colorbar: dict[str, Any] = {"title": {"text": value_name}}
+    if kind == "attention" and n_pairs:
+        uniform = 1.0 / n_pairs
+        steps = int(round(hi / uniform))
+        ticks = [m * uniform for m in range(0, steps + 1, max(1, steps // 6))]
+        colorbar.update(
+            tickvals=ticks,
+            ticktext=[
+                "0" if m == 0 else "1/P" if m == 1 else f"{m}/P" for m in range(0, steps + 1, max(1, steps // 6))
+            ],
+        )
+    decimals = cell_decimals(lo, hi)
     heat = go.Heatmap(
         z=z,
         x=list(matrix.columns),
         y=list(matrix.index),
         customdata=custom,
-        colorscale=DIVERGING if diverging else SEQUENTIAL,
-        zmid=0.0 if diverging else None,
-        reversescale=diverging,  # RdBu: positive in red would read as "bad"; keep red = positive
+        colorscale=anchored_colours(lo, hi, anchor),
+        zmin=lo,
+        zmax=hi,
         hoverongaps=False,
-        colorbar={"title": value_name},
+        colorbar=colorbar,
         hovertemplate=hover,
+        text=cell_text(z, decimals) if numbers else None,
+        texttemplate="%{text}" if numbers else None,
+        textfont={"size": text_size} if text_size else None,
+        xgap=1,
+        ygap=1,
     )
     fig = go.Figure(heat)
-    fig.update_layout(title=title, yaxis={"autorange": "reversed"}, margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    columns, rows = list(matrix.columns), list(matrix.index)
+    framed = 0
+    for a, b in planted:
+        for fi, fj in ((a, b), (b, a)):
+            if fi in rows and fj in columns and np.isfinite(matrix.loc[fi, fj]):
+                x, y = columns.index(fj), rows.index(fi)
+                fig.add_shape(type="rect", x0=x - 0.5, x1=x + 0.5, y0=y - 0.5, y1=y + 0.5,
+                              line={"color": PLANTED_COLOUR, "width": 4})  # fmt: skip
+                framed += 1
+                break
+    notes = []
+    if kind == "attention" and n_pairs:
+        notes.append(f"white = 1/P = 1/{n_pairs} = {1 / n_pairs:.{decimals}f} (FM's uniform weight)")
+    elif kind == "signed":
+        notes.append("white = 0; red pushes the prediction up, blue down")
+    if framed:
+        notes.append(f"<span style='color:{PLANTED_COLOUR}'>green frame</span>: pair planted in the sample")
+    if notes:
+        fig.add_annotation(text=" · ".join(notes), xref="paper", yref="paper", x=0, y=-0.02, xanchor="left",
+                           yanchor="top", showarrow=False, font={"size": 12})  # fmt: skip
+    fig.update_layout(
+        title=title,
+        yaxis={"autorange": "reversed"},
+        xaxis={"side": "bottom", "tickangle": -30},
+        plot_bgcolor="rgba(0,0,0,0)",
+        margin={"l": 10, "r": 10, "t": 50, "b": 40 if notes else 10},
+    )
     return fig
+
+
+def cancelling_pairs(frame: pd.DataFrame, top: int = 10, ratio: float = 0.3) -> pd.DataFrame:
+    """The pairs whose signed mean hides cancelling effects: among the ``top`` pairs by
+    ``mean_abs_contribution``, those with |mean c_ij| / mean |c_ij| < ``ratio`` (positive and negative
+    contributions cancel in the mean, so the signed heatmap draws them near white).
+
+    Reads ``label``, ``mean_contribution``, ``mean_abs_contribution`` (``explain.field_pair_frame``);
+    returns those columns plus ``ratio``, largest mean |c_ij| first.
+    """
+    shown = frame.sort_values("mean_abs_contribution", ascending=False).head(top)
+    shown = shown[["label", "mean_contribution", "mean_abs_contribution"]].copy()
+    shown["ratio"] = shown["mean_contribution"].abs() / shown["mean_abs_contribution"].where(
+        shown["mean_abs_contribution"] > 0
+    )
+    return shown[shown["ratio"] < ratio].reset_index(drop=True)
 
 
 def waterfall(terms: pd.DataFrame, title: str = "How the prediction adds up") -> go.Figure:
@@ -80,11 +284,13 @@ def learning_curves(
 ) -> go.Figure:
     """One line per model of ``metric`` (a ``History.to_frame()`` column) against ``epoch``.
 
-    ``previous`` runs are drawn faded and dashed, for comparison (as TensorFlow Playground does).
+    Models are drawn in ``MODEL_COLOURS`` order (AFM, then FM) whatever order the dicts have, so the
+    legend does not swap after a training. ``previous`` runs are drawn faded and dashed, for
+    comparison (as TensorFlow Playground does). The y axis names ``metric`` in ``words``.
     """
     fig = go.Figure()
     for faded, runs in ((True, previous or {}), (False, histories)):
-        for name, frame in runs.items():
+        for name, frame in sorted(runs.items(), key=lambda item: model_order(item[0])):
             if frame is None or metric not in frame or frame.empty:
                 continue
             colour = MODEL_COLOURS.get(name.lower(), None)
@@ -99,9 +305,18 @@ def learning_curves(
                 )
             )
     fig.update_layout(
-        title=title or metric, xaxis_title="epoch", yaxis_title=metric, margin={"l": 10, "r": 10, "t": 50, "b": 10}
+        title=title or words(metric),
+        xaxis_title="epoch",
+        yaxis_title=words(metric),
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
     return fig
+
+
+def model_order(name: str) -> tuple[int, str]:
+    """Sort key: AFM first, then FM (``MODEL_COLOURS`` order), then any other name."""
+    known = list(MODEL_COLOURS)
+    return (known.index(name.lower()) if name.lower() in known else len(known), name)
 
 
 def prediction_scatter(
@@ -109,7 +324,7 @@ def prediction_scatter(
 ) -> go.Figure:
     """Scatter of each model's predictions against the labels, with the diagonal."""
     fig = go.Figure()
-    for name, pred in predictions.items():
+    for name, pred in sorted(predictions.items(), key=lambda item: model_order(item[0])):
         fig.add_trace(
             go.Scattergl(
                 x=y,
@@ -123,6 +338,65 @@ def prediction_scatter(
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="y = x", line={"color": "#555", "dash": "dot"}))
     fig.update_layout(
         title=title, xaxis_title="label", yaxis_title="prediction", margin={"l": 10, "r": 10, "t": 50, "b": 10}
+    )
+    return fig
+
+
+def density_edges(y: np.ndarray, predictions: dict[str, np.ndarray], bins: int = 30) -> np.ndarray:
+    """``bins`` + 1 equal-width edges over the labels and every model's predictions together."""
+    values = np.concatenate([np.asarray(y, dtype=float), *(np.asarray(p, dtype=float) for p in predictions.values())])
+    lo, hi = float(values.min()), float(values.max())
+    return np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+
+
+def prediction_density(
+    y: np.ndarray, predictions: dict[str, np.ndarray], bins: int = 30, title: str = "Predicted vs true"
+) -> go.Figure:
+    """One panel per model (AFM, then FM), side by side on the same axes: how many rows fall in each
+    (label, prediction) cell of a ``bins`` x ``bins`` grid (``density_edges``; z[r][c] = rows with the
+    prediction in bin r and the label in bin c, empty cells blank), with the diagonal y = x. Two
+    overplotted clouds of thousands of points hide each other; counts do not."""
+    from plotly.subplots import make_subplots
+
+    edges = density_edges(y, predictions, bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    names = sorted(predictions, key=model_order)
+    fig = make_subplots(rows=1, cols=len(names), shared_yaxes=True, horizontal_spacing=0.04, subplot_titles=names)
+    for col, name in enumerate(names, start=1):
+        counts, _, _ = np.histogram2d(np.asarray(y, dtype=float), np.asarray(predictions[name], dtype=float),
+                                      bins=[edges, edges])  # fmt: skip
+        z = counts.T.astype(float)  # rows: prediction bins, columns: label bins
+        z[z == 0] = np.nan
+        fig.add_trace(
+            go.Heatmap(
+                x=centres,
+                y=centres,
+                z=z,
+                name=name,
+                coloraxis="coloraxis",
+                hoverongaps=False,
+                hovertemplate=f"{name}<br>label ≈ %{{x:.3g}}<br>prediction ≈ %{{y:.3g}}<br>"
+                "rows: %{z:.0f}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(x=edges[[0, -1]], y=edges[[0, -1]], mode="lines", name="y = x", showlegend=col == 1,
+                       line={"color": "#555", "dash": "dot"}, hoverinfo="skip"),
+            row=1,
+            col=col,
+        )  # fmt: skip
+        fig.update_xaxes(title_text="label", range=edges[[0, -1]], row=1, col=col)
+    fig.update_yaxes(title_text="prediction", range=edges[[0, -1]], row=1, col=1)
+    fig.update_layout(
+        title=title,
+        coloraxis={
+            "colorscale": [[0, "#deebf7"], [0.5, "#6baed6"], [1, "#08306b"]],
+            "colorbar": {"title": {"text": "rows"}},
+        },
+        showlegend=False,
+        margin={"l": 10, "r": 10, "t": 70, "b": 10},
     )
     return fig
 
@@ -148,7 +422,8 @@ def sweep_plot(frame: pd.DataFrame, metric: str, x: str = "value", title: str | 
     """``metric`` against the swept value, one line per ``model`` (``sweeps.summarise`` output:
     columns ``model``, ``parameter``, ``value``, ``<metric>``, and ``<metric>_std`` for error bars)."""
     fig = go.Figure()
-    for name, part in frame.groupby("model", sort=False):
+    groups = sorted(frame.groupby("model", sort=False), key=lambda item: model_order(str(item[0])))
+    for name, part in groups:
         part = part.sort_values(x)
         error = part[f"{metric}_std"] if f"{metric}_std" in part else None
         fig.add_trace(
@@ -163,30 +438,45 @@ def sweep_plot(frame: pd.DataFrame, metric: str, x: str = "value", title: str | 
         )
     parameter = str(frame["parameter"].iloc[0]) if "parameter" in frame and len(frame) else x
     fig.update_layout(
-        title=title or f"{metric} against {parameter}",
-        xaxis_title=parameter,
-        yaxis_title=metric,
+        title=title or f"{words(metric)} against {words(parameter)}",
+        xaxis_title=words(parameter),
+        yaxis_title=words(metric),
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
     return fig
 
 
-def contribution_difference(frame: pd.DataFrame, title: str | None = None) -> go.Figure:
+def contribution_difference(frame: pd.DataFrame, title: str | None = None, planted: Iterable[str] = ()) -> go.Figure:
     """Sorted bars of ``difference`` (AFM mean |c_ij| − FM mean |c_ij|) per field pair ``label``.
 
     Bars are in AFM's colour where AFM leans on the pair more than FM does, in FM's where less.
+    ``planted`` labels (the sample's planted pairs) get a hatched bar with a green outline.
     """
     ordered = frame.sort_values("difference", ascending=False)
     colours = [MODEL_COLOURS["afm"] if d >= 0 else MODEL_COLOURS["fm"] for d in ordered["difference"]]
+    marked = set(planted)
+    is_planted = [label in marked for label in ordered["label"]]
     fig = go.Figure(
         go.Bar(
             x=ordered["label"],
             y=ordered["difference"],
-            marker_color=colours,
-            hovertemplate="%{x}<br>AFM − FM: %{y:+.4f}<extra></extra>",
+            marker={
+                "color": colours,
+                "line": {
+                    "color": [PLANTED_COLOUR if p else "rgba(0,0,0,0)" for p in is_planted],
+                    "width": [3 if p else 0 for p in is_planted],
+                },
+                "pattern": {"shape": ["/" if p else "" for p in is_planted], "fgcolor": PLANTED_COLOUR},
+            },  # fmt: skip
+            customdata=["planted pair" if p else "" for p in is_planted],
+            hovertemplate="%{x}<br>AFM − FM: %{y:+.4f}<br>%{customdata}<extra></extra>",
         )
     )
     fig.add_hline(y=0.0, line_color="#555")
+    if any(is_planted):
+        fig.add_annotation(text=f"<span style='color:{PLANTED_COLOUR}'>hatched, green outline</span>: pair planted "
+                           "in the sample", xref="paper", yref="paper", x=1, y=1, xanchor="right", yanchor="bottom",
+                           showarrow=False)  # fmt: skip
     fig.update_layout(
         title=title or "Mean |contribution| per field pair: AFM − FM",
         yaxis_title="AFM − FM mean |c_ij|",

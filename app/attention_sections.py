@@ -11,12 +11,13 @@ import json
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import state
 import streamlit as st
 
 import afm
-from afm import faithfulness, plots
+from afm import explain, faithfulness, plots
 
 
 def part_help(ws: state.Workspace) -> str:
@@ -166,4 +167,121 @@ def stability_section(
     ]  # fmt: skip
     shown = shown.rename(columns={"label": "field pair"})
     shown.attrs = {}  # the per-seed records need not travel to the browser
-    state.show_table(shown, "attention-stability")
+    state.show_table(shown, "attention-stability", words=False)  # its columns name the interval ends
+
+
+# ---------------------------------------------------------------------------- the field x field heatmap
+
+# field_pair_frame column -> the anchored colour scale of plots.anchored_range
+HEAT_KINDS = {"mean_attention": "attention", "mean_contribution": "signed", "mean_abs_contribution": "magnitude"}
+# TrainConfig field -> how a before/after title names it (the paper's symbols where it has them)
+SETTING_NAMES = {
+    "attention_factor": "t",
+    "embed_dim": "k",
+    "l2_attention": "λ",
+    "dropout": "dropout",
+    "attention_dropout": "attention dropout",
+    "lr": "lr",
+    "epochs": "epochs",
+    "batch_size": "batch",
+    "optimizer": "optimiser",
+    "pretrain": "FM pre-training",
+    "seed": "seed",
+}
+
+
+def changed_settings(before: Any, now: Any) -> tuple[str, str]:
+    """Titles for a before/after pair of pictures: ("before: t = 16", "now: t = 8") for the settings
+    (``TrainConfig`` fields) that differ, at most three named; ("before", "now") when none is known to."""
+    if before is None or now is None:
+        return "before", "now"
+    old, new = before.to_dict(), now.to_dict()
+    changed = [name for name in SETTING_NAMES if name in old and old.get(name) != new.get(name)]
+    if not changed:
+        return "before", "now"
+
+    def setting(config: dict[str, Any]) -> str:
+        return ", ".join(f"{SETTING_NAMES[name]} = {config[name]}" for name in changed[:3])
+
+    return f"before: {setting(old)}", f"now: {setting(new)}"
+
+
+def session_range(ws: state.Workspace, column: str, n_pairs: int, *values: Any) -> tuple[float, float]:
+    """The heatmap's colour range for ``column``: ``plots.anchored_range`` of ``values``, widened to the
+    range shown before in this session (``st.session_state["heatmap-ranges"]``), never narrowed, so a
+    picture after a live change reads on the same scale as the one before it."""
+    store = st.session_state.setdefault("heatmap-ranges", {})
+    key = (ws.data_key, ws.task, column, n_pairs)
+    z = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values])
+    store[key] = plots.anchored_range(z, HEAT_KINDS[column], n_pairs, store.get(key))
+    return store[key]
+
+
+def previous_frame(ws: state.Workspace, part: str, data: afm.Dataset) -> pd.DataFrame | None:
+    """The field-pair frame of the AFM the session had before its last change of models, on ``data``;
+    None when there is none or it does not fit the data."""
+    model = ws.previous_models.get("afm")
+    if model is None or model is ws.models.get("afm"):
+        return None
+    try:
+        data.check_fits(model)
+    except ValueError:
+        return None
+    return cached("previous-frame", (id(model), ws.data_key, part), lambda: afm.field_pair_frame(model, data))
+
+
+def planted_fields(ws: state.Workspace) -> list[tuple[str, str]]:
+    """The sample's planted field pairs (``afm.datasets.sample_truth()``); none for other data."""
+    return [tuple(p["fields"]) for p in afm.datasets.sample_truth()] if ws.is_sample else []
+
+
+def heatmap_section(
+    ws: state.Workspace, part: str, data: afm.Dataset, frame: pd.DataFrame, value_name: str, column: str, short: str
+) -> None:
+    """The field x field heatmap of ``column`` with numbers in its cells on the session's anchored colour scale,
+    the previous models' heatmap beside it after a change of models, planted pairs framed, and a note when
+    the signed mean hides cancelling effects."""
+    n_pairs = len(frame)
+    present = bool(st.session_state.get("present"))
+    matrix = explain.field_pair_matrix(frame, column)
+    before = previous_frame(ws, part, data)
+    before_matrix = explain.field_pair_matrix(before, column) if before is not None else None
+    zrange = session_range(ws, column, n_pairs, matrix, *([] if before_matrix is None else [before_matrix]))
+    options = {
+        "kind": HEAT_KINDS[column],
+        "zrange": zrange,
+        "n_pairs": n_pairs,
+        "support": explain.field_pair_matrix(frame, "support"),
+        "value_name": short,
+        "planted": planted_fields(ws),
+        "text_size": 12 if before is not None else 14 if present else None,
+    }
+    rows = f"{len(data):,} rows ({part})"
+    if before_matrix is None:
+        fig = plots.pair_heatmap(matrix, f"AFM: {value_name} over {rows}", **options)
+        if present:
+            fig.update_layout(height=470, margin={"t": 40})
+        state.show_figure(fig, "attention-heatmap")
+    else:
+        then, now = changed_settings(ws.previous_config, ws.config)
+        left, right = st.columns(2)
+        with left:
+            fig = plots.pair_heatmap(before_matrix, f"{then} · {short}", **options)
+            fig.update_traces(showscale=False)
+            state.show_figure(fig, "attention-heatmap-before")
+        with right:
+            fig = plots.pair_heatmap(matrix, f"{now} · {short}", **options)
+            state.show_figure(fig, "attention-heatmap")
+        st.caption(f"Left: the models before the last change; right: now. Both over {rows}, on one colour scale.")
+    if column == "mean_contribution":
+        hidden = plots.cancelling_pairs(frame)
+        if len(hidden):
+            listed = "; ".join(
+                f"**{r.label}** (mean c_ij {r.mean_contribution:+.4f}, mean |c_ij| {r.mean_abs_contribution:.4f})"
+                for r in hidden.head(5).itertuples()
+            ) + (f"; and {len(hidden) - 5} more: " + ", ".join(hidden["label"].iloc[5:]) if len(hidden) > 5 else "")
+            st.warning(
+                "The signed mean hides effects that cancel: among the 10 pairs with the largest mean |c_ij|, "
+                f"these push some rows up and others down, so their mean is near 0 (white) although they move "
+                f"predictions: {listed}. Colour by mean |contribution| to see their size."
+            )

@@ -6,7 +6,9 @@ load the bundled pre-trained models themselves and recompute every asserted numb
 
 from __future__ import annotations
 
+import copy
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -95,12 +97,30 @@ def test_attention_heatmap_is_the_models_mean_attention(attention_app: AppTest, 
     assert heat["x"] == heat["y"] == parts["all"].field_names
     np.testing.assert_allclose(np.asarray(heat["z"], dtype=float), expected.to_numpy(), rtol=1e-6, equal_nan=True)
     assert np.isnan(np.asarray(heat["z"], dtype=float)[np.tril_indices(len(expected))]).all()  # upper triangle only
+    # a fixed scale anchored at 1/P (P = 36): 0..m/P, m >= 2, white at 1/P; the numbers are in the cells
+    n_pairs = len(frame)
+    top = float(frame["mean_attention"].max())
+    assert heat["zmin"] == 0 and heat["zmax"] == pytest.approx(max(2, math.ceil(top * n_pairs - 1e-9)) / n_pairs)
+    assert "1/P" in heat["colorbar"]["ticktext"]
+    decimals = afm.plots.cell_decimals(heat["zmin"], heat["zmax"])
+    for r, c in zip(*np.triu_indices(len(expected), 1), strict=True):
+        assert heat["text"][r][c] == f"{expected.iat[r, c]:.{decimals}f}"
+    # the sample's planted pairs are framed
+    figure = chart(at, "attention-heatmap")
+    frames = [s for s in figure["layout"].get("shapes", []) if s["type"] == "rect"]
+    assert len(frames) == len(afm.datasets.sample_truth())
 
     at.radio(key="attention-value").set_value("signed mean contribution c_ij").run()
     (heat,) = chart(at, "attention-heatmap")["data"]
     signed = explain.field_pair_matrix(frame, "mean_contribution").to_numpy()
     np.testing.assert_allclose(np.asarray(heat["z"], dtype=float), signed, rtol=1e-6, equal_nan=True)
-    assert heat["zmid"] == 0 and np.nanmin(signed) < 0 < np.nanmax(signed)
+    assert np.nanmin(signed) < 0 < np.nanmax(signed)
+    assert heat["zmin"] == -heat["zmax"] == -afm.plots.nice_ceiling(np.nanmax(np.abs(signed)))  # symmetric about 0
+    # pairs whose signed mean hides cancelling effects are named in a warning
+    hidden = afm.plots.cancelling_pairs(frame)
+    warnings = " ".join(w.value for w in at.warning)
+    assert all(label in warnings for label in hidden["label"])
+    assert (len(hidden) > 0) == ("cancel" in warnings)
     assert at.query_params["attention_value"] == "2"  # the view is in the URL
 
 
@@ -141,6 +161,52 @@ def test_attention_tables_planted_pairs_and_spread(attention_app: AppTest, model
         [*np.quantile(attention[:, best], [0.25, 0.5, 0.75]), attention[:, best].mean()],
         rtol=1e-9,
     )
+
+
+def test_attention_scale_holds_across_a_change_of_models_and_the_run_before_is_beside(models, parts) -> None:
+    at = open_app("pages/attention.py", attention_value="0")  # coloured by mean attention
+    ws = at.session_state["ws"]
+    n_pairs = len(parts["all"].field_names) * (len(parts["all"].field_names) - 1) // 2
+    (heat,) = chart(at, "attention-heatmap")["data"]
+    assert (heat["zmin"], heat["zmax"]) == pytest.approx((0, 2 / n_pairs))  # nearly uniform: 0..2/P
+    old_t, original = ws.config.attention_factor, ws.models["afm"]
+
+    # a live change: t and the models change (a sharper attention stands in for the retrained AFM)
+    sharp = copy.deepcopy(original)
+    with torch.no_grad():
+        sharp.h.mul_(300.0)
+    ws.set_models({"afm": sharp, "fm": ws.models["fm"]}, ws.histories, "test", replace(ws.config, attention_factor=8))
+    at.run()
+    assert not at.exception, at.exception
+    sharp_frame = afm.field_pair_frame(sharp, parts["all"])
+    top = float(sharp_frame["mean_attention"].max())
+    assert top > 2 / n_pairs  # the scale has to grow, in whole steps of 1/P
+    widened = (0, math.ceil(top * n_pairs - 1e-9) / n_pairs)
+    before, now = chart(at, "attention-heatmap-before"), chart(at, "attention-heatmap")
+    assert before["layout"]["title"]["text"].startswith(f"before: t = {old_t}")
+    assert now["layout"]["title"]["text"].startswith("now: t = 8")
+    for figure, frame in ((before, afm.field_pair_frame(original, parts["all"])), (now, sharp_frame)):
+        (heat,) = figure["data"]
+        assert (heat["zmin"], heat["zmax"]) == pytest.approx(widened)  # one scale for both pictures
+        expected = explain.field_pair_matrix(frame, "mean_attention").to_numpy()
+        np.testing.assert_allclose(np.asarray(heat["z"], dtype=float), expected, rtol=1e-6, equal_nan=True)
+
+    # back to the nearly uniform models: the session's scale does not shrink back to 0..2/P
+    ws.set_models(
+        {"afm": original, "fm": ws.models["fm"]}, ws.histories, "test", replace(ws.config, attention_factor=old_t)
+    )
+    at.run()
+    (heat,) = chart(at, "attention-heatmap")["data"]
+    assert (heat["zmin"], heat["zmax"]) == pytest.approx(widened)
+    assert chart(at, "attention-heatmap-before")["layout"]["title"]["text"].startswith("before: t = 8")
+    # and once neither picture holds the sharp model's values, the session's range is still the wide one
+    ws.set_models({"afm": copy.deepcopy(original), "fm": ws.models["fm"]}, ws.histories, "test", ws.config)
+    at.run()
+    for name in ("attention-heatmap-before", "attention-heatmap"):
+        (heat,) = chart(at, name)["data"]
+        assert np.nanmax(np.asarray(heat["z"], dtype=float)) < 2 / n_pairs
+        assert (heat["zmin"], heat["zmax"]) == pytest.approx(widened)
+    assert chart(at, "attention-heatmap")["layout"]["title"]["text"].startswith("now ·")  # no setting changed
 
 
 # ---------------------------------------------------------------------------- Explain a prediction

@@ -75,16 +75,20 @@ def regression() -> tuple[dict[str, afm.Dataset], dict[str, Any], dict[str, dict
 def test_compare_metrics_equal_direct_evaluation(compare: AppTest, regression: tuple) -> None:
     parts, models, _ = regression
     label_range = (float(parts["train"].y.min()), float(parts["train"].y.max()))  # as state.evaluate_part clips
-    shown = table(compare, "AFM − FM").set_index(["part", "metric"])
-    assert sorted(shown.index) == sorted((p, m) for p in ("valid", "test") for m in ("rmse", "mae"))
+    shown = table(compare, "AFM − FM")
+    # words, in a fixed order: validation then test, the headline metric first
+    assert list(zip(shown["part"], shown["metric"], strict=True)) == [
+        ("validation", "RMSE"), ("validation", "MAE"), ("test", "RMSE"), ("test", "MAE")
+    ]  # fmt: skip
+    shown = shown.set_index(["part", "metric"])
     for part in ("valid", "test"):
         direct = {k: afm.evaluate(m, parts[part], "regression", label_range=label_range) for k, m in models.items()}
         for metric in ("rmse", "mae"):
-            row = shown.loc[(part, metric)]
+            row = shown.loc[({"valid": "validation"}.get(part, part), metric.upper())]
             assert row["AFM"] == pytest.approx(direct["afm"][metric], rel=1e-12)
             assert row["FM"] == pytest.approx(direct["fm"][metric], rel=1e-12)
             assert row["AFM − FM"] == pytest.approx(direct["afm"][metric] - direct["fm"][metric], abs=1e-12)
-    test_afm, test_fm = shown.loc[("test", "rmse"), "AFM"], shown.loc[("test", "rmse"), "FM"]
+    test_afm, test_fm = shown.loc[("test", "RMSE"), "AFM"], shown.loc[("test", "RMSE"), "FM"]
     metric = next(m for m in compare.metric if m.label == "AFM test RMSE")
     assert metric.value == f"{test_afm:.4f}"
     assert metric.proto.delta == f"{test_afm - test_fm:+.4f} vs FM"
@@ -99,11 +103,19 @@ def test_compare_curves_and_scatter_show_the_models(compare: AppTest, regression
         for kind, name in (("afm", "AFM"), ("fm", "FM")):
             saved = [epoch[column] for epoch in meta[kind]["history"]["epochs"]]
             np.testing.assert_allclose(lines[name], saved, rtol=1e-12)
-    points = {trace["name"]: trace for trace in specs["Predicted vs true (test)"]["data"]}
+    # the predictions as a density: per model the test rows counted per (label, prediction) cell
+    density = [trace for trace in specs["Predicted vs true (test)"]["data"] if trace["type"] == "heatmap"]
+    assert [trace["name"] for trace in density] == ["AFM", "FM"]
     lo, hi = float(parts["train"].y.min()), float(parts["train"].y.max())
-    np.testing.assert_allclose(as_array(points["AFM"]["x"]), parts["test"].y.numpy(), rtol=1e-6)
-    expected = np.clip(afm.predict(models["afm"], parts["test"]).double().numpy(), lo, hi)
-    np.testing.assert_allclose(as_array(points["AFM"]["y"]), expected, rtol=1e-12)
+    y = parts["test"].y.double().numpy()
+    predictions = {
+        k.upper(): np.clip(afm.predict(m, parts["test"]).double().numpy(), lo, hi) for k, m in models.items()
+    }
+    edges = afm.plots.density_edges(y, predictions)
+    for trace in density:
+        counts, _, _ = np.histogram2d(y, predictions[trace["name"]], bins=[edges, edges])
+        np.testing.assert_array_equal(np.nan_to_num(as_array(trace["z"]).astype(float)), counts.T)
+    assert sum(np.nansum(as_array(t["z"]).astype(float)) for t in density) == 2 * len(y)
 
 
 def test_compare_attention_bars_are_afm_mean_attention(compare: AppTest, regression: tuple) -> None:
@@ -126,13 +138,18 @@ def test_compare_contribution_difference_is_afm_minus_fm(compare: AppTest, regre
     bars = charts(compare)["Mean |contribution| per field pair: AFM − FM"]["data"][0]
     assert list(bars["x"]) == list(expected.index)
     np.testing.assert_allclose(as_array(bars["y"]), expected.to_numpy(), rtol=1e-12)
-    shown = table(compare, "difference")
-    assert list(shown["label"]) == list(expected.index)
+    # the planted pairs' bars are hatched, the others plain
+    planted = set(afm.explain.planted_table(afm_frame, afm.datasets.sample_truth())["planted pair"])
+    hatched = [label for label, shape in zip(bars["x"], bars["marker"]["pattern"]["shape"], strict=True) if shape]
+    assert set(hatched) == planted and len(planted) == len(afm.datasets.sample_truth())
+    shown = table(compare, "AFM − FM mean |contribution|")  # column names in words, not afm_mean_abs_contribution
+    assert list(shown["field pair"]) == list(expected.index)
     np.testing.assert_allclose(
-        shown["fm_mean_abs_contribution"], fm_frame.set_index("label").loc[shown["label"], "mean_abs_contribution"]
+        shown["mean |contribution| (FM)"],
+        fm_frame.set_index("label").loc[shown["field pair"], "mean_abs_contribution"],
     )
     np.testing.assert_allclose(
-        shown["difference"], shown["afm_mean_abs_contribution"] - shown["fm_mean_abs_contribution"]
+        shown["AFM − FM mean |contribution|"], shown["mean |contribution| (AFM)"] - shown["mean |contribution| (FM)"]
     )
 
 
@@ -154,7 +171,7 @@ def test_compare_binary_shows_auc_and_calibration() -> None:
     shown = table(at, "AFM − FM").set_index(["part", "metric"])
     direct = afm.evaluate(models["afm"], parts["test"], "binary")
     for metric in ("auc", "logloss", "accuracy"):
-        assert shown.loc[("test", metric), "AFM"] == pytest.approx(direct[metric], rel=1e-12)
+        assert shown.loc[("test", afm.TASKS["binary"].label(metric)), "AFM"] == pytest.approx(direct[metric], rel=1e-12)
     assert any(m.label == "AFM test AUC" for m in at.metric)
     curves = {trace["name"]: trace for trace in charts(at)["Calibration (test)"]["data"]}
     rows = as_array(curves["AFM"]["customdata"])
@@ -180,7 +197,7 @@ def test_sweep_runs_run_sweep_and_keeps_results() -> None:
     at.number_input(key="sweeps_seeds").set_value(1)
     run_button(at).click().run()
     assert not at.exception, at.exception
-    shown = table(at, "valid_rmse")
+    shown = table(at, "validation RMSE")
     assert len(shown) == 4 and len(ws.sweeps) == 1
     assert sorted(zip(shown["model"], shown["value"], strict=True)) == [
         ("afm", 0.0),
@@ -195,11 +212,11 @@ def test_sweep_runs_run_sweep_and_keeps_results() -> None:
     base = dataclasses.replace(ws.config, epochs=1, task=ws.task)
     direct = afm.sweeps.run_sweep("dropout", [0.0, 0.3], ws.parts["train"], ws.parts["valid"], base=base, seeds=(0,))
     for column in ("valid_rmse", "valid_mae"):
-        np.testing.assert_allclose(shown[column], direct[column], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(shown[afm.plots.words(column)], direct[column], rtol=0, atol=1e-9)
     assert list(shown["model"]) == list(direct["model"])
 
-    lines = {trace["name"]: trace for trace in charts(at)["valid_rmse against dropout"]["data"]}
-    np.testing.assert_allclose(as_array(lines["afm"]["y"]), shown.loc[shown["model"] == "afm", "valid_rmse"])
+    lines = {trace["name"]: trace for trace in charts(at)["validation RMSE against dropout"]["data"]}
+    np.testing.assert_allclose(as_array(lines["afm"]["y"]), shown.loc[shown["model"] == "afm", "validation RMSE"])
 
     at.button(key="sweeps_clear").click().run()
     assert not at.exception and ws.sweeps == [] and not at.dataframe

@@ -23,7 +23,8 @@ WIEGREFFE_PINTER = (
 
 
 st.title("Attention")
-st.caption(
+present = bool(st.session_state.get("present"))  # presentation mode: the heatmap above the fold at 1024 × 768
+(st.expander("What c_ij and a_ij are") if present else st.container()).caption(
     "AFM adds up one contribution per pair of fields: c_ij = a_ij · s_ij, where s_ij = p·(v_i ⊙ v_j) x_i x_j is "
     "the pair's interaction and a_ij its attention. **c_ij is what moves the prediction.** a_ij is only a weight "
     "within one row: it is non-negative and sums to 1 over the row's pairs, so it says how the row's weight is "
@@ -37,7 +38,8 @@ if not state.require_models(ws):
 
 parts = list(ws.parts)
 linked_part = state.query_value("attention_part", "all")
-part = st.selectbox(
+part_col, value_col = st.columns([1, 3]) if present else (st.container(), st.container())
+part = part_col.selectbox(
     "Rows to average over",
     parts,
     index=parts.index(linked_part if linked_part in parts else "all"),
@@ -46,7 +48,7 @@ part = st.selectbox(
 )
 value_names = list(VALUES)
 codes = {code: name for name, (*_, code) in VALUES.items()}
-value_name = st.radio(
+value_name = value_col.radio(
     "Colour the heatmap by",
     value_names,
     index=value_names.index(codes.get(state.query_value("attention_value", 1, int), value_names[0])),
@@ -66,17 +68,13 @@ frame = state.field_frame(ws, "afm", part)
 column, diverging, short_name, _ = VALUES[value_name]
 n_pairs = len(frame)
 
-st.subheader("Field × field")
-heat_col, agree_col = st.columns([5, 2])
+if not present:
+    st.subheader("Field × field")
+# after a change of models the heatmap before the change is drawn beside: both take the width
+side_by_side = sections.previous_frame(ws, part, data) is not None
+heat_col, agree_col = (st.container(), st.container()) if side_by_side else st.columns([5, 2])
 with heat_col:
-    fig = plots.pair_heatmap(
-        explain.field_pair_matrix(frame, column),
-        f"AFM: {value_name} over {len(data):,} rows ({part})",
-        diverging=diverging,
-        support=explain.field_pair_matrix(frame, "support"),
-        value_name=short_name,
-    )
-    state.show_figure(fig, "attention-heatmap")
+    sections.heatmap_section(ws, part, data, frame, value_name, column, short_name)
 with agree_col:
     agreement = sections.agreement_panel(model, exp.sample_data, exp, n_pairs)
 low, high = frame["mean_attention"].min(), frame["mean_attention"].max()

@@ -29,12 +29,12 @@ st.subheader("Metrics on the same split")
 scores = {
     (label, part): state.evaluate_part(model, ws, part) for label, model in models.items() for part in ("valid", "test")
 }
-rows = [
-    {"part": part, "metric": name, "AFM": scores["AFM", part][name], "FM": scores["FM", part][name]}
+rows = [  # a fixed order (the task's metrics, headline first), whatever order a training left the dicts in
+    {"part": afm.plots.PART_WORDS[part], "metric": spec.label(name), "AFM": scores["AFM", part][name],
+     "FM": scores["FM", part][name]}
     for part in ("valid", "test")
-    for name in scores["AFM", part]
-    if name != "n"  # the row count is the same for both models
-]
+    for name in spec.metrics
+]  # fmt: skip
 table = pd.DataFrame(rows)
 table["AFM − FM"] = table["AFM"] - table["FM"]
 for column, part in zip(st.columns(2), ("test", "valid"), strict=True):
@@ -77,9 +77,14 @@ raw = {label: afm.predict(model, test).double().numpy() for label, model in mode
 y = test.y.double().numpy()
 if not spec.binary:
     lo, hi = afm.label_range(ws.parts["train"])
-    fig = plots.prediction_scatter(y, {k: np.clip(v, lo, hi) for k, v in raw.items()}, title="Predicted vs true (test)")
+    clipped = {k: np.clip(v, lo, hi) for k, v in raw.items()}
+    fig = plots.prediction_density(y, clipped, title="Predicted vs true (test)")
     state.show_figure(fig, "compare-predictions")
-    st.caption("Each point is a test row; predictions clipped to the training label range, as the RMSE sees them.")
+    st.caption(
+        f"How many of the {len(y):,} test rows fall in each cell of label × prediction, one panel per model on the "
+        "same axes and colour scale (darker: more rows); on the dotted diagonal the prediction is right. Predictions "
+        "are clipped to the training label range, as the RMSE sees them."
+    )
 else:
     probabilities = {k: spec.probability(v) for k, v in raw.items()}  # logits -> p
     fig = plots.calibration_plot(y, probabilities, title="Calibration (test)")
@@ -114,9 +119,12 @@ pairs = pd.DataFrame(
 )
 pairs["difference"] = pairs["afm_mean_abs_contribution"] - pairs["fm_mean_abs_contribution"]
 pairs = pairs.sort_values("difference", ascending=False, ignore_index=True)
-state.show_figure(plots.contribution_difference(pairs), "compare-contribution-difference")
+# the sample's planted pairs, labelled as the frame labels them (hatched bars)
+planted = list(afm.explain.planted_table(afm_frame, afm.datasets.sample_truth())["planted pair"]) if ws.is_sample else []
+state.show_figure(plots.contribution_difference(pairs, planted=planted), "compare-contribution-difference")
 st.caption(
     "Mean |c_ij| over the rows: how much each pair moves predictions. Red: AFM leans on the pair more than FM; "
     "blue: less. Both models learn their own embeddings, so a difference mixes attention with what each learned."
+    + (" Hatched bars with a green outline: the pairs planted in the sample." if planted else "")
 )
-state.show_table(pairs, "compare-field-pairs", key="compare-pairs")
+state.show_table(pairs.rename(columns={"label": "field pair"}), "compare-field-pairs", key="compare-pairs")
