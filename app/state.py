@@ -168,9 +168,10 @@ def sample_workspace(task: str = "regression") -> Workspace:
     return ws
 
 
-def workspace() -> Workspace:
+def workspace(banner: bool = True) -> Workspace:
     """This session's workspace (created on first use: the sample, pre-trained models loaded); a training
-    that finished since the last run is collected into it (``training.collect``)."""
+    that finished since the last run is collected into it (``training.collect``). ``banner``: a page's
+    first call says when the session's link asked for other models (``training.link_banner``)."""
     if "ws" not in st.session_state:
         task = st.query_params.get("task", "regression")
         st.session_state.ws = sample_workspace(task if task in ("regression", "binary") else "regression")
@@ -179,6 +180,8 @@ def workspace() -> Workspace:
     if message:
         st.session_state.train_message = message
     training.link_to_url(ws)
+    if banner:
+        training.link_banner(ws)
     return ws
 
 
@@ -224,7 +227,7 @@ def show_status(slot: Any = None) -> None:
     """The sidebar's line about the data and models; ``slot`` (an ``st.empty``) is kept for refreshes."""
     if slot is not None:
         st.session_state["_status_slot"] = slot
-    ws = workspace()
+    ws = workspace(banner=False)
     kinds = " and ".join(LABELS[k] for k in KINDS if k in ws.models)
     models = f"{kinds}, {ws.source}" if ws.models else "no models yet"
     settings = f"  \nSettings: {training.describe(ws.config, ['attention_factor', 'dropout', 'attention_dropout'])}"

@@ -70,4 +70,4 @@ if present:
 elif "present" in st.query_params:
     del st.query_params["present"]
 st.navigation(PAGES).run()
-training.link_to_url(state.workspace())  # the URL carries the data and the settings of the models shown
+training.link_to_url(state.workspace(banner=False))  # the URL carries the data and the settings of the models shown

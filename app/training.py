@@ -68,8 +68,8 @@ def start(ws: Any, config: afm.TrainConfig) -> jobs.Job:
         and ws.config.task == config.task
         and not differences_in(ws.config, config, fm_settings)
     )
-    fm = (ws.models["fm"], afm.History(ws.task, afm.TASKS[ws.task].monitor, ws.histories["fm"].to_dict("records")))
-    fm = fm if reuse else None
+    monitor = afm.TASKS[ws.task].monitor
+    fm = (ws.models["fm"], afm.History(ws.task, monitor, ws.histories["fm"].to_dict("records"))) if reuse else None
     key = jobs.job_key(ws.data_id, config.to_dict(), ws.model_ids.get("fm") if reuse else None)
     train, valid = ws.parts["train"], ws.parts.get("valid")
 

@@ -115,3 +115,75 @@ def test_crafted_link_values_are_ignored_with_a_notice(name: str, value: str) ->
     assert any(f"Link setting ignored: {name}" in w.value for w in at.warning), [w.value for w in at.warning]
     assert at.session_state[f"knob_{name}"] == getattr(at.session_state["ws"].config, name)  # the loaded models'
     assert not at.session_state["ws"].source.startswith("trained here")  # a link never trains by itself
+
+
+def upload_sample(app: AppTest, rows: int = 2000) -> None:
+    frame = afm.datasets.sample_frame().head(rows)
+    app.radio(key="data_source").set_value("upload a CSV/Parquet table").run()
+    app.file_uploader(key="data_upload").upload("apps.csv", frame.to_csv(index=False).encode()).run()
+    next(b for b in app.button if b.label == "Use this data").click().run()
+    assert not app.exception, app.exception
+
+
+def test_an_upload_and_its_models_survive_visits_to_other_pages(app: AppTest) -> None:
+    upload_sample(app)
+    app.slider(key="knob_epochs").set_value(2)
+    next(b for b in app.button if b.label == "Train AFM and FM").click().run()
+    ws = app.session_state["ws"]
+    assert ws.data_label == "apps.csv" and set(ws.models) == {"afm", "fm"} and ws.source.startswith("trained here")
+    for page in ("pages/attention.py", "pages/compare.py", "pages/how_afm_works.py", "pages/data_model.py"):
+        app.switch_page(page).run()
+        assert not app.exception, (page, app.exception)
+    assert app.session_state["ws"] is ws and ws.models and ws.data_label == "apps.csv"
+    assert app.radio(key="data_source").value == "upload a CSV/Parquet table"  # the control shows the session's data
+    assert "apps.csv" in app.sidebar.caption[0].value and "trained here" in app.sidebar.caption[0].value
+
+
+def test_replacing_trained_models_asks_first(app: AppTest) -> None:
+    upload_sample(app)
+    app.slider(key="knob_epochs").set_value(1)
+    next(b for b in app.button if b.label == "Train AFM and FM").click().run()
+    trained = app.session_state["ws"]
+    app.radio(key="data_source").set_value("bundled sample").run()
+    next(b for b in app.button if b.label == "Use the bundled sample").click().run()
+    assert app.session_state["ws"] is trained and any("replaces the data" in w.value for w in app.warning)
+    app.button(key="cancel-replace").click().run()
+    assert app.session_state["ws"] is trained and app.radio(key="data_source").value == "upload a CSV/Parquet table"
+    app.radio(key="data_source").set_value("bundled sample").run()
+    next(b for b in app.button if b.label == "Use the bundled sample").click().run()
+    app.button(key="confirm-replace").click().run()
+    ws = app.session_state["ws"]
+    assert not app.exception and ws.is_sample and ws.source == "pre-trained on the sample"
+
+
+def test_a_shared_link_trains_nothing_and_offers_to_reproduce() -> None:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["attention_factor"] = "8"
+    at.query_params["epochs"] = "2"
+    at.run()
+    ws = at.session_state["ws"]
+    assert not at.exception and ws.source == "pre-trained on the sample" and ws.config.attention_factor == 16
+    assert any("made with **t = 8, epochs = 2**" in i.value for i in at.info), [i.value for i in at.info]
+    assert at.query_params["attention_factor"] in ("8", ["8"])  # the link stays as shared until reproduced
+    at.switch_page("pages/attention.py").run()  # other pages say it too, and train nothing either
+    assert any("made with **t = 8" in i.value for i in at.info) and at.session_state["ws"] is ws
+    at.button(key="link-train").click().run()
+    ws = at.session_state["ws"]
+    assert not at.exception and ws.config.attention_factor == 8 and len(ws.histories["afm"]) == 2
+    at.switch_page("pages/data_model.py").run()
+    assert not any("made with" in i.value for i in at.info)
+    assert at.query_params["attention_factor"] in ("8", ["8"]) and at.query_params["data"] in (
+        "sample-regression",
+        ["sample-regression"],
+    )
+
+
+def test_the_url_carries_the_models_settings_not_untrained_knob_values(app: AppTest) -> None:
+    app.slider(key="knob_epochs").set_value(3)  # moved but not trained
+    app.run()
+    assert app.query_params["epochs"] in ("100", ["100"])  # the loaded models' setting
+
+
+def test_stop_with_nothing_running_says_so(app: AppTest) -> None:
+    app.button(key="train_stop").click().run()
+    assert any("Nothing is training now" in i.value for i in app.info)

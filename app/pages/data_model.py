@@ -22,7 +22,6 @@ st.caption(
 )
 
 # ---------------------------------------------------------------------------- data
-training.link_banner(ws)
 st.header("1. Data")
 sources = ["bundled sample", "upload a CSV/Parquet table", "libFM file or folder on disk"][
     : 3 if state.SERVER_PATHS else 2
