@@ -351,6 +351,13 @@ def _build(kind: str, config: TrainConfig, train: Dataset) -> AFM | FM:
     return build_model(config.model_config(kind, train))
 
 
+def _warm(model: AFM | FM, start: AFM | FM | None) -> AFM | FM:
+    """``model`` with ``start``'s weights (same shapes), or as it is when ``start`` is None."""
+    if start is not None:
+        model.load_state_dict(start.state_dict())
+    return model
+
+
 def train_pair(
     config: TrainConfig,
     train: Dataset,
@@ -359,11 +366,17 @@ def train_pair(
     callback: Callable[[Progress], bool | None] | None = None,
     device: str | torch.device = "cpu",
     fm: tuple[FM, History] | None = None,
+    warm: dict[str, AFM | FM] | None = None,
 ) -> dict[str, tuple[AFM | FM, History]]:
     """FM and AFM trained as ``config`` says: ``{"fm": (model, history), "afm": (model, history)}``.
 
     ``fm``: an FM already trained with these settings (and its history): it is reused and only the AFM
     is trained (a change of an AFM-only knob such as t retrains nothing else).
+
+    ``warm``: models to start from instead of fresh weights (the dashboard's live mode: a dropout moved, the
+    rest the same), kind -> model with the same parameter shapes as ``config`` gives; a warm AFM replaces
+    the start at the FM. ``fit`` evaluates the starting weights, so a warm start never ends worse on
+    validation than where it began.
 
     The FM is trained first. With ``config.pretrain`` the AFM starts exactly at that FM (so the
     comparison is AFM against the very FM it started from) and trains with ``finetune_lr``; without
@@ -372,8 +385,9 @@ def train_pair(
     the result. Either model keeps its best validation epoch however training ends.
     """
     common = _fit_kwargs(config, callback, device)
+    warm = warm or {}
     if fm is None:
-        fm_model = _build("fm", config, train)
+        fm_model = _warm(_build("fm", config, train), warm.get("fm"))
         fm_epochs = config.pretrain_epochs if config.pretrain and config.pretrain_epochs else config.epochs
         fm_history = fit(fm_model, train, valid, seed=config.seed, **{**common, "epochs": fm_epochs})
     else:
@@ -381,7 +395,11 @@ def train_pair(
     result: dict[str, tuple[AFM | FM, History]] = {"fm": (fm_model, fm_history)}
     if fm_history.stopped == "callback":
         return result
-    if config.pretrain:
+    if "afm" in warm:
+        afm = _warm(_build("afm", config, train), warm["afm"])
+        if config.pretrain and config.finetune_lr is not None:
+            common["lr"] = config.finetune_lr
+    elif config.pretrain:
         afm = AFM.from_fm(
             copy.deepcopy(fm_model), config.attention_factor, config.dropout, config.attention_dropout, seed=config.seed
         )

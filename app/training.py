@@ -54,23 +54,28 @@ def differences(a: afm.TrainConfig, b: afm.TrainConfig) -> list[str]:
     return [k.name for k in WIDGET_KNOBS if getattr(a, k.name) != getattr(b, k.name)]
 
 
-def start(ws: Any, config: afm.TrainConfig) -> jobs.Job:
+def start(ws: Any, config: afm.TrainConfig, live: bool = False) -> jobs.Job:
     """Submit the training of ``config`` on the workspace's data (this session's earlier job is let go).
 
-    An FM trained with the same FM settings is reused when only AFM knobs changed (t, the attention
-    dropout, ...): only the AFM is trained, from that FM. Identical jobs are shared across sessions."""
+    Only the models a change affects are trained: when only AFM knobs changed (t, the attention dropout,
+    ...) the session's FM is kept and only the AFM is trained, from that FM. ``live`` (live mode: only live
+    knobs moved) starts from the session's current weights where the shapes allow (the AFM unless t changed,
+    the FM when the dropout changed), so a few epochs suffice. Identical jobs are shared across sessions."""
     stop(quiet=True)
     st.session_state.pop("link", None)  # the user has chosen settings: a link's are history now
+    changed = differences(ws.config, config)
     fm_settings = [k.name for k in WIDGET_KNOBS if not k.afm_only]
-    reuse = (
-        "fm" in ws.models
-        and "fm" in ws.histories
-        and ws.config.task == config.task
-        and not differences_in(ws.config, config, fm_settings)
-    )
+    has = {kind for kind in ("afm", "fm") if kind in ws.models and kind in ws.histories}
+    reuse = "fm" in has and ws.config.task == config.task and not set(changed) & set(fm_settings)
     monitor = afm.TASKS[ws.task].monitor
     fm = (ws.models["fm"], afm.History(ws.task, monitor, ws.histories["fm"].to_dict("records"))) if reuse else None
-    key = jobs.job_key(ws.data_id, config.to_dict(), ws.model_ids.get("fm") if reuse else None)
+    warm: dict[str, Any] = {}
+    if live and ws.config.task == config.task and all(k.live for k in WIDGET_KNOBS if k.name in changed):
+        warm = {kind: ws.models[kind] for kind in has if not (reuse and kind == "fm")}
+        if "attention_factor" in changed:
+            warm.pop("afm", None)  # W is t x k: a new t starts the AFM at the FM, as the paper does
+    ids = {kind: ws.model_ids.get(kind) for kind in warm}
+    key = jobs.job_key(ws.data_id, config.to_dict(), ws.model_ids.get("fm") if reuse else None, ids)
     train, valid = ws.parts["train"], ws.parts.get("valid")
 
     def work(job: jobs.Job) -> dict[str, Any]:
@@ -84,12 +89,10 @@ def start(ws: Any, config: afm.TrainConfig) -> jobs.Job:
             text = f"{kind.upper()} epoch {p.epoch}/{p.epochs} · loss {p.train_loss:.4f}"
             return job.report(share, text, **curves)
 
-        pair = afm.train_pair(config, train, valid, callback=callback, fm=fm)
-        return {"pair": pair, "reused_fm": fm is not None}
+        pair = afm.train_pair(config, train, valid, callback=callback, fm=fm, warm=warm)
+        return {"pair": pair, "reused_fm": fm is not None, "warm": sorted(warm)}
 
-    what = ("AFM only (FM kept): " if reuse else "") + describe(
-        config, differences(ws.config, config) or ["attention_factor"]
-    )
+    what = ("AFM only (FM kept): " if reuse else "") + describe(config, changed or ["attention_factor"])
     job = jobs.pool().submit(key, what, work, session_id())
     st.session_state.job = job
     st.session_state.job_for = (ws.data_id, config)
@@ -139,6 +142,8 @@ def collect(ws: Any) -> str | None:
             source += "; the AFM was not trained"
     else:
         source = f"trained here ({job.seconds:.1f} s)"
+    if job.result.get("warm"):
+        source += f"; live: {' and '.join(k.upper() for k in job.result['warm'])} from the previous weights"
     kept_fm = ws.model_ids.get("fm")
     ws.previous = dict(ws.histories)
     ws.set_models(models, histories, source, config)  # without an AFM when stopped during the FM

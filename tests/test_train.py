@@ -261,3 +261,20 @@ def test_explain_dataset_same_terms_whatever_the_batching(parts: list[afm.Datase
     wide = afm.AFM(100, 39, 64, 16)  # P = 741 pairs: fewer rows per batch, within the budget
     assert 256 <= afm.explain.auto_batch_size(wide) < rows
     assert afm.explain.auto_batch_size(wide) * 741 * 4 * 6 <= 256 * 2**20
+
+
+def test_train_pair_warm_starts_from_given_weights() -> None:
+    """``warm``: the FM (and an AFM of the same t) start from given models; the start is evaluated, so the
+    warm-started models are never worse on validation than the models they started from."""
+    parts = afm.datasets.load_parts("sample", seed=0)
+    base = afm.TrainConfig(epochs=2)
+    first = afm.train_pair(base, parts["train"], parts["valid"])
+    moved = dataclasses.replace(base, dropout=0.3)
+    warm = {kind: model for kind, (model, _) in first.items()}
+    second = afm.train_pair(moved, parts["train"], parts["valid"], warm=warm)
+    clip = afm.label_range(parts["train"])
+    for kind, (model, history) in second.items():
+        before = afm.evaluate(warm[kind], parts["valid"], label_range=clip)["rmse"]
+        assert history.start["valid_rmse"] == pytest.approx(before, rel=1e-6)  # it started at the given weights
+        assert afm.evaluate(model, parts["valid"], label_range=clip)["rmse"] <= before + 1e-9
+        assert model is not warm[kind] and model.config.dropout == 0.3

@@ -128,7 +128,7 @@ if stop_clicked:
     elif outcome != "stopped":
         st.info(f"You {outcome}; your models are unchanged.")
 if submitted or live_changed:
-    training.start(ws, config)
+    training.start(ws, config, live=live_changed and not submitted)
 message = training.watch(ws, lambda curves: afm.plots.learning_curves(curves, f"valid_{spec.headline}", ws.previous))
 message = message or st.session_state.pop("train_message", None)
 if message and message.startswith("error"):
@@ -138,6 +138,9 @@ elif message and message.startswith("stopped"):
 
 # ---------------------------------------------------------------------------- results
 if ws.models:
+    headline = spec.label(spec.headline)
+    state.metric_row(*((f"{state.LABELS[k]} test {headline}", f"{ws.metrics[k][spec.headline]:.4f}")
+                       for k in state.KINDS if k in ws.models))  # fmt: skip
     rows = [
         {"model": state.LABELS[kind], **{f"test {spec.label(m)}": v for m, v in ws.metrics.get(kind, {}).items()
                                          if m != "n"}, "epochs": len(ws.histories.get(kind, []))}
