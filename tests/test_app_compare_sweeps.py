@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -181,42 +182,63 @@ def test_compare_binary_shows_auc_and_calibration() -> None:
     assert positives == pytest.approx(float((parts["test"].y > 0).sum()), rel=1e-9)
 
 
-def test_sweep_runs_run_sweep_and_keeps_results() -> None:
+def test_sweep_shows_an_estimate_runs_as_a_job_and_keeps_results() -> None:
     at = start("pages/sweeps.py")
     ws = at.session_state["ws"]
     values = at.text_input(key="sweeps_values_dropout")
     assert values.value == "0, 0.1, 0.2, 0.3, 0.4, 0.5"  # the paper's grid by default
+    assert at.number_input(key="sweeps_epochs").value == ws.config.epochs  # early stopping ends trainings
+    estimate = next(c.value for c in at.caption if c.value.startswith("Estimate: about"))
+    assert "6 FM + 6 AFM trainings" in estimate and float(estimate.split("**")[1].removesuffix(" s")) > 0
 
-    values.input("0, 2")  # a dropout ratio of 2 is refused before anything trains
+    values.input("0, 2").run()  # a dropout ratio of 2 is refused before anything trains
     run_button(at).click().run()
     assert not at.exception and at.error and "[0, 1)" in at.error[0].value
     assert ws.sweeps == []
 
     at.text_input(key="sweeps_values_dropout").input("0, 0.3")
     at.number_input(key="sweeps_epochs").set_value(1)
-    at.number_input(key="sweeps_seeds").set_value(1)
+    at.number_input(key="sweeps_seeds_dropout").set_value(1).run()
+    assert any("2 FM + 2 AFM trainings" in c.value for c in at.caption)
     run_button(at).click().run()
     assert not at.exception, at.exception
     shown = table(at, "validation RMSE")
     assert len(shown) == 4 and len(ws.sweeps) == 1
-    assert sorted(zip(shown["model"], shown["value"], strict=True)) == [
-        ("afm", 0.0),
-        ("afm", 0.3),
-        ("fm", 0.0),
-        ("fm", 0.3),
-    ]
+    pairs = list(zip(shown["model"], shown["value"], strict=True))
+    assert pairs == [("fm", 0.0), ("afm", 0.0), ("fm", 0.3), ("afm", 0.3)]
     assert any(b.proto.label.startswith("Download all session results") for b in at.get("download_button"))
     assert at.query_params["sweep_values"] == "0.0, 0.3" and at.query_params["sweep_epochs"] == "1"
 
-    # The same sweep run directly: training is seeded and deterministic on the CPU, so the numbers agree.
+    # The same trainings done directly: each value's FM and the AFM started at it (seeded, deterministic on the CPU).
     base = dataclasses.replace(ws.config, epochs=1, task=ws.task)
-    direct = afm.sweeps.run_sweep("dropout", [0.0, 0.3], ws.parts["train"], ws.parts["valid"], base=base, seeds=(0,))
-    for column in ("valid_rmse", "valid_mae"):
-        np.testing.assert_allclose(shown[afm.plots.words(column)], direct[column], rtol=0, atol=1e-9)
-    assert list(shown["model"]) == list(direct["model"])
+    clip = afm.label_range(ws.parts["train"], ws.task)
+    for dropout in (0.0, 0.3):
+        pair = afm.train_pair(dataclasses.replace(base, dropout=dropout), ws.parts["train"], ws.parts["valid"])
+        for kind in ("fm", "afm"):
+            direct = afm.evaluate(pair[kind][0], ws.parts["valid"], ws.task, label_range=clip)
+            row = shown[(shown["model"] == kind) & (shown["value"] == dropout)].iloc[0]
+            assert row["validation RMSE"] == pytest.approx(direct["rmse"], abs=1e-9)
+            assert row["validation MAE"] == pytest.approx(direct["mae"], abs=1e-9)
 
     lines = {trace["name"]: trace for trace in charts(at)["validation RMSE against dropout"]["data"]}
     np.testing.assert_allclose(as_array(lines["afm"]["y"]), shown.loc[shown["model"] == "afm", "validation RMSE"])
 
+    # The same settings again: the session's results, at once, without a new job.
+    assert any(c.value.startswith("Results for these settings are in this session") for c in at.caption)
+    started = time.perf_counter()
+    run_button(at).click().run()
+    assert not at.exception and len(ws.sweeps) == 1 and time.perf_counter() - started < 5
+    np.testing.assert_array_equal(table(at, "validation RMSE")["validation RMSE"], shown["validation RMSE"])
+
     at.button(key="sweeps_clear").click().run()
     assert not at.exception and ws.sweeps == [] and not at.dataframe
+
+
+def test_a_sweep_link_restores_settings_and_says_results_are_not_stored() -> None:
+    at = start("pages/sweeps.py", sweep_parameter="attention_factor", sweep_values="2, 8", sweep_seeds="2")
+    assert at.selectbox(key="sweeps_parameter").value == "attention_factor"
+    assert at.text_input(key="sweeps_values_attention_factor").value == "2, 8"
+    assert at.number_input(key="sweeps_seeds_attention_factor").value == 2
+    assert any("2 FM + 4 AFM trainings" in c.value for c in at.caption)  # one FM per seed, every AFM from it
+    assert any("this link restores the sweep's settings" in i.value.lower() for i in at.info)
+    assert at.session_state["ws"].sweeps == []  # opening a link trains nothing

@@ -3,50 +3,53 @@
 from __future__ import annotations
 
 import dataclasses
-import re
+import time
 
+import jobs
 import pandas as pd
 import state
 import streamlit as st
+import training
 
 import afm.sweeps
 from afm import plots
 
-# parameter -> (what the paper's figure shows, default values); the values are the paper's grids, trimmed
-PARAMETERS: dict[str, tuple[str, str]] = {
-    "dropout": ("Dropout on the pairwise-interaction layer (AFM and FM)", "0, 0.1, 0.2, 0.3, 0.4, 0.5"),
-    "attention_factor": ("Attention factor t, the attention network's hidden size (AFM)", "1, 4, 8, 16, 32"),
-    "l2_attention": ("λ, the L2 penalty on the attention network's W (AFM)", "0, 0.01, 0.1, 1, 10"),
-    "attention_dropout": ("Dropout on the attention weights (AFM)", "0, 0.1, 0.2, 0.3"),
+# parameter -> (what the paper's figure shows, default values, default seeds); the values are the paper's grids,
+# trimmed. t and λ move the sample's validation error by less than the seeds do, so their default has error bars.
+PARAMETERS: dict[str, tuple[str, str, int]] = {
+    "dropout": ("Dropout on the pairwise-interaction layer (AFM and FM)", "0, 0.1, 0.2, 0.3, 0.4, 0.5", 1),
+    "attention_factor": ("Attention factor t, the attention network's hidden size (AFM)", "1, 4, 16, 64", 3),
+    "l2_attention": ("λ, the L2 penalty on the attention network's W (AFM)", "0, 0.0001, 0.001, 0.01, 0.1", 3),
+    "attention_dropout": ("Dropout on the attention weights (AFM)", "0, 0.1, 0.2, 0.3", 1),
 }
+KEEP = 5  # sweeps kept per session
 
 
-def parse_values(parameter: str, text: str) -> list[float] | list[int]:
-    """The values typed for ``parameter`` ("0, 0.1 0.2"), checked; ValueError names the bad one."""
-    items = [item for item in re.split(r"[,\s;]+", text.strip()) if item]
-    if not items:
-        raise ValueError("type at least one value")
-    values = []
-    for item in items:
-        try:
-            value = float(item)
-        except ValueError:
-            raise ValueError(f"{item!r} is not a number") from None
-        if parameter == "attention_factor" and (value < 1 or value != int(value)):
-            raise ValueError(f"t must be a whole number >= 1, got {item}")
-        if "dropout" in parameter and not 0 <= value < 1:
-            raise ValueError(f"a dropout ratio must be in [0, 1), got {item}")
-        if parameter == "l2_attention" and value < 0:
-            raise ValueError(f"λ must be >= 0, got {item}")
-        values.append(int(value) if parameter == "attention_factor" else value)
-    return list(dict.fromkeys(values))  # drop repeats, keep the order typed
+def stored(ws: state.Workspace, key: str) -> pd.DataFrame | None:
+    """This session's finished (not stopped) sweep with these settings, if any."""
+    return next((f for f in reversed(ws.sweeps) if f.attrs.get("key") == key and not f.attrs.get("stopped")), None)
+
+
+def collect(ws: state.Workspace) -> bool:
+    """Keep this session's finished sweep job's rows in ``ws.sweeps`` (the last ``KEEP``, keyed by settings)."""
+    job, job_key, data_id, _ = st.session_state.get("sweeps_job", (None,) * 4)
+    if job is None or not job.done:
+        return False
+    del st.session_state["sweeps_job"]
+    if job.state == jobs.FAILED:
+        st.error(f"The sweep failed: {job.error}")
+    elif job.result is not None and data_id == ws.data_id:
+        frame = job.result.copy()
+        frame.attrs = {"key": job_key, "stopped": job.state == jobs.STOPPED, "seconds": job.seconds}
+        ws.sweeps[:] = [f for f in ws.sweeps if f.attrs.get("key") != job_key][-(KEEP - 1) :] + [frame]
+    return True
 
 
 st.title("Sweeps")
 st.caption(
-    "The paper's hyper-parameter figures, made live on this session's data: train AFM (and FM, for dropout) once per "
-    "value and seed, and plot the validation metric against the value. Short trainings show the trend, not the "
-    "paper's final numbers."
+    "The paper's hyper-parameter figures (Xiao et al. 2017, Fig. 2-4), made live on this session's data: for each "
+    "value and seed, train an FM and an AFM started exactly at it (the default recipe), and plot the validation metric "
+    "against the value. For t and λ one FM per seed is trained and every AFM starts from it."
 )
 
 ws = state.workspace()
@@ -54,8 +57,11 @@ if "train" not in ws.parts or "valid" not in ws.parts:
     st.info("A sweep needs a training and a validation part: load data on the **Data & model** page.")
     st.stop()
 headline, _ = state.metric_names(ws.task)
+collect(ws)  # a sweep that finished while the session looked elsewhere
+if "sweeps_from_link" not in st.session_state:  # read once: was this session opened with a sweep link?
+    st.session_state.sweeps_from_link = "sweep_values" in st.query_params
 
-# The parameter lives outside the form: picking one only changes the default values shown, it trains nothing.
+# Nothing here trains until Run is pressed, so the settings sit outside a form and the estimate follows them.
 names = list(PARAMETERS)
 wanted = state.query_value("sweep_parameter", "dropout")
 parameter = st.selectbox(
@@ -68,67 +74,110 @@ parameter = st.selectbox(
 if parameter != wanted and "sweep_values" in st.query_params:
     del st.query_params["sweep_values"]  # the values in the URL were another parameter's
 state.set_query(sweep_parameter=parameter)
-with st.form("sweeps_form"):
-    url_values = state.query_value("sweep_values", None)
-    values_text = st.text_input(
-        "Values (comma separated)",
-        url_values or PARAMETERS[parameter][1],
-        key=f"sweeps_values_{parameter}",  # one box per parameter, so each keeps its own grid
+values_text = st.text_input(
+    "Values (comma separated)",
+    state.query_value("sweep_values", None) or PARAMETERS[parameter][1],
+    key=f"sweeps_values_{parameter}",  # one box per parameter, so each keeps its own grid
+)
+left, right = st.columns(2)
+# clamped: a hand-edited URL must not put a number input out of its range (that raises)
+cap = ws.config.epochs
+epochs = left.number_input(
+    "Epochs per training (at most)", 1, 200, min(max(state.query_value("sweep_epochs", cap, int), 1), 200),
+    key="sweeps_epochs", help=f"Early stopping (patience {ws.config.patience}) ends most trainings sooner.",
+)  # fmt: skip
+seeds_default = min(max(state.query_value("sweep_seeds", PARAMETERS[parameter][2], int), 1), 10)
+n_seeds = right.number_input("Seeds (0, 1, ...)", 1, 10, seeds_default, key=f"sweeps_seeds_{parameter}")
+try:
+    values, problem = afm.sweeps.parse_values(parameter, values_text), None
+except ValueError as err:
+    values, problem = [], str(err)
+base = dataclasses.replace(ws.config, epochs=int(epochs), task=ws.task)
+seeds = tuple(range(int(n_seeds)))
+key = jobs.job_key("sweep", ws.data_id, parameter, values, seeds, base.to_dict())
+
+run_column, estimate_column, stop_column = st.columns([1, 3, 1], vertical_alignment="center")
+run = run_column.button("Run sweep", type="primary", key="sweeps_run")
+estimate = None
+if problem:
+    estimate_column.error(f"Values: {problem}")
+elif stored(ws, key) is not None:
+    estimate_column.caption("Results for these settings are in this session: Run shows them at once.")
+else:
+    steps = afm.sweeps.plan(parameter, values, seeds)
+    timing = (ws.data_id, base.batch_size, base.embed_dim, base.attention_factor, base.optimizer)
+    if st.session_state.get("sweeps_timing", (None,))[0] != timing:  # one short timing per data and model size
+        st.session_state.sweeps_timing = (
+            timing,
+            afm.sweeps.seconds_per_epoch(ws.parts["train"], ws.parts["valid"], base),
+        )
+    per_epoch, count = st.session_state.sweeps_timing[1], afm.sweeps.trainings(steps)
+    expected = afm.sweeps.expected_epochs(
+        base, ws.histories if base == dataclasses.replace(ws.config, task=ws.task) else None
     )
-    left, right = st.columns(2)
-    # clamped: a hand-edited URL must not put a number input out of its range (that raises)
-    epochs = left.number_input(
-        "Epochs per training", 1, 100, min(max(state.query_value("sweep_epochs", 3, int), 1), 100), key="sweeps_epochs"
-    )
-    n_seeds = right.number_input(
-        "Seeds (0, 1, ...)", 1, 10, min(max(state.query_value("sweep_seeds", 1, int), 1), 10), key="sweeps_seeds"
-    )
-    submitted = st.form_submit_button("Run sweep", type="primary")
+    estimate = afm.sweeps.estimate_seconds(steps, per_epoch, expected)
+    estimate_column.caption(
+        f"Estimate: about **{estimate:.0f} s** for {count['fm']} FM + {count['afm']} AFM trainings "
+        f"(~{expected['fm']:.0f} and ~{expected['afm']:.0f} epochs at {per_epoch['fm']:.2f} and "
+        f"{per_epoch['afm']:.2f} s per epoch, timed just now), plus any wait in the queue."
+    )  # fmt: skip
 st.caption(
-    f"Every other setting is this session's training configuration ({ws.config.optimizer}, lr {ws.config.lr}, "
-    f"k = {ws.config.embed_dim}, batch {ws.config.batch_size}). This page calls `afm.sweeps.run_sweep`, the same "
-    "code as the reproduction command `python -m afm reproduce`, so its numbers match the report's for the same "
-    "settings."
+    f"Every other setting is this session's training configuration ({training.describe(base)}; lr {base.lr}, "
+    f"AFM lr {base.finetune_lr}, batch {base.batch_size}). This page calls `afm.sweeps.run_sweep`. Links (the address "
+    "bar) keep the sweep's settings, not its results."
 )
 
-if submitted:
-    try:
-        values = parse_values(parameter, values_text)
-    except ValueError as err:
-        st.error(f"Values: {err}")
-        st.stop()
+if run and not problem:
     state.set_query(sweep_values=", ".join(str(v) for v in values), sweep_epochs=epochs, sweep_seeds=n_seeds)
-    bar = st.progress(0.0, text="starting")
+    st.session_state.sweeps_from_link = False
+    if stored(ws, key) is not None:
+        ws.sweeps.append(ws.sweeps.pop(ws.sweeps.index(stored(ws, key))))  # shown at once, as the latest
+    else:
+        work = afm.sweeps.sweep_job(parameter, values, ws.parts["train"], ws.parts["valid"], base=base, seeds=seeds)
+        label = f"sweep of {parameter}: {len(values)} values × {len(seeds)} seed(s)"
+        job = jobs.pool().submit(key, label, work, training.session_id())
+        st.session_state.sweeps_job = (job, key, ws.data_id, estimate)
 
-    def report(done: int, total: int, label: str) -> None:
-        bar.progress(done / total, text=f"{done}/{total} trainings · {label}")
-
-    frame = afm.sweeps.run_sweep(
-        parameter,
-        values,
-        ws.parts["train"],
-        ws.parts["valid"],
-        base=dataclasses.replace(ws.config, epochs=int(epochs), task=ws.task),
-        seeds=tuple(range(int(n_seeds))),
-        callback=report,
-    )
+if "sweeps_job" in st.session_state:
+    job, job_key, data_id, job_estimate = st.session_state.sweeps_job
+    if not job.done and stop_column.button("Stop", key="sweeps_stop", help="Ends the sweep; finished values are kept"):
+        if job.stop(training.session_id()):
+            job.wait(30)  # run_sweep checks every few batches: this is quick
+        else:  # another session waits for the same sweep: it goes on for them
+            st.session_state.pop("sweeps_job")
+            st.info("Left the sweep: another session asked for the same one, which goes on for them.")
+    bar = st.progress(0.0, text="waiting for a worker")
+    while "sweeps_job" in st.session_state and not job.done:  # a click (Stop, another page) ends this wait
+        place = jobs.pool().position(job)
+        of = f" of about {job_estimate:.0f} s" if job_estimate else ""
+        text = f"queued: {place - 1} job(s) ahead of this sweep" if place else f"{job.text} · {job.seconds:.0f} s{of}"
+        bar.progress(job.fraction, text=text)
+        time.sleep(0.2)
     bar.empty()
-    ws.sweeps.append(frame)
-    st.toast(f"Sweep of {parameter} done: {len(frame)} trainings in {frame['seconds'].sum():.0f} s")
+    if collect(ws):
+        st.rerun()  # draw the page again with the results (and the settings' "in this session" note)
 
+if st.session_state.sweeps_from_link and stored(ws, key) is None:
+    st.info("This link restores the sweep's settings; press **Run sweep** to compute its results (links do not "
+            "store results).")  # fmt: skip
 if not ws.sweeps:
     st.info("No sweep yet in this session: pick a parameter and values, then **Run sweep**.")
     st.stop()
 
-latest = ws.sweeps[-1]
-st.subheader(f"Latest sweep: {latest['parameter'].iloc[0]}")
+latest = stored(ws, key) if stored(ws, key) is not None else ws.sweeps[-1]
+st.subheader(f"Sweep of {latest['parameter'].iloc[0]}" if len(latest) else "Sweep")
+if latest.attrs.get("stopped"):
+    values_done = latest["value"].nunique() if len(latest) else 0
+    st.warning(f"Stopped after {latest.attrs['seconds']:.0f} s: {values_done} value(s) finished and shown; the rest "
+               "were not trained. Press **Run sweep** to compute the whole sweep.")  # fmt: skip
+if latest.attrs.get("key") != key:
+    st.caption("These results are the session's latest sweep; the settings above differ from it.")
+if not len(latest):
+    st.stop()
 metrics = [c for c in latest.columns if c.startswith("valid_")]
 wanted_metric = state.query_value("sweep_metric", f"valid_{headline}")
 metric = st.selectbox(
-    "Metric",
-    metrics,
-    index=metrics.index(wanted_metric) if wanted_metric in metrics else 0,
-    key="sweeps_metric",
+    "Metric", metrics, index=metrics.index(wanted_metric) if wanted_metric in metrics else 0, key="sweeps_metric"
 )
 state.set_query(sweep_metric=metric)
 fig = plots.sweep_plot(afm.sweeps.summarise(latest), metric)
@@ -142,11 +191,8 @@ everything = pd.concat(ws.sweeps, keys=range(1, len(ws.sweeps) + 1), names=["swe
 everything = everything.drop(columns="row").reset_index()
 st.download_button(
     f"Download all session results (CSV, {len(ws.sweeps)} sweep{'s' if len(ws.sweeps) > 1 else ''})",
-    everything.to_csv(index=False),
-    file_name="afm-sweeps.csv",
-    mime="text/csv",
-    key="sweeps-all-csv",
-)
+    everything.to_csv(index=False), file_name="afm-sweeps.csv", mime="text/csv", key="sweeps-all-csv",
+)  # fmt: skip
 if st.button("Clear results", key="sweeps_clear"):
     ws.sweeps.clear()
     st.rerun()
