@@ -136,15 +136,19 @@ def anchored_colours(lo: float, hi: float, anchor: float | None) -> list[list[An
     return [stop for stop in stops if 0.0 <= stop[0] <= 1.0]
 
 
-def cell_decimals(lo: float, hi: float) -> int:
-    """Decimals for the numbers in the cells: three significant digits of the scale's largest |end|."""
+def cell_decimals(lo: float, hi: float, digits: int = 3) -> int:
+    """Decimals for the numbers in the cells: ``digits`` significant digits of the scale's largest |end|."""
     top = max(abs(lo), abs(hi))
-    return int(min(max(2 - np.floor(np.log10(top)), 0), 6)) if top > 0 else 3
+    return int(min(max(digits - 1 - np.floor(np.log10(top)), 0), 6)) if top > 0 else digits
 
 
 def cell_text(z: np.ndarray, decimals: int) -> list[list[str]]:
     """The text of each cell: the value rounded to ``decimals`` ("" for NaN cells)."""
-    return [["" if not np.isfinite(v) else f"{v:.{decimals}f}" for v in row] for row in np.asarray(z, dtype=float)]
+    # + 0.0 turns a -0.0 (a small negative value rounded) into 0.0: no "-0.000" cells
+    return [
+        ["" if not np.isfinite(v) else f"{round(float(v), decimals) + 0.0:.{decimals}f}" for v in row]
+        for row in np.asarray(z, dtype=float)
+    ]
 
 
 def pair_heatmap(
@@ -160,13 +164,14 @@ def pair_heatmap(
     planted: Iterable[tuple[str, str]] = (),
     numbers: bool = True,
     text_size: int | None = None,
+    digits: int = 3,
 ) -> go.Figure:
     """Heatmap of a field x field matrix (``explain.field_pair_matrix``); NaN cells stay blank.
 
     The colour range is ``zrange`` or else ``anchored_range(matrix, kind, n_pairs)``: ``kind``
     "attention" (white at 1/P, FM's uniform weight, with a colour-bar tick there; needs ``n_pairs``),
     "signed" (white at 0, symmetric; what ``diverging=True`` asks for) or "magnitude" (white at 0, the
-    default). With ``numbers`` each cell shows its value rounded to ``cell_decimals`` of the range.
+    default). With ``numbers`` each cell shows its value rounded to ``cell_decimals(zmin, zmax, digits)``.
     ``planted`` (field_i, field_j) pairs get a green frame. ``support`` (same shape) is shown on hover.
     ``text_size`` fixes the cells' font size (else it follows the figure's font).
     """
@@ -188,7 +193,7 @@ def pair_heatmap(
                 "0" if m == 0 else "1/P" if m == 1 else f"{m}/P" for m in range(0, steps + 1, max(1, steps // 6))
             ],
         )
-    decimals = cell_decimals(lo, hi)
+    decimals = cell_decimals(lo, hi, digits)
     heat = go.Heatmap(
         z=z,
         x=list(matrix.columns),
@@ -228,11 +233,11 @@ def pair_heatmap(
         fig.add_annotation(text=" · ".join(notes), xref="paper", yref="paper", x=0, y=-0.02, xanchor="left",
                            yanchor="top", showarrow=False, font={"size": 12})  # fmt: skip
     fig.update_layout(
-        title=title,
+        title={"text": title, "y": 1, "yanchor": "top", "pad": {"t": 10}},
         yaxis={"autorange": "reversed"},
-        xaxis={"side": "bottom", "tickangle": -30},
+        xaxis={"side": "top", "tickangle": -30},  # column names beside the title: the bottom may be below the fold
         plot_bgcolor="rgba(0,0,0,0)",
-        margin={"l": 10, "r": 10, "t": 50, "b": 40 if notes else 10},
+        margin={"l": 10, "r": 10, "t": 110, "b": 40 if notes else 10},
     )
     return fig
 
@@ -466,7 +471,11 @@ def contribution_difference(frame: pd.DataFrame, title: str | None = None, plant
                     "color": [PLANTED_COLOUR if p else "rgba(0,0,0,0)" for p in is_planted],
                     "width": [3 if p else 0 for p in is_planted],
                 },
-                "pattern": {"shape": ["/" if p else "" for p in is_planted], "fgcolor": PLANTED_COLOUR},
+                "pattern": {
+                    "shape": ["/" if p else "" for p in is_planted],
+                    "fgcolor": PLANTED_COLOUR,
+                    "fillmode": "overlay",
+                },  # the hatching over the bar's own colour
             },  # fmt: skip
             customdata=["planted pair" if p else "" for p in is_planted],
             hovertemplate="%{x}<br>AFM − FM: %{y:+.4f}<br>%{customdata}<extra></extra>",
@@ -480,7 +489,15 @@ def contribution_difference(frame: pd.DataFrame, title: str | None = None, plant
     fig.update_layout(
         title=title or "Mean |contribution| per field pair: AFM − FM",
         yaxis_title="AFM − FM mean |c_ij|",
-        xaxis={"tickangle": -45},
+        xaxis={  # planted pairs' names in bold green
+            "tickangle": -45,
+            "tickmode": "array",
+            "tickvals": list(ordered["label"]),
+            "ticktext": [
+                f"<span style='color:{PLANTED_COLOUR}'><b>{label}</b></span>" if p else label
+                for label, p in zip(ordered["label"], is_planted, strict=True)
+            ],
+        },
         showlegend=False,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )

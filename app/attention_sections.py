@@ -255,12 +255,13 @@ def heatmap_section(
         "value_name": short,
         "planted": planted_fields(ws),
         "text_size": 12 if before is not None else 14 if present else None,
+        "digits": 2 if before is not None else 3,  # two pictures side by side: narrower cells
     }
     rows = f"{len(data):,} rows ({part})"
     if before_matrix is None:
         fig = plots.pair_heatmap(matrix, f"AFM: {value_name} over {rows}", **options)
         if present:
-            fig.update_layout(height=470, margin={"t": 40})
+            fig.update_layout(height=440)
         state.show_figure(fig, "attention-heatmap")
     else:
         then, now = changed_settings(ws.previous_config, ws.config)

@@ -74,6 +74,7 @@ def test_heatmap_cells_show_the_value_rounded() -> None:
     signed = plots.pair_heatmap(matrix([[NAN, -0.1234], [NAN, NAN]]), "s", diverging=True)
     assert (signed.data[0].zmin, signed.data[0].zmax) == pytest.approx((-0.15, 0.15))
     assert signed.data[0].text[0][1] == "-0.123"
+    assert plots.cell_text(np.array([[-0.00004, 0.00006]]), 3) == [["0.000", "0.000"]]  # no "-0.000"
 
 
 def test_heatmap_frames_planted_pairs_in_either_order() -> None:
@@ -121,6 +122,9 @@ def test_contribution_difference_marks_planted_bars() -> None:
     assert list(bars.x) == ["b × c", "a × b", "a × c"]
     assert list(bars.marker.pattern.shape) == ["", "", "/"]
     assert list(bars.marker.line.width) == [0, 0, 3]
+    ticks = plots.contribution_difference(frame, planted=["a × c"]).layout.xaxis
+    assert list(ticks.tickvals) == list(bars.x)
+    assert [plots.PLANTED_COLOUR in text for text in ticks.ticktext] == [False, False, True]
 
 
 def test_words_and_fixed_model_order() -> None:

@@ -22,9 +22,15 @@ WIEGREFFE_PINTER = (
 )
 
 
-st.title("Attention")
 present = bool(st.session_state.get("present"))  # presentation mode: the heatmap above the fold at 1024 × 768
-(st.expander("What c_ij and a_ij are") if present else st.container()).caption(
+if present:  # the words go into a popover beside the title
+    title_col, about_col = st.columns([3, 1], vertical_alignment="center")
+    title_col.title("Attention")
+    notes = about_col.popover("About these numbers")
+else:
+    st.title("Attention")
+    notes = st.container()
+notes.caption(
     "AFM adds up one contribution per pair of fields: c_ij = a_ij · s_ij, where s_ij = p·(v_i ⊙ v_j) x_i x_j is "
     "the pair's interaction and a_ij its attention. **c_ij is what moves the prediction.** a_ij is only a weight "
     "within one row: it is non-negative and sums to 1 over the row's pairs, so it says how the row's weight is "
@@ -38,7 +44,7 @@ if not state.require_models(ws):
 
 parts = list(ws.parts)
 linked_part = state.query_value("attention_part", "all")
-part_col, value_col = st.columns([1, 3]) if present else (st.container(), st.container())
+part_col, value_col = st.columns([1, 4]) if present else (st.container(), st.container())
 part = part_col.selectbox(
     "Rows to average over",
     parts,
@@ -60,7 +66,7 @@ state.set_query(attention_part=part, attention_value=VALUES[value_name][3])
 model, data = ws.models["afm"], ws.parts[part]
 exp = state.summary(ws, "afm", part)  # exact sums per pair + a seeded row sample (never [rows, pairs])
 if not exp.exact:
-    st.caption(
+    (notes if present else st).caption(
         f"Field-pair means are exact over all {exp.rows:,} rows; the row-by-row agreement, the deletion test, "
         f"the top feature pairs and the spread per pair are {exp.sample_note()}."
     )
@@ -72,7 +78,8 @@ if not present:
     st.subheader("Field × field")
 # after a change of models the heatmap before the change is drawn beside: both take the width
 side_by_side = sections.previous_frame(ws, part, data) is not None
-heat_col, agree_col = (st.container(), st.container()) if side_by_side else st.columns([5, 2])
+# (and in presentation mode, where the cells need the width for their numbers)
+heat_col, agree_col = (st.container(), st.container()) if side_by_side or present else st.columns([5, 2])
 with heat_col:
     sections.heatmap_section(ws, part, data, frame, value_name, column, short_name)
 with agree_col:
