@@ -6,6 +6,7 @@ import hashlib
 import io
 from pathlib import Path
 
+import attention_sections
 import knobs
 import pandas as pd
 import state
@@ -154,6 +155,10 @@ if ws.models:
             "learning-curves",
             key="dm-curves",
         )  # fmt: skip
+    if live and "afm" in ws.models:  # what a live change did to attention, beside what it was before
+        part = "valid" if "valid" in ws.parts else "all"
+        attention_sections.heatmap_section(ws, part, ws.parts[part], state.field_frame(ws, "afm", part),
+                                           "mean attention a_ij", "mean_attention", "a_ij")  # fmt: skip
     state.save_and_download(ws, f"{ws.data_label}-k{ws.config.embed_dim}-t{ws.config.attention_factor}")
 state.load_models_expander(ws)
 loaded_note.caption(f"Now loaded: **{ws.source}**.")
