@@ -65,12 +65,9 @@ if "sweeps_from_link" not in st.session_state:  # read once: was this session op
 names = list(PARAMETERS)
 wanted = state.query_value("sweep_parameter", "dropout")
 parameter = st.selectbox(
-    "Parameter",
-    names,
-    index=names.index(wanted) if wanted in names else 0,
-    format_func=lambda name: PARAMETERS[name][0],
-    key="sweeps_parameter",
-)
+    "Parameter", names, index=names.index(wanted) if wanted in names else 0,
+    format_func=lambda name: PARAMETERS[name][0], key="sweeps_parameter",
+)  # fmt: skip
 if parameter != wanted and "sweep_values" in st.query_params:
     del st.query_params["sweep_values"]  # the values in the URL were another parameter's
 state.set_query(sweep_parameter=parameter)
@@ -79,20 +76,22 @@ values_text = st.text_input(
     state.query_value("sweep_values", None) or PARAMETERS[parameter][1],
     key=f"sweeps_values_{parameter}",  # one box per parameter, so each keeps its own grid
 )
-left, right = st.columns(2)
-# clamped: a hand-edited URL must not put a number input out of its range (that raises)
-cap = ws.config.epochs
-epochs = left.number_input(
-    "Epochs per training (at most)", 1, 200, min(max(state.query_value("sweep_epochs", cap, int), 1), 200),
+left, right, third = st.columns(3)
+epochs = left.number_input(  # clamped: a hand-edited URL must not put a number input out of its range (that raises)
+    "Epochs per training (at most)", 1, 200, min(max(state.query_value("sweep_epochs", ws.config.epochs, int), 1), 200),
     key="sweeps_epochs", help=f"Early stopping (patience {ws.config.patience}) ends most trainings sooner.",
 )  # fmt: skip
 seeds_default = min(max(state.query_value("sweep_seeds", PARAMETERS[parameter][2], int), 1), 10)
 n_seeds = right.number_input("Seeds (0, 1, ...)", 1, 10, seeds_default, key=f"sweeps_seeds_{parameter}")
+pretrain = third.toggle(
+    "FM pre-training", state.query_value("sweep_pretrain", str(ws.config.pretrain).lower()) == "true",
+    key="sweeps_pretrain", help="On: each AFM starts exactly at its FM (the default recipe). Off: at random weights.",
+)  # fmt: skip
 try:
     values, problem = afm.sweeps.parse_values(parameter, values_text), None
 except ValueError as err:
     values, problem = [], str(err)
-base = dataclasses.replace(ws.config, epochs=int(epochs), task=ws.task)
+base = dataclasses.replace(ws.config, epochs=int(epochs), task=ws.task, pretrain=pretrain)
 seeds = tuple(range(int(n_seeds)))
 key = jobs.job_key("sweep", ws.data_id, parameter, values, seeds, base.to_dict())
 
@@ -107,10 +106,8 @@ else:
     steps = afm.sweeps.plan(parameter, values, seeds)
     timing = (ws.data_id, base.batch_size, base.embed_dim, base.attention_factor, base.optimizer)
     if st.session_state.get("sweeps_timing", (None,))[0] != timing:  # one short timing per data and model size
-        st.session_state.sweeps_timing = (
-            timing,
-            afm.sweeps.seconds_per_epoch(ws.parts["train"], ws.parts["valid"], base),
-        )
+        per_epoch = afm.sweeps.seconds_per_epoch(ws.parts["train"], ws.parts["valid"], base)
+        st.session_state.sweeps_timing = (timing, per_epoch)
     per_epoch, count = st.session_state.sweeps_timing[1], afm.sweeps.trainings(steps)
     expected = afm.sweeps.expected_epochs(
         base, ws.histories if base == dataclasses.replace(ws.config, task=ws.task) else None
@@ -128,11 +125,14 @@ st.caption(
 )
 
 if run and not problem:
-    state.set_query(sweep_values=", ".join(str(v) for v in values), sweep_epochs=epochs, sweep_seeds=n_seeds)
+    shown = ", ".join(str(v) for v in values)
+    state.set_query(sweep_values=shown, sweep_epochs=epochs, sweep_seeds=n_seeds, sweep_pretrain=pretrain)
     st.session_state.sweeps_from_link = False
-    if stored(ws, key) is not None:
-        ws.sweeps.append(ws.sweeps.pop(ws.sweeps.index(stored(ws, key))))  # shown at once, as the latest
+    if (frame := stored(ws, key)) is not None:
+        ws.sweeps[:] = [f for f in ws.sweeps if f is not frame] + [frame]  # shown at once, as the latest
     else:
+        if "sweeps_job" in st.session_state:  # one sweep at a time per session: let the earlier one go
+            st.session_state.pop("sweeps_job")[0].stop(training.session_id())
         work = afm.sweeps.sweep_job(parameter, values, ws.parts["train"], ws.parts["valid"], base=base, seeds=seeds)
         label = f"sweep of {parameter}: {len(values)} values × {len(seeds)} seed(s)"
         job = jobs.pool().submit(key, label, work, training.session_id())
