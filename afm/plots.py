@@ -224,11 +224,11 @@ def pair_heatmap(
                 break
     notes = []
     if kind == "attention" and n_pairs:
-        notes.append(f"white = 1/P = 1/{n_pairs} = {1 / n_pairs:.{decimals}f} (FM's uniform weight)")
+        notes.append(f"white = 1/P = 1/{n_pairs} ≈ {1 / n_pairs:.3g}: uniform, as FM")
     elif kind == "signed":
-        notes.append("white = 0; red pushes the prediction up, blue down")
+        notes.append("white = 0; red: up, blue: down")
     if framed:
-        notes.append(f"<span style='color:{PLANTED_COLOUR}'>green frame</span>: pair planted in the sample")
+        notes.append(f"<span style='color:{PLANTED_COLOUR}'>green frame</span>: planted pair")
     if notes:
         fig.add_annotation(text=" · ".join(notes), xref="paper", yref="paper", x=0, y=-0.02, xanchor="left",
                            yanchor="top", showarrow=False, font={"size": 12})  # fmt: skip
@@ -238,6 +238,41 @@ def pair_heatmap(
         xaxis={"side": "top", "tickangle": -30},  # column names beside the title: the bottom may be below the fold
         plot_bgcolor="rgba(0,0,0,0)",
         margin={"l": 10, "r": 10, "t": 110, "b": 40 if notes else 10},
+    )
+    return fig
+
+
+def before_after_heatmap(
+    before: pd.DataFrame, now: pd.DataFrame, titles: tuple[str, str], title: str, **options: Any
+) -> go.Figure:
+    """Two ``pair_heatmap``s side by side in one figure (``options`` as there, shared by both): the
+    ``before`` and ``now`` matrices on one colour range (give ``zrange``), the field names once on the
+    left, one colour bar, ``titles`` over the two panels; the traces are named by ``titles``. Rows and
+    columns blank in both (the first column and last row of a triangle) are left out: half a width each
+    needs the room."""
+    from plotly.subplots import make_subplots
+
+    both = before.notna() | now.notna()
+    rows, columns = both.any(axis=1), both.any(axis=0)
+    before, now = before.loc[rows, columns], now.loc[rows, columns]
+    singles = [pair_heatmap(m, t, **options) for m, t in zip((before, now), titles, strict=True)]
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.03, subplot_titles=titles)
+    for panel in fig.layout.annotations:  # above the column names, which are on top
+        panel.update(yshift=85, font={"size": 16})
+    for col, single in enumerate(singles, start=1):
+        fig.add_trace(single.data[0].update(name=titles[col - 1], showscale=col == 2), row=1, col=col)
+        for shape in single.layout.shapes:
+            fig.add_shape(type="rect", x0=shape.x0, x1=shape.x1, y0=shape.y0, y1=shape.y1, line=shape.line,
+                          row=1, col=col)  # fmt: skip
+    for note in singles[1].layout.annotations:
+        fig.add_annotation(note)
+    # tick fonts fixed: the field names must fit even where the page enlarges the figure's font
+    fig.update_xaxes(side="top", tickangle=-30, tickfont={"size": 12})
+    fig.update_yaxes(autorange="reversed", tickfont={"size": 13})
+    fig.update_layout(
+        title={"text": title, "y": 1, "yanchor": "top", "pad": {"t": 10}},
+        plot_bgcolor="rgba(0,0,0,0)",
+        margin={"l": 10, "r": 10, "t": 150, "b": 40},
     )
     return fig
 

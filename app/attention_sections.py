@@ -254,8 +254,7 @@ def heatmap_section(
         "support": explain.field_pair_matrix(frame, "support"),
         "value_name": short,
         "planted": planted_fields(ws),
-        "text_size": 12 if before is not None else 14 if present else None,
-        "digits": 2 if before is not None else 3,  # two pictures side by side: narrower cells
+        "text_size": 12 if before is not None else 14 if present else None,  # side by side: narrower cells
     }
     rows = f"{len(data):,} rows ({part})"
     if before_matrix is None:
@@ -265,15 +264,11 @@ def heatmap_section(
         state.show_figure(fig, "attention-heatmap")
     else:
         then, now = changed_settings(ws.previous_config, ws.config)
-        left, right = st.columns(2)
-        with left:
-            fig = plots.pair_heatmap(before_matrix, f"{then} · {short}", **options)
-            fig.update_traces(showscale=False)
-            state.show_figure(fig, "attention-heatmap-before")
-        with right:
-            fig = plots.pair_heatmap(matrix, f"{now} · {short}", **options)
-            state.show_figure(fig, "attention-heatmap")
-        st.caption(f"Left: the models before the last change; right: now. Both over {rows}, on one colour scale.")
+        title = f"AFM: {value_name} over {rows}, before and after the last change"
+        fig = plots.before_after_heatmap(before_matrix, matrix, (then, now), title, **options)
+        fig.update_layout(height=520 if present else 500)
+        state.show_figure(fig, "attention-heatmap")
+        st.caption("Left: the models before the last change; right: now. One colour scale for both.")
     if column == "mean_contribution":
         hidden = plots.cancelling_pairs(frame)
         if len(hidden):

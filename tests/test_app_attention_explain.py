@@ -182,13 +182,17 @@ def test_attention_scale_holds_across_a_change_of_models_and_the_run_before_is_b
     top = float(sharp_frame["mean_attention"].max())
     assert top > 2 / n_pairs  # the scale has to grow, in whole steps of 1/P
     widened = (0, math.ceil(top * n_pairs - 1e-9) / n_pairs)
-    before, now = chart(at, "attention-heatmap-before"), chart(at, "attention-heatmap")
-    assert before["layout"]["title"]["text"].startswith(f"before: t = {old_t}")
-    assert now["layout"]["title"]["text"].startswith("now: t = 8")
-    for figure, frame in ((before, afm.field_pair_frame(original, parts["all"])), (now, sharp_frame)):
-        (heat,) = figure["data"]
+    figure = chart(at, "attention-heatmap")  # one figure, two panels: before (left) and now (right)
+    panels = [a["text"] for a in figure["layout"]["annotations"][:2]]
+    assert panels == [f"before: t = {old_t}", "now: t = 8"]
+    before, now = figure["data"]
+    assert (before["name"], before["xaxis"], now["name"], now["xaxis"]) == (panels[0], "x", panels[1], "x2")
+    names = parts["all"].field_names
+    for heat, frame in ((before, afm.field_pair_frame(original, parts["all"])), (now, sharp_frame)):
         assert (heat["zmin"], heat["zmax"]) == pytest.approx(widened)  # one scale for both pictures
-        expected = explain.field_pair_matrix(frame, "mean_attention").to_numpy()
+        # the triangle's blank first column and last row are left out of the half-width panels
+        assert (heat["y"], heat["x"]) == (names[:-1], names[1:])
+        expected = explain.field_pair_matrix(frame, "mean_attention").loc[names[:-1], names[1:]].to_numpy()
         np.testing.assert_allclose(np.asarray(heat["z"], dtype=float), expected, rtol=1e-6, equal_nan=True)
 
     # back to the nearly uniform models: the session's scale does not shrink back to 0..2/P
@@ -196,17 +200,17 @@ def test_attention_scale_holds_across_a_change_of_models_and_the_run_before_is_b
         {"afm": original, "fm": ws.models["fm"]}, ws.histories, "test", replace(ws.config, attention_factor=old_t)
     )
     at.run()
-    (heat,) = chart(at, "attention-heatmap")["data"]
-    assert (heat["zmin"], heat["zmax"]) == pytest.approx(widened)
-    assert chart(at, "attention-heatmap-before")["layout"]["title"]["text"].startswith("before: t = 8")
+    figure = chart(at, "attention-heatmap")
+    assert figure["layout"]["annotations"][0]["text"] == "before: t = 8"
+    assert all((heat["zmin"], heat["zmax"]) == pytest.approx(widened) for heat in figure["data"])
     # and once neither picture holds the sharp model's values, the session's range is still the wide one
     ws.set_models({"afm": copy.deepcopy(original), "fm": ws.models["fm"]}, ws.histories, "test", ws.config)
     at.run()
-    for name in ("attention-heatmap-before", "attention-heatmap"):
-        (heat,) = chart(at, name)["data"]
+    figure = chart(at, "attention-heatmap")
+    for heat in figure["data"]:
         assert np.nanmax(np.asarray(heat["z"], dtype=float)) < 2 / n_pairs
         assert (heat["zmin"], heat["zmax"]) == pytest.approx(widened)
-    assert chart(at, "attention-heatmap")["layout"]["title"]["text"].startswith("now ·")  # no setting changed
+    assert [a["text"] for a in figure["layout"]["annotations"][:2]] == ["before", "now"]  # no setting changed
 
 
 # ---------------------------------------------------------------------------- Explain a prediction

@@ -86,6 +86,24 @@ def test_heatmap_frames_planted_pairs_in_either_order() -> None:
     assert not plots.pair_heatmap(ATTENTION, "t", kind="attention", n_pairs=10).layout.shapes
 
 
+def test_before_after_heatmap_shares_one_scale_and_frames_each_panel() -> None:
+    now = matrix([[NAN, 0.05, 0.35], [NAN, NAN, 0.1], [NAN, NAN, NAN]])
+    zrange = plots.anchored_range(np.concatenate([ATTENTION.to_numpy(), now.to_numpy()]), "attention", 10)
+    fig = plots.before_after_heatmap(
+        ATTENTION, now, ("before: t = 16", "now: t = 8"), "t", kind="attention", n_pairs=10, zrange=zrange,
+        planted=[("f0", "f2")],
+    )  # fmt: skip
+    left, right = fig.data
+    assert (left.name, right.name) == ("before: t = 16", "now: t = 8")
+    assert (left.zmin, left.zmax) == (right.zmin, right.zmax) == pytest.approx((0.0, 0.4))
+    assert (left.showscale, right.showscale) == (False, True)
+    assert list(left.y) == ["f0", "f1"] and list(left.x) == ["f1", "f2"]  # blank row and column left out
+    assert right.text[0][1] == "0.350" and np.asarray(right.z, dtype=float)[0, 1] == pytest.approx(0.35)
+    frames = sorted((s.xref, s.x0, s.y0) for s in fig.layout.shapes)
+    assert frames == [("x", 0.5, -0.5), ("x2", 0.5, -0.5)]  # cell (f0, f2) in each panel
+    assert [a.text for a in fig.layout.annotations[:2]] == ["before: t = 16", "now: t = 8"]
+
+
 def test_cancelling_pairs_finds_a_mean_that_hides_its_size() -> None:
     frame = pd.DataFrame(
         {
