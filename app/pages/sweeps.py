@@ -48,8 +48,8 @@ def collect(ws: state.Workspace) -> bool:
 st.title("Sweeps")
 st.caption(
     "The paper's hyper-parameter figures (Xiao et al. 2017, Fig. 2-4), made live on this session's data: for each "
-    "value and seed, train an FM and an AFM started exactly at it (the default recipe), and plot the validation metric "
-    "against the value. For t and λ one FM per seed is trained and every AFM starts from it."
+    "value and seed, train an FM and an AFM started exactly at it (FM pre-training, the default recipe), and plot the "
+    "validation metric against the value. For t and λ one FM per seed is trained and every AFM starts from it."
 )
 
 ws = state.workspace()
