@@ -79,6 +79,7 @@ class Workspace:
         if self.models:
             self.previous_models, self.previous_config = dict(self.models), self.config
         self.models, self.histories, self.source = models, histories, source
+        self.model_ids = {}  # unknown provenance: never shared (training.model_id falls back to the token)
         if config is not None:
             self.config = config
         self.metrics = {k: evaluate_part(m, self, "test") for k, m in models.items()}

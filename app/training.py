@@ -74,8 +74,8 @@ def start(ws: Any, config: afm.TrainConfig, live: bool = False) -> jobs.Job:
         warm = {kind: ws.models[kind] for kind in has if not (reuse and kind == "fm")}
         if "attention_factor" in changed:
             warm.pop("afm", None)  # W is t x k: a new t starts the AFM at the FM, as the paper does
-    ids = {kind: ws.model_ids.get(kind) for kind in warm}
-    key = jobs.job_key(ws.data_id, config.to_dict(), ws.model_ids.get("fm") if reuse else None, ids)
+    ids = {kind: model_id(ws, kind) for kind in warm}
+    key = jobs.job_key(ws.data_id, config.to_dict(), model_id(ws, "fm") if reuse else None, ids)
     train, valid = ws.parts["train"], ws.parts.get("valid")
 
     def work(job: jobs.Job) -> dict[str, Any]:
@@ -97,6 +97,12 @@ def start(ws: Any, config: afm.TrainConfig, live: bool = False) -> jobs.Job:
     st.session_state.job = job
     st.session_state.job_for = (ws.data_id, config)
     return job
+
+
+def model_id(ws: Any, kind: str) -> str:
+    """What a model is, for job keys: how it was made (a job key, "pretrained-..."), or, for a model of
+    unknown provenance (an uploaded checkpoint, a loaded run), this session's own id, never shared."""
+    return ws.model_ids.get(kind) or f"session-{ws.token}:{kind}"
 
 
 def differences_in(a: afm.TrainConfig, b: afm.TrainConfig, names: list[str]) -> list[str]:
@@ -144,11 +150,11 @@ def collect(ws: Any) -> str | None:
         source = f"trained here ({job.seconds:.1f} s)"
     if job.result.get("warm"):
         source += f"; live: {' and '.join(k.upper() for k in job.result['warm'])} from the previous weights"
-    kept_fm = ws.model_ids.get("fm")
+    kept_fm = model_id(ws, "fm")
     ws.previous = dict(ws.histories)
     ws.set_models(models, histories, source, config)  # without an AFM when stopped during the FM
     ws.model_ids = {kind: f"{job.key}:{kind}" for kind in models}
-    if job.result.get("reused_fm") and kept_fm:
+    if job.result.get("reused_fm"):
         ws.model_ids["fm"] = kept_fm
     return source
 

@@ -125,3 +125,21 @@ def test_a_training_job_stopped_mid_way_keeps_the_best_epoch() -> None:
     best = min(e["valid_rmse"] for e in history.epochs)
     valid = afm.evaluate(fm, parts["valid"], label_range=afm.label_range(parts["train"], "regression"))
     assert valid["rmse"] == pytest.approx(min(best, history.start["valid_rmse"]), rel=1e-5)
+
+
+def test_models_of_unknown_provenance_are_never_shared() -> None:
+    """Job keys name the starting models; a loaded checkpoint has no known provenance, so its key is the
+    session's own (two sessions with different checkpoints on the same data never share a training)."""
+    import state
+    import training
+
+    parts = afm.datasets.load_parts("sample", seed=0)
+    fm, _ = afm.load_model(afm.datasets.SAMPLE_DIR / "pretrained" / "regression-fm.pt")
+    one, two = (state.Workspace("sample", "bundled sample", "regression", parts) for _ in range(2))
+    for ws in (one, two):
+        ws.model_ids = {"fm": "pretrained-regression:fm"}
+        ws.set_models({"fm": fm}, {}, "upload fm.pt")  # replacing the models forgets where the old ones came from
+        assert ws.model_ids == {}
+    assert training.model_id(one, "fm") != training.model_id(two, "fm")
+    one.model_ids = {"fm": "job123:fm"}
+    assert training.model_id(one, "fm") == "job123:fm"
