@@ -302,7 +302,7 @@ def show_figure(fig: go.Figure, name: str, key: str | None = None) -> None:
 
 def show_table(frame: pd.DataFrame, name: str, key: str | None = None, words: bool = True, **kwargs: Any) -> None:
     """A table plus a CSV download. With ``words`` the screen shows column names in words
-    (``afm.plots.words``: "valid_rmse" -> "validation RMSE"); the CSV keeps the frame's own names, so
+    (``afm.plots.words``: a validation-metric column -> "validation RMSE"); the CSV keeps the frame's own names, so
     scripts that read it keep working."""
     shown = frame.rename(columns=lambda c: afm.plots.words(str(c))) if words else frame
     st.dataframe(shown, width="stretch", hide_index=True, key=key or f"table-{name}", **kwargs)
