@@ -238,7 +238,7 @@ def test_a_sweep_link_restores_settings_and_says_results_are_not_stored() -> Non
     link = dict(sweep_parameter="attention_factor", sweep_values="2, 8", sweep_seeds="2", sweep_pretrain="false")
     at = start("pages/sweeps.py", **link)
     assert at.selectbox(key="sweeps_parameter").value == "attention_factor"
-    assert at.toggle(key="sweeps_pretrain").value is False
+    assert at.toggle(key="sweeps_pretrain_attention_factor").value is False
     assert at.text_input(key="sweeps_values_attention_factor").value == "2, 8"
     assert at.number_input(key="sweeps_seeds_attention_factor").value == 2
     assert any("2 FM + 4 AFM trainings" in c.value for c in at.caption)  # one FM per seed, every AFM from it

@@ -14,24 +14,24 @@ import training
 import afm.sweeps
 from afm import plots
 
-# parameter -> (what the paper's figure shows, default values, default seeds); the values are the paper's grids,
-# trimmed. t and λ move the sample's validation error by less than the seeds do, so their default has error bars.
-PARAMETERS: dict[str, tuple[str, str, int]] = {
-    "dropout": ("Dropout on the pairwise-interaction layer (AFM and FM)", "0, 0.1, 0.2, 0.3, 0.4, 0.5", 1),
-    "attention_factor": ("Attention factor t, the attention network's hidden size (AFM)", "1, 4, 16, 64", 3),
-    "l2_attention": ("λ, the L2 penalty on the attention network's W (AFM)", "0, 0.0001, 0.001, 0.01, 0.1", 3),
-    "attention_dropout": ("Dropout on the attention weights (AFM)", "0, 0.1, 0.2, 0.3", 1),
-}
-KEEP = 5  # sweeps kept per session
+# parameter -> (what the paper's figure shows, default values, seeds, FM pre-training, a note), chosen on the sample's
+# validation part: t and λ move its error by about a seed's spread, so they default to error bars over seeds.
+PARAMETERS: dict[str, tuple[str, str, int, bool, str]] = {
+    "dropout": ("Dropout on the pairwise-interaction layer (AFM and FM)", "0, 0.1, 0.2, 0.3, 0.4, 0.5", 1, True, ""),
+    "attention_factor": ("Attention factor t, the attention network's hidden size (AFM)", "1, 4, 16, 64", 3, True, ""),
+    "l2_attention": ("λ, the L2 penalty on the attention network's W (AFM)", "0, 0.01, 0.1, 1", 2, False,
+                     "λ's default trains each AFM from random weights: an AFM started at its FM keeps near-uniform "
+                     "attention, so λ has nothing to regularise (on the sample, λ > 0 then only adds error)."),
+    "attention_dropout": ("Dropout on the attention weights (AFM)", "0, 0.1, 0.2, 0.3", 1, True, ""),
+}  # fmt: skip
 
 
-def stored(ws: state.Workspace, key: str) -> pd.DataFrame | None:
-    """This session's finished (not stopped) sweep with these settings, if any."""
+def stored(ws: state.Workspace, key: str) -> pd.DataFrame | None:  # this session's finished sweep of these settings
     return next((f for f in reversed(ws.sweeps) if f.attrs.get("key") == key and not f.attrs.get("stopped")), None)
 
 
 def collect(ws: state.Workspace) -> bool:
-    """Keep this session's finished sweep job's rows in ``ws.sweeps`` (the last ``KEEP``, keyed by settings)."""
+    """Keep this session's finished sweep job's rows in ``ws.sweeps`` (the last 5, keyed by settings)."""
     job, job_key, data_id, _ = st.session_state.get("sweeps_job", (None,) * 4)
     if job is None or not job.done:
         return False
@@ -41,7 +41,7 @@ def collect(ws: state.Workspace) -> bool:
     elif job.result is not None and data_id == ws.data_id:
         frame = job.result.copy()
         frame.attrs = {"key": job_key, "stopped": job.state == jobs.STOPPED, "seconds": job.seconds}
-        ws.sweeps[:] = [f for f in ws.sweeps if f.attrs.get("key") != job_key][-(KEEP - 1) :] + [frame]
+        ws.sweeps[:] = [f for f in ws.sweeps if f.attrs.get("key") != job_key][-4:] + [frame]
     return True
 
 
@@ -84,9 +84,12 @@ epochs = left.number_input(  # clamped: a hand-edited URL must not put a number 
 seeds_default = min(max(state.query_value("sweep_seeds", PARAMETERS[parameter][2], int), 1), 10)
 n_seeds = right.number_input("Seeds (0, 1, ...)", 1, 10, seeds_default, key=f"sweeps_seeds_{parameter}")
 pretrain = third.toggle(
-    "FM pre-training", state.query_value("sweep_pretrain", str(ws.config.pretrain).lower()) == "true",
-    key="sweeps_pretrain", help="On: each AFM starts exactly at its FM (the default recipe). Off: at random weights.",
+    "FM pre-training", state.query_value("sweep_pretrain", str(PARAMETERS[parameter][3]).lower()) == "true",
+    key=f"sweeps_pretrain_{parameter}", help="On: each AFM starts exactly at its FM (the default recipe). Off: at "
+    "random weights.",
 )  # fmt: skip
+if PARAMETERS[parameter][4]:
+    st.caption(PARAMETERS[parameter][4])
 try:
     values, problem = afm.sweeps.parse_values(parameter, values_text), None
 except ValueError as err:
@@ -167,9 +170,8 @@ if not ws.sweeps:
 latest = stored(ws, key) if stored(ws, key) is not None else ws.sweeps[-1]
 st.subheader(f"Sweep of {latest['parameter'].iloc[0]}" if len(latest) else "Sweep")
 if latest.attrs.get("stopped"):
-    values_done = latest["value"].nunique() if len(latest) else 0
-    st.warning(f"Stopped after {latest.attrs['seconds']:.0f} s: {values_done} value(s) finished and shown; the rest "
-               "were not trained. Press **Run sweep** to compute the whole sweep.")  # fmt: skip
+    st.warning(f"Stopped after {latest.attrs['seconds']:.0f} s: {len(latest) and latest['value'].nunique()} value(s) "
+               "finished and shown; the rest were not trained. **Run sweep** computes the whole sweep.")  # fmt: skip
 if latest.attrs.get("key") != key:
     st.caption("These results are the session's latest sweep; the settings above differ from it.")
 if not len(latest):
@@ -185,8 +187,7 @@ state.show_figure(fig, "sweep")
 st.caption("Mean over seeds per value; error bars are one standard deviation over seeds (none with one seed).")
 state.show_table(latest, "sweep-latest", key="sweeps-latest")
 
-st.subheader("All sweeps of this session")
-# one file for every sweep, numbered in the order they ran
+st.subheader("All sweeps of this session")  # one file for every sweep, numbered in the order they ran
 everything = pd.concat(ws.sweeps, keys=range(1, len(ws.sweeps) + 1), names=["sweep", "row"]).reset_index(level="row")
 everything = everything.drop(columns="row").reset_index()
 st.download_button(
