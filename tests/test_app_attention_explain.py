@@ -213,6 +213,24 @@ def test_attention_scale_holds_across_a_change_of_models_and_the_run_before_is_b
     assert [a["text"] for a in figure["layout"]["annotations"][:2]] == ["before", "now"]  # no setting changed
 
 
+def test_presentation_mode_from_the_url(attention_app: AppTest) -> None:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params["present"] = "1"
+    at.run()
+    assert at.sidebar.toggle(key="present-toggle").value and at.session_state["present"]
+    at.switch_page("pages/attention.py").run()
+    assert not at.exception, at.exception
+    layout = chart(at, "attention-heatmap")["layout"]
+    # larger type on screen, and a heatmap short enough to sit above the fold at 1024 x 768
+    assert layout["font"]["size"] == 18 and layout["height"] == 440
+    assert [p.proto.popover.label for p in at.get("popover")] == ["About these numbers"]
+    # without the parameter: Streamlit's own sizes, the words on the page
+    assert not attention_app.session_state["present"]
+    layout = chart(attention_app, "attention-heatmap")["layout"]
+    assert "height" not in layout and layout.get("font", {}).get("size") != 18
+    assert not attention_app.get("popover")
+
+
 # ---------------------------------------------------------------------------- Explain a prediction
 
 
