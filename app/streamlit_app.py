@@ -53,6 +53,15 @@ PAGES = [
     st.Page("pages/how_afm_works.py", title="How AFM works", icon=":material/school:"),
 ]
 
+
+def present_to_url() -> None:
+    """The toggle's new state into the URL, so a copied link keeps presentation mode on or off."""
+    if st.session_state["present-toggle"]:
+        st.query_params["present"] = "1"
+    else:
+        st.query_params.pop("present", None)
+
+
 with st.sidebar:
     st.markdown("**afm** · Attentional Factorization Machines (Xiao et al., IJCAI 2017)")
     state.show_status(st.empty())  # the Data & model page refreshes it after training or loading
@@ -61,13 +70,10 @@ with st.sidebar:
         value=linked_present,
         key="present-toggle",
         help="For a projector: larger type and figures, fewer words above the main figure. In a link: ?present=1",
+        on_change=present_to_url,
     )
 st.session_state["present"] = present  # read by state.show_figure and the pages
 if present:
     st.markdown(PRESENT_CSS, unsafe_allow_html=True)
-    if st.query_params.get("present") != "1":
-        st.query_params["present"] = "1"
-elif "present" in st.query_params:
-    del st.query_params["present"]
 st.navigation(PAGES).run()
 training.link_to_url(state.workspace(banner=False))  # the URL carries the data and the settings of the models shown
