@@ -120,7 +120,8 @@ pairs = pd.DataFrame(
 pairs["difference"] = pairs["afm_mean_abs_contribution"] - pairs["fm_mean_abs_contribution"]
 pairs = pairs.sort_values("difference", ascending=False, ignore_index=True)
 # the sample's planted pairs, labelled as the frame labels them (hatched bars)
-planted = list(afm.explain.planted_table(afm_frame, afm.datasets.sample_truth())["planted pair"]) if ws.is_sample else []
+truth = afm.datasets.sample_truth() if ws.is_sample else []
+planted = list(afm.explain.planted_table(afm_frame, truth)["planted pair"]) if truth else []
 state.show_figure(plots.contribution_difference(pairs, planted=planted), "compare-contribution-difference")
 st.caption(
     "Mean |c_ij| over the rows: how much each pair moves predictions. Red: AFM leans on the pair more than FM; "
