@@ -92,10 +92,10 @@ class Sizes:
     vocab_max: int  # the largest categorical vocabulary
     sessions: int  # browser sessions at once
     url: str  # extra URL settings of the concurrent sessions ("" = the defaults)
-    timeout_s: int  # per CLI command and per browser wait
+    timeout_s: int  # per browser wait, and per CLI command unless --cli-timeout
 
 
-FULL = Sizes(rows=1_000_000, upload_rows=820_000, vocab_max=100_000, sessions=8, url="", timeout_s=600)
+FULL = Sizes(rows=1_000_000, upload_rows=820_000, vocab_max=100_000, sessions=8, url="", timeout_s=300)
 QUICK = Sizes(rows=20_000, upload_rows=16_400, vocab_max=2_000, sessions=2, url="epochs=1", timeout_s=180)
 BOMB_ROWS = 200_000_000
 UPLOAD_CAP_MB = 50
@@ -326,7 +326,9 @@ GB = 2**30
 # ---------------------------------------------------------------------------- cli
 
 
-def cli_stage(paths: dict[str, Path], work: Path, sizes: Sizes, results: Results, cap: int, timeout_s: float) -> None:
+def cli_stage(
+    paths: dict[str, Path], work: Path, sizes: Sizes, results: Results, cap: int, timeouts: dict[str, float]
+) -> None:
     afm_cmd = [sys.executable, "-m", "afm"]
     data = ["--data", str(paths["big"]), "--label", "label"]
     ckpt, pred = work / "big-afm.pt", work / "big-predictions.csv"
@@ -349,7 +351,7 @@ def cli_stage(paths: dict[str, Path], work: Path, sizes: Sizes, results: Results
     }
     peaks = {}
     for name, cmd in commands.items():
-        r = run_measured(cmd, timeout_s, cap, work / f"cli-{name}.log")
+        r = run_measured(cmd, timeouts[name], cap, work / f"cli-{name}.log")
         ok = r["rc"] == 0
         peaks[name] = r["peak_rss"]
         note = f"exit {r['rc']}" + (f", {r['killed']}" if r["killed"] else "")
@@ -521,7 +523,7 @@ def train_checkpoints(paths: dict[str, Path], work: Path, sizes: Sizes, results:
             continue
         cmd = [sys.executable, "-m", "afm", "train", "--data", str(paths["upload"]), "--label", "label", "--model",
                kind, "--epochs", "1", "--out", str(ckpt), "--no-run", "--quiet"]  # fmt: skip
-        r = run_measured(cmd, sizes.timeout_s, cap, work / f"cli-train-upload-{kind}.log")
+        r = run_measured(cmd, 3 * sizes.timeout_s, cap, work / f"cli-train-upload-{kind}.log")
         if r["rc"] != 0:
             raise RuntimeError(f"training {kind} on the upload table failed: {r['killed']} {r['tail']}")
         results.add("dashboard", f"(setup) CLI train {kind.upper()} on the upload table: wall", r["wall_s"], "s",
@@ -721,7 +723,8 @@ def main() -> None:
                         "named after the sizes, reused by later runs)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="results folder (default benchmarks/results/load[/quick])")
     parser.add_argument("--rss-cap-gb", type=float, default=14.0, help="a CLI command resident past this is killed")
-    parser.add_argument("--cli-timeout", type=float, help="seconds each CLI command may run (default 600; 180 quick)")
+    parser.add_argument("--cli-timeout", type=float, help="seconds each CLI command may run (default 900; 180 quick)")
+    parser.add_argument("--predict-timeout", type=float, help="seconds `predict` may run (default --cli-timeout)")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     stages = [s for s in STAGES if s in args.only.split(",")]
@@ -735,7 +738,13 @@ def main() -> None:
         paths = make_data(work, sizes, results)
         for stage in stages:
             if stage == "cli":
-                cli_stage(paths, work, sizes, results, cap, args.cli_timeout or sizes.timeout_s)
+                cli_timeout = args.cli_timeout or (180 if args.quick else 900)
+                timeouts = {
+                    "train": cli_timeout,
+                    "explain": cli_timeout,
+                    "predict": args.predict_timeout or cli_timeout,
+                }
+                cli_stage(paths, work, sizes, results, cap, timeouts)
             elif stage == "dashboard":
                 dashboard_stage(paths, work, sizes, results, cap)
             elif stage == "bomb":
