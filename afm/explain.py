@@ -134,47 +134,51 @@ def feature_pair_frame(
     empty = ["label", "feature_i", "feature_j", "id_i", "id_j", "field_i", "field_j", "count"]
     if exp.pairs.numel() == 0 or len(rows) == 0:
         return pd.DataFrame(columns=empty)
-    i, j = exp.pairs[:, 0], exp.pairs[:, 1]
     n = rows.n_features
-    key = (rows.idx[:, i] * n + rows.idx[:, j]).reshape(-1)  # (S*P,)
-    unique, inverse = torch.unique(key, return_inverse=True)
-    del key
-    count = torch.bincount(inverse, minlength=len(unique)).double()
+    columns = {"attention": exp.attention, "interaction": exp.interaction, "contribution": exp.contribution}
+    blocks = []
+    for p, (i, j) in enumerate(exp.pairs.tolist()):  # one field pair at a time: memory of one column
+        key = rows.idx[:, i] * n + rows.idx[:, j]  # (S,): the feature pair of each row
+        unique, inverse, count = torch.unique(key, return_inverse=True, return_counts=True)
+        kept = count >= min_count
+        if not bool(kept.any()):
+            continue
 
-    def mean(values: torch.Tensor) -> np.ndarray:
-        return (
-            torch.zeros(len(unique), dtype=torch.float64).index_add_(0, inverse, values.reshape(-1).double()) / count
-        ).numpy()
+        def mean(values: torch.Tensor, inverse: torch.Tensor = inverse, count: torch.Tensor = count) -> np.ndarray:
+            sums = torch.zeros(len(count), dtype=torch.float64).index_add_(0, inverse, values.double())
+            return (sums / count)[count >= min_count].numpy()
 
-    labels = rows.schema.feature_labels()
-    id_i, id_j = (unique // n).numpy(), (unique % n).numpy()
-    names = rows.field_names
-    field_of = np.full(n, -1)
-    for k, spec in enumerate(rows.schema.fields):
-        field_of[spec.offset : spec.offset + spec.size] = k
-    frame = pd.DataFrame(
-        {
-            "id_i": id_i,
-            "id_j": id_j,
-            "count": count.numpy().astype(int),
-            "mean_attention": mean(exp.attention),
-            "mean_interaction": mean(exp.interaction),
-            "mean_contribution": mean(exp.contribution),
-            "mean_abs_contribution": mean(exp.contribution.abs()),
-        }
-    )
-    frame = frame[frame["count"] >= min_count].sort_values("mean_abs_contribution", ascending=False, kind="stable")
-    frame = frame.reset_index(drop=True)
+        contribution = columns["contribution"][:, p]
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "key": unique[kept].numpy(),
+                    "pair": p,
+                    "count": count[kept].numpy(),
+                    "mean_attention": mean(columns["attention"][:, p]),
+                    "mean_interaction": mean(columns["interaction"][:, p]),
+                    "mean_contribution": mean(contribution),
+                    "mean_abs_contribution": mean(contribution.abs()),
+                }
+            )
+        )
+    if not blocks:
+        return pd.DataFrame(columns=empty)
+    frame = pd.concat(blocks, ignore_index=True)
+    frame.insert(0, "id_i", frame["key"] // n)
+    frame.insert(1, "id_j", frame["key"] % n)
+    # largest mean |c| first; ties in feature-id order
+    frame = frame.sort_values(["mean_abs_contribution", "key"], ascending=[False, True], kind="stable")
+    frame = frame.drop(columns="key").reset_index(drop=True)
+    frame["count"] = frame["count"].astype(int)
     frame = frame if top is None else frame.head(top)
-
     # labels only for the rows kept: a sample of Criteo-like data has millions of distinct pairs
-    def field(ids: np.ndarray) -> list[str]:
-        return [names[field_of[a]] if 0 <= a < n and field_of[a] >= 0 else "?" for a in ids]
-
+    labels, names, pairs = rows.schema.feature_labels(), rows.field_names, exp.pairs.tolist()
     frame.insert(0, "feature_i", [labels[a] for a in frame["id_i"]])
     frame.insert(1, "feature_j", [labels[b] for b in frame["id_j"]])
-    frame.insert(4, "field_i", field(frame["id_i"].to_numpy()))
-    frame.insert(5, "field_j", field(frame["id_j"].to_numpy()))
+    frame.insert(4, "field_i", [names[pairs[p][0]] for p in frame["pair"]])
+    frame.insert(5, "field_j", [names[pairs[p][1]] for p in frame["pair"]])
+    frame = frame.drop(columns="pair")
     frame.insert(0, "label", frame["feature_i"] + PAIR_SEP + frame["feature_j"])
     frame.attrs.update(rows=len(rows), of_rows=len(data))
     return frame
@@ -278,28 +282,30 @@ def attention_quantiles(explanation: Explanation | Summary, labels: list[str], t
     statistics of its row sample (all rows when the data has at most ``SAMPLE_ROWS``); ``rows`` says how many.
     """
     exp = explanation.sample if isinstance(explanation, Summary) else explanation
-    a = exp.attention.double().numpy()  # (N, P)
-    if a.shape[0] == 0:
+    attention = exp.attention.numpy()  # (N, P) float32
+    if attention.shape[0] == 0:
         raise ValueError("cannot summarise the attention of an empty explanation")
-    if len(labels) != a.shape[1]:
-        raise ValueError(f"{len(labels)} labels for {a.shape[1]} pairs")
-    q1, median, q3 = np.quantile(a, [0.25, 0.5, 0.75], axis=0)  # each (P,)
-    iqr = q3 - q1
-    frame = pd.DataFrame(
-        {
-            "label": labels,
-            "pair": np.arange(a.shape[1]),
-            "mean": a.mean(0),
-            "min": a.min(0),
-            "q1": q1,
-            "median": median,
-            "q3": q3,
-            "max": a.max(0),
-            "lowerfence": np.where(a >= q1 - 1.5 * iqr, a, np.inf).min(0),
-            "upperfence": np.where(a <= q3 + 1.5 * iqr, a, -np.inf).max(0),
-            "rows": a.shape[0],
-        }
-    )
+    if len(labels) != attention.shape[1]:
+        raise ValueError(f"{len(labels)} labels for {attention.shape[1]} pairs")
+    columns = []
+    for start in range(0, attention.shape[1], 64):  # 64 pairs at a time: no [N, P] float64 copies
+        a = attention[:, start : start + 64].astype(np.float64)
+        q1, median, q3 = np.quantile(a, [0.25, 0.5, 0.75], axis=0)  # each (block,)
+        iqr = q3 - q1
+        columns.append(
+            {
+                "mean": a.mean(0),
+                "min": a.min(0),
+                "q1": q1,
+                "median": median,
+                "q3": q3,
+                "max": a.max(0),
+                "lowerfence": np.where(a >= q1 - 1.5 * iqr, a, np.inf).min(0),
+                "upperfence": np.where(a <= q3 + 1.5 * iqr, a, -np.inf).max(0),
+            }
+        )
+    stats = {name: np.concatenate([c[name] for c in columns]) for name in columns[0]}
+    frame = pd.DataFrame({"label": labels, "pair": np.arange(attention.shape[1]), **stats, "rows": attention.shape[0]})
     frame = frame.sort_values("mean", ascending=False, kind="stable").reset_index(drop=True)
     return frame if top is None else frame.head(top)
 
