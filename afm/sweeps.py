@@ -1,9 +1,10 @@
 """Hyper-parameter sweeps: the paper's figures (metric against dropout, t, lambda) as DataFrames.
 
-The dashboard's Sweeps page calls ``run_sweep``: one knob at a time, everything else as its base
-config, each value trained with the default recipe (FM, then an AFM started exactly at it). An FM
-does not depend on an AFM-only knob (t, lambda, the attention dropout), so such a sweep trains one
-FM per seed and starts every AFM from it; its FM rows repeat that one FM as the baseline.
+The dashboard's Sweeps page calls ``run_sweep`` (as a job it can stop: ``sweep_job``), after showing
+``estimate_seconds``: one knob at a time, everything else as its base config, each value trained as
+``train_pair`` trains (an FM, then with ``pretrain``, the default, an AFM started exactly at it). An
+FM does not depend on an AFM-only knob (t, lambda, the attention dropout), so such a sweep trains one
+FM per seed and trains every AFM after it; its FM rows repeat that one FM as the baseline.
 ``python -m afm reproduce`` (``afm.reproduce``) instead selects t, lambda and dropout jointly over a
 grid and draws the paper's one-knob figures as cuts through it, so its numbers and a sweep's agree
 only where the settings do.
@@ -104,6 +105,15 @@ def seconds_per_epoch(train: Dataset, valid: Dataset | None, base: TrainConfig, 
             seconds += time.perf_counter() - start
         out[kind] = seconds
     return out
+
+
+def measured_per_epoch(frame: pd.DataFrame) -> dict[str, float] | None:
+    """Seconds per epoch of each kind as a finished sweep measured them (None when it lacks either kind)."""
+    if not {"model", "seconds", "epochs_run"} <= set(frame.columns):
+        return None  # a sweep stopped before its first value
+    ran = frame[frame["seconds"] > 0]
+    per = {kind: rows["seconds"].sum() / max(rows["epochs_run"].sum(), 1) for kind, rows in ran.groupby("model")}
+    return {kind: float(per[kind]) for kind in ("fm", "afm")} if {"fm", "afm"} <= set(per) else None
 
 
 def estimate_seconds(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,12 @@ def test_sweep_shows_an_estimate_runs_as_a_job_and_keeps_results() -> None:
     assert not at.exception and len(ws.sweeps) == 1 and time.perf_counter() - started < 5
     np.testing.assert_array_equal(table(at, "validation RMSE")["validation RMSE"], shown["validation RMSE"])
 
+    # Other settings: the estimate now uses the seconds per epoch the finished sweep measured.
+    at.text_input(key="sweeps_values_dropout").input("0, 0.1").run()
+    measured = afm.sweeps.measured_per_epoch(ws.sweeps[-1])
+    estimate = next(c.value for c in at.caption if c.value.startswith("Estimate: about"))
+    assert "as the last sweep ran" in estimate and f"{measured['afm']:.2f} s per epoch" in estimate
+
     at.button(key="sweeps_clear").click().run()
     assert not at.exception and ws.sweeps == [] and not at.dataframe
 
@@ -244,3 +251,33 @@ def test_a_sweep_link_restores_settings_and_says_results_are_not_stored() -> Non
     assert any("2 FM + 4 AFM trainings" in c.value for c in at.caption)  # one FM per seed, every AFM from it
     assert any("this link restores the sweep's settings" in i.value.lower() for i in at.info)
     assert at.session_state["ws"].sweeps == []  # opening a link trains nothing
+
+
+def test_a_stopped_sweep_shows_its_finished_values_and_says_so() -> None:
+    sys.path.insert(0, str(APP.parent))
+    import jobs
+
+    at = start("pages/sweeps.py")
+    ws = at.session_state["ws"]
+    base = dataclasses.replace(ws.config, epochs=1, task=ws.task)
+    frame = afm.sweeps.run_sweep(
+        "dropout", [0.0, 0.3], ws.parts["train"], ws.parts["valid"], base=base,
+        callback=lambda fraction, text: text.startswith("2/4"),  # Stop once the first value is done
+    )  # fmt: skip
+    assert frame.attrs["stopped"] and list(frame["value"]) == [0.0, 0.0]
+    # the key of the page's default settings, as if its default sweep had been stopped
+    default = dataclasses.replace(ws.config, task=ws.task, pretrain=True)
+    key = jobs.job_key("sweep", ws.data_id, "dropout", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5], (0,), default.to_dict())
+    for result, finished in ((pd.DataFrame(), 0), (frame, 1)):  # stopped during the first value, then after it
+        job = jobs.Job(key, "sweep", lambda job: None, state=jobs.STOPPED, result=result)
+        job.started, job.finished = 100.0, 103.0
+        at.session_state["sweeps_job"] = (job, key, ws.data_id, None)
+        at.run()
+        assert not at.exception, at.exception
+        assert any(w.value.startswith(f"Stopped after 3 s: {finished} value(s) finished and shown") for w in at.warning)
+    shown = table(at, "validation RMSE")
+    np.testing.assert_allclose(shown["validation RMSE"], frame["valid_rmse"])
+    captions = " ".join(c.value for c in at.caption)
+    assert len(ws.sweeps) == 1 and ws.sweeps[0].attrs["key"] == key  # the later one replaced the earlier
+    assert "the settings above differ" not in captions  # the stopped sweep is the page's settings' sweep ...
+    assert "Estimate: about" in captions and "in this session" not in captions  # ... but not their stored result

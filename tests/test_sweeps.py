@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import afm
@@ -80,6 +81,16 @@ def test_plan_counts_and_estimate_arithmetic() -> None:
     assert sweeps.parse_values("attention_factor", "4, 1;4 16") == [4, 1, 16]
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         sweeps.parse_values("dropout", "0, 2")
+
+
+def test_measured_per_epoch_is_seconds_over_epochs_run() -> None:
+    frame = pd.DataFrame(
+        {"model": ["fm", "afm", "fm", "afm"], "seconds": [2.0, 3.0, 0.0, 5.0], "epochs_run": [10, 4, 10, 6]}
+    )
+    # the repeated row of a shared FM (0 s) is not a training
+    assert sweeps.measured_per_epoch(frame) == {"fm": pytest.approx(0.2), "afm": pytest.approx(0.8)}
+    assert sweeps.measured_per_epoch(frame[frame["model"] == "fm"]) is None
+    assert sweeps.measured_per_epoch(pd.DataFrame()) is None
 
 
 def test_the_timing_is_seconds_per_epoch(parts: dict[str, afm.Dataset]) -> None:

@@ -106,20 +106,21 @@ if problem:
 elif stored(ws, key) is not None:
     estimate_column.caption("Results for these settings are in this session: Run shows them at once.")
 else:
-    steps = afm.sweeps.plan(parameter, values, seeds)
+    measured = afm.sweeps.measured_per_epoch(ws.sweeps[-1]) if ws.sweeps else None  # real epochs under real load
     timing = (ws.data_id, base.batch_size, base.embed_dim, base.attention_factor, base.optimizer)
-    if st.session_state.get("sweeps_timing", (None,))[0] != timing:  # one short timing per data and model size
+    if not measured and st.session_state.get("sweeps_timing", (None,))[0] != timing:  # one short timing
         per_epoch = afm.sweeps.seconds_per_epoch(ws.parts["train"], ws.parts["valid"], base)
         st.session_state.sweeps_timing = (timing, per_epoch)
-    per_epoch, count = st.session_state.sweeps_timing[1], afm.sweeps.trainings(steps)
-    expected = afm.sweeps.expected_epochs(
-        base, ws.histories if base == dataclasses.replace(ws.config, task=ws.task) else None
-    )
+    steps = afm.sweeps.plan(parameter, values, seeds)
+    per_epoch, count = measured or st.session_state.sweeps_timing[1], afm.sweeps.trainings(steps)
+    same = base == dataclasses.replace(ws.config, task=ws.task)  # then the session's models ran as long as these will
+    expected = afm.sweeps.expected_epochs(base, ws.histories if same else None)
     estimate = afm.sweeps.estimate_seconds(steps, per_epoch, expected)
     estimate_column.caption(
         f"Estimate: about **{estimate:.0f} s** for {count['fm']} FM + {count['afm']} AFM trainings "
         f"(~{expected['fm']:.0f} and ~{expected['afm']:.0f} epochs at {per_epoch['fm']:.2f} and "
-        f"{per_epoch['afm']:.2f} s per epoch, timed just now), plus any wait in the queue."
+        f"{per_epoch['afm']:.2f} s per epoch, {'as the last sweep ran' if measured else 'timed just now'}), plus any "
+        "wait in the queue."
     )  # fmt: skip
 st.caption(
     f"Every other setting is this session's training configuration ({training.describe(base)}; lr {base.lr}, "
@@ -174,18 +175,16 @@ if latest.attrs.get("stopped"):
                "finished and shown; the rest were not trained. **Run sweep** computes the whole sweep.")  # fmt: skip
 if latest.attrs.get("key") != key:
     st.caption("These results are the session's latest sweep; the settings above differ from it.")
-if not len(latest):
-    st.stop()
-metrics = [c for c in latest.columns if c.startswith("valid_")]
-wanted_metric = state.query_value("sweep_metric", f"valid_{headline}")
-metric = st.selectbox(
-    "Metric", metrics, index=metrics.index(wanted_metric) if wanted_metric in metrics else 0, key="sweeps_metric"
-)
-state.set_query(sweep_metric=metric)
-fig = plots.sweep_plot(afm.sweeps.summarise(latest), metric)
-state.show_figure(fig, "sweep")
-st.caption("Mean over seeds per value; error bars are one standard deviation over seeds (none with one seed).")
-state.show_table(latest, "sweep-latest", key="sweeps-latest")
+if len(latest):  # (a sweep stopped before its first value has no rows)
+    metrics = [c for c in latest.columns if c.startswith("valid_")]
+    wanted_metric = state.query_value("sweep_metric", f"valid_{headline}")
+    metric = st.selectbox(
+        "Metric", metrics, index=metrics.index(wanted_metric) if wanted_metric in metrics else 0, key="sweeps_metric"
+    )
+    state.set_query(sweep_metric=metric)
+    state.show_figure(plots.sweep_plot(afm.sweeps.summarise(latest), metric), "sweep")
+    st.caption("Mean over seeds per value; error bars are one standard deviation over seeds (none with one seed).")
+    state.show_table(latest, "sweep-latest", key="sweeps-latest")
 
 st.subheader("All sweeps of this session")  # one file for every sweep, numbered in the order they ran
 everything = pd.concat(ws.sweeps, keys=range(1, len(ws.sweeps) + 1), names=["sweep", "row"]).reset_index(level="row")
