@@ -11,10 +11,12 @@ import json
 import time
 from typing import Any
 
+import jobs
 import numpy as np
 import pandas as pd
 import state
 import streamlit as st
+import training
 
 import afm
 from afm import explain, faithfulness, plots
@@ -121,28 +123,41 @@ def stability_section(
         f"pairs measured on '{part}' ({len(data):,} rows). Results are kept for this session."
     )
 
-    if run_clicked and todo:
+    if run_clicked and todo:  # a job on the server's pool, like every training (app/jobs.py)
         entry = runs.setdefault(key, {"frames": [], "seconds": 0.0})
-        bar = st.progress(0.0, text="starting")
-        started = time.perf_counter()
+        train, valid = ws.parts["train"], ws.parts.get("valid")
 
-        def report(p: faithfulness.SeedProgress) -> None:
-            n = len(done) + p.done
-            if p.frame is not None:
-                entry["frames"].append(p.frame)  # kept at once: a Stop keeps every finished seed
-                text = f"seed {p.seed} done ({n + 1}/{n_seeds})"
-            else:
-                t = p.training
-                text = f"seed {p.seed} ({n + 1}/{n_seeds}) · epoch {t.epoch}/{t.epochs} · loss {t.train_loss:.4f}"
-            bar.progress((len(done) + p.fraction * len(todo)) / n_seeds, text=text)
+        def work(job: jobs.Job, entry: dict[str, Any] = entry, todo: list[int] = todo) -> None:
+            def report(p: faithfulness.SeedProgress) -> bool:
+                n = len(done) + p.done
+                if p.frame is not None:
+                    entry["frames"].append(p.frame)  # kept at once: a Stop keeps every finished seed
+                    text = f"seed {p.seed} done ({n + 1}/{n_seeds})"
+                else:
+                    t = p.training
+                    text = f"seed {p.seed} ({n + 1}/{n_seeds}) · epoch {t.epoch}/{t.epochs} · loss {t.train_loss:.4f}"
+                return job.report((len(done) + p.fraction * len(todo)) / n_seeds, text)
 
-        try:
-            afm.seed_stability(config, ws.parts["train"], ws.parts.get("valid"), data, seeds=todo, callback=report)
-        finally:  # a Stop (Streamlit's rerun) included: count the time the finished seeds took
-            entry["seconds"] += time.perf_counter() - started
-        st.rerun()  # the button and the results below show the finished seeds
+            started = time.perf_counter()
+            try:
+                afm.seed_stability(config, train, valid, data, seeds=todo, callback=report)
+            finally:  # a Stop included: count the time the finished seeds took
+                entry["seconds"] += time.perf_counter() - started
+
+        sid = training.session_id()  # the frames go to this session's entry: never shared
+        seeds_key = jobs.job_key("seeds", sid, key, todo)
+        st.session_state["stability-job"] = jobs.pool().submit(seeds_key, "seeds", work, sid)
     elif stop_clicked:
+        job = st.session_state.get("stability-job")
+        if job is not None and not job.done:
+            job.stop(training.session_id())
+            job.wait(30)
         st.info("Stopped: the seeds finished so far are kept; press the train button to go on with the rest.")
+    job = st.session_state.get("stability-job")
+    if job is not None and not job.done:
+        training.follow(job)
+        st.session_state.pop("stability-job", None)
+        st.rerun()  # the button and the results below show the finished seeds
 
     entry = runs.get(key)
     if not entry or not entry["frames"]:

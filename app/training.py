@@ -165,12 +165,19 @@ def watch(ws: Any, chart_of: Any = None) -> str | None:
     job = current()
     if job is None:
         return None
+    follow(job, chart_of)
+    return collect(ws)
+
+
+def follow(job: jobs.Job, chart_of: Any = None) -> None:
+    """A progress bar (with the queue place while waiting) and, with ``chart_of(curves)``, live curves,
+    until ``job`` ends; then the bar says how it ended."""
     pool = jobs.pool()
     bar, chart = st.progress(0.0, text="starting"), st.empty()
     drawn = -1
     while not job.done:
         place = pool.position(job)
-        text = f"queued: {place - 1} training(s) ahead of yours" if place else job.text
+        text = f"queued: {place - 1} job(s) ahead of yours" if place else job.text
         bar.progress(job.fraction, text=text)
         epochs = sum(len(c) for c in job.curves.values())
         if chart_of is not None and epochs != drawn and job.curves:
@@ -179,7 +186,6 @@ def watch(ws: Any, chart_of: Any = None) -> str | None:
         time.sleep(0.2)
     bar.progress(1.0, text=f"{job.state} after {job.seconds:.1f} s")
     chart.empty()
-    return collect(ws)
 
 
 # ---------------------------------------------------------------------------- links
