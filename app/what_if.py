@@ -67,7 +67,7 @@ def edit_fields(
             values[spec.name] = slot.selectbox(spec.name, spec.values, index=spec.values.index(default), key=key)
         elif spec.kind == "numeric":
             default = as_number(linked.get(spec.name), original[spec.name])
-            low, high = ranges[spec.name]
+            low, high = ranges.get(spec.name, (original[spec.name],) * 2)  # no training rows: the row's value
             low, high = min(low, original[spec.name]), max(high, original[spec.name])  # the row's own value is fine
             bounds = {} if beyond else {"min_value": low, "max_value": high}
             values[spec.name] = slot.number_input(
