@@ -122,7 +122,8 @@ def _field_frame(token: str, kind: str, part: str, _model: Any, _data: afm.Datas
 @st.cache_data(show_spinner=False, max_entries=32)
 def _feature_frame(token: str, kind: str, part: str, min_count: int, _model: Any, _data: afm.Dataset) -> pd.DataFrame:
     summary = _summary(token, kind, part, _model, _data)
-    return afm.feature_pair_frame(_model, _data, top=None, min_count=min_count, summary=summary)
+    # the first FEATURE_ROWS only: a sample of Criteo-like data has millions of distinct feature pairs
+    return afm.feature_pair_frame(_model, _data, top=FEATURE_ROWS, min_count=min_count, summary=summary)
 
 
 def summary(ws: Workspace, kind: str, part: str = "all") -> afm.Summary:
@@ -137,8 +138,12 @@ def field_frame(ws: Workspace, kind: str, part: str = "all") -> pd.DataFrame:
     return _field_frame(ws.token, kind, part, ws.models[kind], ws.parts[part])
 
 
+FEATURE_ROWS = 500  # the most feature pairs a page lists
+
+
 def feature_frame(ws: Workspace, kind: str, part: str = "all", min_count: int = 5) -> pd.DataFrame:
-    """``afm.feature_pair_frame`` of ``part``, on the summary's row sample (see ``sample_note``)."""
+    """The first ``FEATURE_ROWS`` rows of ``afm.feature_pair_frame`` of ``part``, on the summary's row sample
+    (see ``sample_note``)."""
     return _feature_frame(ws.token, kind, part, min_count, ws.models[kind], ws.parts[part])
 
 
