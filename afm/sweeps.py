@@ -88,17 +88,24 @@ def trainings(steps: Sequence[tuple[str, Any, int]]) -> dict[str, int]:
     return {kind: sum(step in (kind, "pair") for step, _, _ in steps) for kind in ("fm", "afm")}
 
 
-def seconds_per_epoch(train: Dataset, valid: Dataset | None, base: TrainConfig, rows: int = 4096) -> dict[str, float]:
+def seconds_per_epoch(
+    train: Dataset, valid: Dataset | None, base: TrainConfig, rows: int = 2048, repeats: int = 3
+) -> dict[str, float]:
     """One epoch's seconds for FM and AFM as ``base`` sets them (``{"fm": s, "afm": s}``), from one short
-    timing: an epoch on at most ``rows`` training rows, scaled to the whole part, plus one validation pass."""
+    timing: the fastest of ``repeats`` epochs on at most ``rows`` training rows (after a warm-up), scaled
+    to the whole part, plus one validation pass. The fastest, because other work on the machine only
+    ever adds time to a run."""
     config = dataclasses.replace(base, epochs=1, patience=None, pretrain=False)
     head = train.subset(range(min(rows, len(train))))
     out = {}
     for kind in ("fm", "afm"):
-        train_model(kind, config, train.subset(range(min(256, len(train)))))  # warm-up: first calls are slower
-        start = time.perf_counter()
-        model, _ = train_model(kind, config, head)
-        seconds = (time.perf_counter() - start) * len(train) / len(head)
+        model, _ = train_model(kind, config, head)  # warm-up: a process's first trainings take seconds more
+        runs = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            train_model(kind, config, head)
+            runs.append(time.perf_counter() - start)
+        seconds = min(runs) * len(train) / len(head)
         if valid is not None:
             start = time.perf_counter()
             evaluate(model, valid, base.task)

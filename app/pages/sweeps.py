@@ -122,8 +122,9 @@ else:
         f"{per_epoch['afm']:.2f} s per epoch, {'as the last sweep ran' if measured else 'timed just now'}), plus any "
         "wait in the queue."
     )  # fmt: skip
+others = [n for n in ("embed_dim", "attention_factor", "dropout", "l2_attention") if n != parameter]
 st.caption(
-    f"Every other setting is this session's training configuration ({training.describe(base)}; lr {base.lr}, "
+    f"Every other setting is this session's training configuration ({training.describe(base, others)}; lr {base.lr}, "
     f"AFM lr {base.finetune_lr}, batch {base.batch_size}). This page calls `afm.sweeps.run_sweep`. Links (the address "
     "bar) keep the sweep's settings, not its results."
 )
