@@ -161,7 +161,6 @@ if "sweeps_job" in st.session_state:
     bar.empty()
     if collect(ws):
         st.rerun()  # draw the page again with the results (and the settings' "in this session" note)
-
 if st.session_state.sweeps_from_link and stored(ws, key) is None:
     st.info("This link restores the sweep's settings; press **Run sweep** to compute its results (links do not "
             "store results).")  # fmt: skip
@@ -180,8 +179,9 @@ if len(latest):  # (a sweep stopped before its first value has no rows)
     metrics = [c for c in latest.columns if c.startswith("valid_")]
     wanted_metric = state.query_value("sweep_metric", f"valid_{headline}")
     metric = st.selectbox(
-        "Metric", metrics, index=metrics.index(wanted_metric) if wanted_metric in metrics else 0, key="sweeps_metric"
-    )
+        "Metric", metrics, index=metrics.index(wanted_metric) if wanted_metric in metrics else 0, key="sweeps_metric",
+        format_func=plots.words,
+    )  # fmt: skip
     state.set_query(sweep_metric=metric)
     state.show_figure(plots.sweep_plot(afm.sweeps.summarise(latest), metric), "sweep")
     st.caption("Mean over seeds per value; error bars are one standard deviation over seeds (none with one seed).")
