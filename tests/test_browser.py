@@ -103,14 +103,17 @@ def test_every_page_renders_in_a_real_browser(server: str, browser) -> None:  # 
 
 
 def run_small_sweep(s: Session) -> None:
-    """Sweep t over two values for one epoch (AFM only: two short trainings)."""
+    """Sweep t over two values, one seed, one epoch (one FM and two AFM trainings)."""
     page = s.page
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Parameter").click()
     page.get_by_role("option", name="Attention factor t", exact=False).click()
     s.wait_until_run("Sweeps")
-    values = page.get_by_label("Values (comma separated)")
-    values.fill("4, 16")
-    page.get_by_label("Epochs per training").fill("1")
+    for label, value in (("Values (comma separated)", "4, 16"), ("Epochs per training (at most)", "1"),
+                         ("Seeds (0, 1, ...)", "1")):  # fmt: skip
+        box = page.get_by_role("spinbutton", name=label) if "comma" not in label else page.get_by_label(label)
+        box.fill(value)
+        box.press("Enter")
+        s.wait_until_run("Sweeps")
     page.get_by_role("button", name="Run sweep").click()
     page.locator(PLOTLY).first.wait_for(timeout=min(TRAIN_S, s.left_s()) * 1000)
     s.wait_until_run("Sweeps", timeout_s=TRAIN_S)
@@ -235,7 +238,7 @@ def test_a_teachers_session_in_a_real_browser(server: str, browser, tmp_path: Pa
     import afm
 
     table = tmp_path / "apps.csv"
-    afm.datasets.sample_frame().to_csv(table, index=False)  # 30,000 rows (label: clicked, binary): long enough to press Stop in
+    afm.datasets.sample_frame().to_csv(table, index=False)  # 30,000 rows, label clicked: time to press Stop
     timings: dict[str, float] = {}
     context = browser.new_context(viewport=VIEWPORT)
     try:
