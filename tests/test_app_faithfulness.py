@@ -60,6 +60,22 @@ def test_opens_coloured_by_mean_contribution_with_the_agreement_figures(at: AppT
     assert "30,000 rows = train 24,000 + valid 3,000 + test 3,000" in at.selectbox(key="attention-part").help
 
 
+def test_sampled_figures_say_so_and_equal_the_summarys(at: AppTest, model, parts) -> None:
+    at.selectbox(key="attention-part").set_value("all").run()
+    assert not at.exception
+    summary = afm.summarize(model, parts["all"])  # 30,000 rows: the seeded 20,000-row sample
+    text = " ".join(c.value for c in at.caption)
+    assert "exact over all 30,000 rows" in text and "computed on a seeded sample of 20,000 of 30,000 rows" in text
+    agreement = afm.attention_agreement(model, parts["all"], summary)
+    assert metric(at, "Rows with the same top pair") == f"{agreement['top_pair_agreement']:.1%}"
+    curve = afm.deletion_curve(model, parts["all"], 10, task="regression", explanation=summary)
+    traces = {(t["name"], t["xaxis"]): t for t in chart(at, "attention-deletion")["data"]}
+    mine = curve[curve["ranking"] == "contribution"]["mean_abs_change"]
+    np.testing.assert_allclose(np.asarray(traces["by |contribution| |c_ij|", "x"]["y"], dtype=float), mine, atol=1e-9)
+    at.selectbox(key="attention-part").set_value("test").run()  # 3,000 rows: every figure is exact
+    assert "seeded sample" not in " ".join(c.value for c in at.caption)
+
+
 def test_old_links_keep_their_colour(parts) -> None:
     app = AppTest.from_file(str(APP), default_timeout=300)
     app.query_params["attention_value"] = "0"  # before issue 13, option 0 was (and still is) mean attention
