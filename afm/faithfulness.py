@@ -126,6 +126,14 @@ def _orders(exp: Explanation, ranking: str, generator: torch.Generator) -> Tenso
     return torch.sort(key, dim=1, descending=True, stable=True).indices
 
 
+def _row_block(exp: Explanation, start: int, end: int) -> Explanation:
+    """Rows ``start:end`` of an explanation (views, no copies)."""
+    return dataclasses.replace(
+        exp, **{name: getattr(exp, name)[start:end] for name in ("prediction", "linear", "score", "attention",
+                                                                 "interaction", "contribution")}
+    )  # fmt: skip
+
+
 def predictions_without(model: AFM | FM, exp: Explanation, removed: Tensor) -> Tensor:
     """The predictions [N] (float64) with the pairs where ``removed`` [N, P] is True taken out of the model.
 
@@ -184,19 +192,24 @@ def deletion_curve(
     y = data.y.double().numpy()
     prediction = exp.prediction.double()
     generator = torch.Generator().manual_seed(seed)
+    steps = min(max_pairs, n_pairs) + 1
     rows = []
     for ranking in rankings:
-        order = _orders(exp, ranking, generator)
-        for m in range(min(max_pairs, n_pairs) + 1):
-            removed = torch.zeros(n_rows, n_pairs, dtype=torch.bool)
-            removed.scatter_(1, order[:, :m], True)
-            changed = predictions_without(model, exp, removed) if m else prediction
-            value = metrics_of(changed.numpy(), y, task)[metric] if n_rows else float("nan")
+        changed = prediction.expand(steps, n_rows).clone()  # (m, N): the predictions with m pairs removed
+        for start in range(0, n_rows, _CHUNK):  # row blocks: memory of a block, not of [N, P] in float64
+            block = _row_block(exp, start, start + _CHUNK)
+            order = _orders(block, ranking, generator)
+            removed = torch.zeros(order.shape, dtype=torch.bool)
+            for m in range(1, steps):
+                removed.scatter_(1, order[:, m - 1 : m], True)  # one more pair out of each row
+                changed[m, start : start + _CHUNK] = predictions_without(model, block, removed)
+        for m in range(steps):
+            value = metrics_of(changed[m].numpy(), y, task)[metric] if n_rows else float("nan")
             rows.append(
                 {
                     "ranking": ranking,
                     "removed": m,
-                    "mean_abs_change": float((changed - prediction).abs().mean()) if n_rows else float("nan"),
+                    "mean_abs_change": float((changed[m] - prediction).abs().mean()) if n_rows else float("nan"),
                     "mean_metric": value,
                 }
             )
