@@ -317,7 +317,8 @@ class FM(_FactorizationMachine):
         prediction = self.w0 + _row_sums(linear) + self._dropout(pooled, self.config.dropout).sum(1)  # p = 1
         parts: dict[str, Tensor] = {}
         if keep:
-            interaction = pair_vectors(e).sum(2)  # s_ij = 1 . u_ij
+            rows, cols = torch.triu_indices(e.shape[1], e.shape[1], 1, device=e.device)
+            interaction = torch.bmm(e, e.transpose(1, 2))[:, rows, cols]  # s_ij = 1 . u_ij = <e_i, e_j>, triu order
             ones = torch.ones_like(interaction)
             parts = {"linear": linear, "score": torch.zeros_like(ones), "attention": ones, "interaction": interaction}
         return prediction, parts
