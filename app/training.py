@@ -74,8 +74,17 @@ def start(ws: Any, config: afm.TrainConfig, live: bool = False) -> jobs.Job:
         warm = {kind: ws.models[kind] for kind in has if not (reuse and kind == "fm")}
         if "attention_factor" in changed:
             warm.pop("afm", None)  # W is t x k: a new t starts the AFM at the FM, as the paper does
-    ids = {kind: model_id(ws, kind) for kind in warm}
-    key = jobs.job_key(ws.data_id, config.to_dict(), model_id(ws, "fm") if reuse else None, ids)
+    # The FM a job ends with: the session's (reused), one warm-started from it, or one trained from scratch,
+    # which is named by its data and FM settings alone, so an AFM-only job from that FM and a job that trains
+    # both get the same key when they compute the same thing.
+    if reuse:
+        fm_id = model_id(ws, "fm")
+    elif "fm" in warm:
+        fm_id = jobs.job_key("warm", ws.data_id, {n: getattr(config, n) for n in fm_settings}, model_id(ws, "fm"))
+    else:
+        fm_id = "fm-" + jobs.job_key(ws.data_id, config.task, {n: getattr(config, n) for n in fm_settings})
+    afm_start = model_id(ws, "afm") if "afm" in warm else None
+    key = jobs.job_key(ws.data_id, config.to_dict(), fm_id, afm_start)
     train, valid = ws.parts["train"], ws.parts.get("valid")
 
     def work(job: jobs.Job) -> dict[str, Any]:
@@ -90,7 +99,7 @@ def start(ws: Any, config: afm.TrainConfig, live: bool = False) -> jobs.Job:
             return job.report(share, text, **curves)
 
         pair = afm.train_pair(config, train, valid, callback=callback, fm=fm, warm=warm)
-        return {"pair": pair, "reused_fm": fm is not None, "warm": sorted(warm)}
+        return {"pair": pair, "reused_fm": fm is not None, "warm": sorted(warm), "fm_id": fm_id}
 
     what = ("AFM only (FM kept): " if reuse else "") + describe(config, changed or ["attention_factor"])
     job = jobs.pool().submit(key, what, work, session_id())
@@ -150,12 +159,9 @@ def collect(ws: Any) -> str | None:
         source = f"trained here ({job.seconds:.1f} s)"
     if job.result.get("warm"):
         source += f"; live: {' and '.join(k.upper() for k in job.result['warm'])} from the previous weights"
-    kept_fm = model_id(ws, "fm")
     ws.previous = dict(ws.histories)
     ws.set_models(models, histories, source, config)  # without an AFM when stopped during the FM
-    ws.model_ids = {kind: f"{job.key}:{kind}" for kind in models}
-    if job.result.get("reused_fm"):
-        ws.model_ids["fm"] = kept_fm
+    ws.model_ids = {"afm": f"{job.key}:afm", "fm": job.result["fm_id"]}
     return source
 
 

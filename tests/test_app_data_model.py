@@ -187,3 +187,16 @@ def test_the_url_carries_the_models_settings_not_untrained_knob_values(app: AppT
 def test_stop_with_nothing_running_says_so(app: AppTest) -> None:
     app.button(key="train_stop").click().run()
     assert any("Nothing is training now" in i.value for i in app.info)
+
+
+def test_a_live_move_back_to_a_setting_trained_before_is_served_from_the_pool(app: AppTest) -> None:
+    """Train (FM and AFM at t = 16), move t to 8 (the AFM from that FM), back to 16: the same computation as
+    the first training's AFM, so the first job's model comes back at once, nothing retrained."""
+    app.slider(key="knob_epochs").set_value(2)
+    app.number_input(key="knob_seed").set_value(7)
+    next(b for b in app.button if b.label == "Train AFM and FM").click().run()
+    first = app.session_state["ws"].models["afm"]
+    app.select_slider(key="knob_attention_factor").set_value(8).run()
+    assert app.session_state["ws"].models["afm"] is not first
+    app.select_slider(key="knob_attention_factor").set_value(16).run()
+    assert not app.exception and app.session_state["ws"].models["afm"] is first
