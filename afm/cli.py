@@ -27,7 +27,7 @@ from .faithfulness import SeedProgress, attention_agreement, deletion_curve, see
 from .metrics import TASKS
 from .model import AFM, FM
 from .runs import list_runs, runs_dir, save_run
-from .summary import SAMPLE_ROWS
+from .summary import SAMPLE_CELLS, SAMPLE_ROWS
 from .train import Progress, evaluate, init_distributed, label_range, resolve_task, train_model
 
 EXIT_USAGE = 2
@@ -153,9 +153,10 @@ def build_parser(config_class: type = TrainConfig) -> argparse.ArgumentParser:
     x.add_argument(
         "--sample-rows",
         type=_positive_int,
-        default=SAMPLE_ROWS,
+        default=None,
         help="field-pair means are exact over every row; feature pairs, per-row agreement and deletion use a "
-        f"seeded sample of this many rows (default {SAMPLE_ROWS}; all rows when there are fewer)",
+        f"seeded sample of this many rows (default {SAMPLE_ROWS}, fewer on wide data: at most {SAMPLE_CELLS:,} "
+        "rows x pairs; all rows when there are fewer)",
     )
     x.add_argument("--sample-seed", type=int, default=0, help="seed of that sample (default 0)")
     x.add_argument(

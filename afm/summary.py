@@ -7,7 +7,8 @@
 - **exact aggregates**, in float64: per pair the sums of a_ij, a'_ij, s_ij, c_ij and |c_ij| and the
   spread of a_ij (Chan's pairwise update of the sum of squared deviations); per field the sum of the
   linear terms w_i x_i; the sum of the predictions; the bias w0 and the row count;
-- **a seeded sample of rows** (``sample_rows``, default 20,000, chosen by ``torch.randperm`` with
+- **a seeded sample of rows** (``sample_rows``, by default 20,000, or fewer on wide data so that the
+  sample holds at most ``SAMPLE_CELLS`` rows × pairs: 5,398 rows at 39 fields; chosen by ``torch.randperm`` with
   ``seed``), explained in full (``Summary.sample``, an ``Explanation``) with the rows themselves
   (``Summary.sample_data``). What needs per-row values reads the sample: quantiles of a_ij, feature
   pairs, the row-by-row agreement figures and the deletion curves. With ``len(data) <= sample_rows``
@@ -31,6 +32,13 @@ from .data import Dataset
 from .model import AFM, FM, Explanation
 
 SAMPLE_ROWS = 20_000
+SAMPLE_CELLS = 4_000_000  # rows x pairs of the default sample: its four [rows, P] float32 terms stay ~64 MB
+
+
+def default_sample_rows(n_fields: int) -> int:
+    """``SAMPLE_ROWS``, or fewer when the data is wide: at most ``SAMPLE_CELLS`` rows × pairs, at least 1,000."""
+    pairs = max(n_fields * (n_fields - 1) // 2, 1)
+    return int(min(SAMPLE_ROWS, max(1_000, SAMPLE_CELLS // pairs)))
 # the per-pair sums Summary keeps, by the Explanation attribute they sum ("abs_contribution": |c_ij|)
 PAIR_SUMS = ("attention", "score", "interaction", "contribution", "abs_contribution")
 
@@ -56,7 +64,7 @@ def explain_batches(model: AFM | FM, data: Dataset, batch_size: int | None = Non
         model.train(was_training)
 
 
-def auto_batch_size(model: AFM | FM, budget_bytes: int = 256 * 2**20) -> int:
+def auto_batch_size(model: AFM | FM, budget_bytes: int = 128 * 2**20) -> int:
     """Rows per explanation batch whose working memory stays within ``budget_bytes``.
 
     The kernel layer says what a row costs: AFM's fused kernel keeps only [B, P] results per batch;
@@ -211,16 +219,18 @@ def sample_index(n_rows: int, sample_rows: int = SAMPLE_ROWS, seed: int = 0) -> 
 def summarize(
     model: AFM | FM,
     data: Dataset,
-    sample_rows: int = SAMPLE_ROWS,
+    sample_rows: int | None = None,
     seed: int = 0,
     batch_size: int | None = None,
 ) -> Summary:
     """Explain every row of ``data`` batch by batch and keep a ``Summary``: exact float64 sums per pair and
     per field, and the full ``Explanation`` of a seeded sample of ``sample_rows`` rows (all rows when there
-    are no more). Nothing of size [N, P] is held: memory is the sums, the sample and one batch.
+    are no more; None: ``default_sample_rows``). Nothing of size [N, P] is held: memory is the sums, the
+    sample and one batch.
     """
     if len(data) == 0:
         raise ValueError("cannot explain an empty dataset")
+    sample_rows = default_sample_rows(data.n_fields) if sample_rows is None else sample_rows
     index = sample_index(len(data), sample_rows, seed)
     acc: _Sums | None = None
     kept: dict[str, Tensor] = {}

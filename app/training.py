@@ -180,16 +180,19 @@ def follow(job: jobs.Job, chart_of: Any = None) -> None:
     until ``job`` ends; then the bar says how it ended."""
     pool = jobs.pool()
     bar, chart = st.progress(0.0, text="starting"), st.empty()
-    drawn = -1
+    shown, drawn, drawn_at = None, -1, 0.0
     while not job.done:
         place = pool.position(job)
         text = f"queued: {place - 1} job(s) ahead of yours" if place else job.text
-        bar.progress(job.fraction, text=text)
+        if (text, round(job.fraction, 2)) != shown:  # a message to the browser only when something changed
+            bar.progress(job.fraction, text=text)
+            shown = (text, round(job.fraction, 2))
         epochs = sum(len(c) for c in job.curves.values())
-        if chart_of is not None and epochs != drawn and job.curves:
+        # live curves at most once a second: building a figure costs the server and every browser
+        if chart_of is not None and epochs != drawn and job.curves and time.monotonic() - drawn_at >= 1.0:
             chart.plotly_chart(chart_of(dict(job.curves)), key=f"live-{epochs}")
-            drawn = epochs
-        time.sleep(0.2)
+            drawn, drawn_at = epochs, time.monotonic()
+        time.sleep(0.25)
     bar.progress(1.0, text=f"{job.state} after {job.seconds:.1f} s")
     chart.empty()
 
