@@ -117,7 +117,7 @@ def criteo_like(rows: int, seed: int = 0, vocab_max: int = 100_000) -> pd.DataFr
 
     logit = -1.6 + 0.9 [C1 is its commonest value] - 0.7 [C5 is its commonest] + 0.35 z(log(1 + I1))
     + 1.2 s2(C2) s3(C3), with s2, s3 random signs of each value: the pair C2 x C3 is an interaction that no
-    sum of per-field effects can fit (about 27% positives).
+    sum of per-field effects can fit (about 28% positives).
     """
     rng = np.random.default_rng(seed)
     columns: dict[str, Any] = {}
