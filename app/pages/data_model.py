@@ -44,8 +44,11 @@ if source == sources[0]:
             ws = st.session_state.ws
 elif source == sources[1]:
     upload = st.file_uploader("Table (CSV or Parquet)", type=["csv", "parquet"], key="data_upload")
-    raw = state.upload_bytes(upload) if upload is not None else None
+    in_use = upload is not None and st.session_state.get("upload_in_use") == (upload.file_id, ws.data_id)
+    raw = state.upload_bytes(upload) if upload is not None and not in_use else None  # not parsed again once in use
     frame = None
+    if in_use:
+        st.caption(f"{upload.name} is the data in use (its columns as chosen); upload a file to change it.")
     if raw is not None:
         try:
             frame = afm.read_table(io.BytesIO(raw), name=upload.name)
@@ -70,6 +73,7 @@ elif source == sources[1]:
                 new = state.Workspace(f"upload:{digest}", upload.name, task, parts)
                 if state.replace_workspace(new, upload.name):
                     ws = new
+                    st.session_state.upload_in_use = (upload.file_id, new.data_id)
                     st.success(f"Loaded {upload.name}: {len(data):,} rows, {data.n_fields} fields ({task}).")
             except ValueError as err:
                 st.error(f"{upload.name} cannot be used: {err}")
