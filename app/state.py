@@ -126,16 +126,22 @@ def _feature_frame(token: str, kind: str, part: str, min_count: int, _model: Any
     return afm.feature_pair_frame(_model, _data, top=FEATURE_ROWS, min_count=min_count, summary=summary)
 
 
+def model_key(ws: Workspace, kind: str) -> str:
+    """The cache key of a model's explanations: its provenance where known (the bundled models, a pool job's
+    result: the same objects in every session, so thirty sessions share one summary), else the session's token."""
+    return f"{ws.data_id}|{training.model_id(ws, kind)}"
+
+
 def summary(ws: Workspace, kind: str, part: str = "all") -> afm.Summary:
     """The whole-data explanation of ``part`` by model ``kind`` (cached per model token): exact sums per
     pair and field, and the full explanation of a seeded row sample (``summary.sample``,
     ``summary.sample_data``; ``summary.sample_note()`` says how many rows)."""
-    return _summary(ws.token, kind, part, ws.models[kind], ws.parts[part])
+    return _summary(model_key(ws, kind), kind, part, ws.models[kind], ws.parts[part])
 
 
 def field_frame(ws: Workspace, kind: str, part: str = "all") -> pd.DataFrame:
     """``afm.field_pair_frame`` of ``part``: exact over every row."""
-    return _field_frame(ws.token, kind, part, ws.models[kind], ws.parts[part])
+    return _field_frame(model_key(ws, kind), kind, part, ws.models[kind], ws.parts[part])
 
 
 FEATURE_ROWS = 500  # the most feature pairs a page lists
@@ -144,7 +150,7 @@ FEATURE_ROWS = 500  # the most feature pairs a page lists
 def feature_frame(ws: Workspace, kind: str, part: str = "all", min_count: int = 5) -> pd.DataFrame:
     """The first ``FEATURE_ROWS`` rows of ``afm.feature_pair_frame`` of ``part``, on the summary's row sample
     (see ``sample_note``)."""
-    return _feature_frame(ws.token, kind, part, min_count, ws.models[kind], ws.parts[part])
+    return _feature_frame(model_key(ws, kind), kind, part, min_count, ws.models[kind], ws.parts[part])
 
 
 def sample_note(ws: Workspace, kind: str, part: str = "all") -> str:
