@@ -149,11 +149,6 @@ class Pool:
             queued = sorted((j for j in self._jobs.values() if j.state == QUEUED), key=lambda j: j.submitted)
         return next((n for n, j in enumerate(queued, 1) if j is job), 0)
 
-    def counts(self) -> dict[str, int]:
-        with self._lock:
-            states = [j.state for j in self._jobs.values()]
-        return {s: states.count(s) for s in (QUEUED, RUNNING, DONE)}
-
     def _run(self, job: Job) -> None:
         if job.stop_requested:
             job.state, job.finished, job.text = STOPPED, time.time(), "stopped before it started"

@@ -191,7 +191,7 @@ def workspace(banner: bool = True) -> Workspace:
     message = training.collect(ws)
     if message:
         st.session_state.train_message = message
-    training.link_to_url(ws)
+    link_to_url(ws)
     if banner:
         training.link_banner(ws)
     return ws
@@ -245,7 +245,7 @@ def show_status(slot: Any = None) -> None:
     settings = f"  \nSettings: {training.describe(ws.config, ['attention_factor', 'dropout', 'attention_dropout'])}"
     job = training.current()
     busy = f"  \nTraining now: {job.text}" if job is not None and not job.done else ""
-    training.link_to_url(ws)
+    link_to_url(ws)
     st.session_state["_status_slot"].caption(
         f"Data: {ws.data_label} · task: {ws.task}  \nModels: {models}{settings if ws.models else ''}{busy}"
     )
@@ -279,6 +279,13 @@ def set_query(**values: Any) -> None:
         text = str(value).lower() if isinstance(value, bool) else str(value)
         if st.query_params.get(name) != text:
             st.query_params[name] = text
+
+
+def link_to_url(ws: Workspace) -> None:
+    """The URL carries the data and the settings of the models shown (not of untrained widget values);
+    a link the session was opened with stays as it was shared until it is reproduced or replaced."""
+    if not st.session_state.get("link"):
+        set_query(data=ws.data_id, task=ws.task, **{k.name: getattr(ws.config, k.name) for k in training.WIDGET_KNOBS})
 
 
 # ---------------------------------------------------------------------------- output helpers

@@ -76,4 +76,3 @@ st.session_state["present"] = present  # read by state.show_figure and the pages
 if present:
     st.markdown(PRESENT_CSS, unsafe_allow_html=True)
 st.navigation(PAGES).run()
-training.link_to_url(state.workspace(banner=False))  # the URL carries the data and the settings of the models shown

@@ -114,21 +114,15 @@ def model_id(ws: Any, kind: str) -> str:
     return ws.model_ids.get(kind) or f"session-{ws.token}:{kind}"
 
 
-def differences_in(a: afm.TrainConfig, b: afm.TrainConfig, names: list[str]) -> list[str]:
-    return [n for n in names if getattr(a, n) != getattr(b, n)]
-
-
 def stop(quiet: bool = False) -> str | None:
     """Stop this session's training. The job ends when no other session waits for the same one; either
     way this session lets it go. Returns what happened in words (None when nothing was running)."""
     job = current()
     if job is None or job.done:
         return None
-    ended = job.stop(session_id())
-    if ended:
+    if job.stop(session_id()):
         if not quiet:
             job.wait(30)  # fit checks every few batches: this is quick
-            return "stopped"
         return "stopped"
     st.session_state.pop("job", None)
     return f"left: {len(job.owners)} other session(s) asked for the same training, which goes on for them"
@@ -255,15 +249,3 @@ def link_banner(ws: Any) -> None:
         st.session_state.pop("link", None)
         watch(ws)
         st.rerun()
-
-
-def link_to_url(ws: Any) -> None:
-    """The URL carries the data and the settings of the models shown (not of untrained widget values)."""
-    if st.session_state.get("link"):
-        return  # until the link is reproduced or replaced, keep it as it was shared
-    values = {k.name: getattr(ws.config, k.name) for k in WIDGET_KNOBS}
-    values.update(data=ws.data_id, task=ws.task)
-    for name, value in values.items():
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        if st.query_params.get(name) != text:
-            st.query_params[name] = text

@@ -34,7 +34,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,9 +50,11 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+sys.path.insert(0, str(ROOT / "tests"))
+from browserkit import CHROMIUM as _CHROMIUM  # noqa: E402
+from browserkit import CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402  (the server and browser set-up the tests use)
+
+CHROMIUM = str(_CHROMIUM)  # --nice-browsers replaces it with a wrapper
 
 # ---------------------------------------------------------------------------- what the script clicks
 # Visible texts of the dashboard (the pages may change: keep every one here). Regexes where marked.
@@ -373,12 +374,6 @@ def cli_stage(
 # ---------------------------------------------------------------------------- dashboard
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def streamlit_server(work: Path, name: str) -> Iterator[tuple[str, RSSPoller, subprocess.Popen]]:
     """A ``streamlit run`` server on a free port: (URL, its RSS poller, the process). Always stopped."""
@@ -393,19 +388,9 @@ def streamlit_server(work: Path, name: str) -> Iterator[tuple[str, RSSPoller, su
     poller = RSSPoller(proc.pid, 0.1)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log.name}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("streamlit did not answer its health check in 90 s")
-            time.sleep(0.5)
+        problem = wait_healthy(url, proc, 90)
+        if problem:
+            raise RuntimeError(f"{problem}; see {log.name}")
         yield url, poller, proc
     finally:
         poller.peak = max(poller.stop(), own_peak(proc.pid))

@@ -92,10 +92,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float) -> str | None:
+    """Wait until the server at ``url`` (started as ``proc``) answers its health check: None, or why it did not."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            return f"streamlit exited with {proc.returncode} before serving"
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.read().decode().strip() == "ok":
+                    return None
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            return f"streamlit did not answer /_stcore/health within {timeout_s:.0f} s"
+        time.sleep(0.5)
+
+
 @contextlib.contextmanager
-def serve(
-    tmp: Path, env: dict[str, str] | None = None, on_stdout: bool = False
-) -> Iterator[tuple[str, subprocess.Popen]]:
+def serve(tmp: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     """The dashboard served by a `streamlit run` subprocess in ``tmp``: (its URL, the process). Always terminated."""
     port = free_port()
     env = {**os.environ, "AFM_RUNS_DIR": str(tmp / "runs"), "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -112,21 +127,9 @@ def serve(
 
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"streamlit exited with {proc.returncode} before serving:\n{log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"streamlit did not answer /_stcore/health within {SERVER_START_S} s:\n{log_tail()}"
-                )
-            time.sleep(0.5)
+        problem = wait_healthy(url, proc, SERVER_START_S)
+        if problem:
+            raise AssertionError(f"{problem}:\n{log_tail()}")
         yield url, proc
         if proc.poll() is not None:
             raise AssertionError(f"streamlit died ({proc.returncode}):\n{log_tail()}")
