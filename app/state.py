@@ -215,6 +215,14 @@ def replace_workspace(new: Workspace, what: str) -> bool:
     return True
 
 
+def show_data_in(key: str, value: Any, ws: Workspace) -> None:
+    """Set the widget ``key`` to ``value`` when it is new or the session's data has changed since it was set, so
+    a data control shows the data in use (a page visit clears widget state; a replacement changes the data)."""
+    marker = f"_{key}_for"
+    if key not in st.session_state or st.session_state.get(marker) != ws.data_id:
+        st.session_state[key], st.session_state[marker] = value, ws.data_id
+
+
 def confirm_replace() -> Workspace | None:
     """The question ``replace_workspace`` left: "replace and lose the models?"; the new workspace if yes."""
     pending = st.session_state.get("pending_replace")
@@ -229,7 +237,7 @@ def confirm_replace() -> Workspace | None:
         replace_workspace(new, what)
         return new
     if right.button("Keep my models", key="cancel-replace"):
-        for name in ("pending_replace", "_task_for", "_source_for"):  # the data controls show the session's data again
+        for name in ("pending_replace", "_data_task_for", "_data_source_for"):  # the data controls show the data again
             st.session_state.pop(name, None)
         st.rerun()
     return None

@@ -27,16 +27,14 @@ st.header("1. Data")
 sources = ["bundled sample", "upload a CSV/Parquet table", "libFM file or folder on disk"][
     : 3 if state.SERVER_PATHS else 2
 ]
-if "data_source" not in st.session_state or st.session_state.get("_source_for") != ws.data_id:
-    kind = {"upload": 1, "libfm": 2}.get(ws.data_key.split(":")[0], 0)  # the control shows the session's data
-    st.session_state.data_source, st.session_state._source_for = sources[min(kind, len(sources) - 1)], ws.data_id
+kind = {"upload": 1, "libfm": 2}.get(ws.data_key.split(":")[0], 0)
+state.show_data_in("data_source", sources[min(kind, len(sources) - 1)], ws)  # the control shows the session's data
 source = st.radio("Data source", sources, horizontal=True, key="data_source")
 st.caption(f"Now using: **{ws.data_label}** ({len(ws.parts['all']):,} rows). Other data replaces it only when you "
            "press its button.")  # fmt: skip
 if source == sources[0]:
     tasks = list(afm.TASKS)
-    if "data_task" not in st.session_state or st.session_state.get("_task_for") != ws.data_id:
-        st.session_state.data_task, st.session_state._task_for = ws.task if ws.is_sample else tasks[0], ws.data_id
+    state.show_data_in("data_task", ws.task if ws.is_sample else tasks[0], ws)
     task = st.radio("Label", tasks, horizontal=True, key="data_task", help="regression: `engagement` (squared loss, "
                     "RMSE); binary: `clicked` (log loss, AUC)")  # fmt: skip
     if (ws.is_sample and task != ws.task) or (not ws.is_sample and st.button("Use the bundled sample")):
