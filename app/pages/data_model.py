@@ -30,8 +30,6 @@ sources = ["bundled sample", "upload a CSV/Parquet table", "libFM file or folder
 kind = {"upload": 1, "libfm": 2}.get(ws.data_key.split(":")[0], 0)
 state.show_data_in("data_source", sources[min(kind, len(sources) - 1)], ws)  # the control shows the session's data
 source = st.radio("Data source", sources, horizontal=True, key="data_source")
-st.caption(f"Now using: **{ws.data_label}** ({len(ws.parts['all']):,} rows). Other data replaces it only when you "
-           "press its button.")  # fmt: skip
 if source == sources[0]:
     tasks = list(afm.TASKS)
     state.show_data_in("data_task", ws.task if ws.is_sample else tasks[0], ws)
@@ -97,6 +95,8 @@ else:
         except (ValueError, OSError) as err:
             st.error(f"Cannot load that path: {state.public_error(err)}")
 ws = state.confirm_replace() or st.session_state.ws
+st.caption(f"Now using: **{ws.data_label}** ({len(ws.parts['all']):,} rows). Other data replaces it only when you "
+           "press its button.")  # fmt: skip
 state.data_summary(ws)
 
 # ---------------------------------------------------------------------------- knobs
@@ -163,5 +163,5 @@ if ws.models:
                                            "mean attention a_ij", "mean_attention", "a_ij")  # fmt: skip
     state.save_and_download(ws, f"{ws.data_label}-k{ws.config.embed_dim}-t{ws.config.attention_factor}")
 state.load_models_expander(ws)
-loaded_note.caption(f"Now loaded: **{ws.source}**.")
+loaded_note.caption(f"Now loaded: **{ws.source if ws.models else 'no models yet'}**.")
 state.show_status()
