@@ -141,6 +141,11 @@ class Pool:
         with self._lock:
             return self._jobs.get(key)
 
+    def watchers(self) -> int:
+        """How many sessions wait for a queued or running job now (a shared job counts each of them)."""
+        with self._lock:
+            return sum(len(j.owners) for j in self._jobs.values() if not j.done)
+
     def position(self, job: Job) -> int:
         """0 when running or finished, else the job's place in the queue (1 = next)."""
         if job.state != QUEUED:

@@ -7,6 +7,7 @@ frames. Models being trained belong to their browser session (``st.session_state
 
 from __future__ import annotations
 
+import gc
 import io
 import math
 import os
@@ -33,6 +34,14 @@ PRETRAINED = afm.datasets.SAMPLE_DIR / "pretrained"
 SERVER_PATHS = os.environ.get("AFM_SERVER_PATHS", "on").strip().lower() not in ("off", "0", "false", "no")
 KINDS = ("afm", "fm")
 LABELS = {"afm": "AFM", "fm": "FM"}
+
+# Streamlit collects all garbage after every script run (runner.postScriptGC). With torch, pandas and plotly
+# loaded, that walks ~250k long-lived objects (0.12 s with the interpreter lock held, per run of every
+# session: a third of the lock's time with 8 sessions training). Objects alive now (modules, classes) live
+# as long as the server, so they go to the permanent generation once; the collections then walk only what
+# the runs create.
+gc.collect()
+gc.freeze()
 
 
 @dataclass

@@ -12,6 +12,8 @@ offers one button.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import uuid
 from typing import Any
@@ -24,6 +26,8 @@ import afm
 from afm.config import knobs
 
 WIDGET_KNOBS = [k for k in knobs(afm.TrainConfig) if k.widget]
+# AFM_TRACE_JOBS=1: one stderr line per followed job (benchmarks/load.py reads the server's timings from it)
+TRACE = os.environ.get("AFM_TRACE_JOBS", "") not in ("", "0")
 SHORT = {"attention_factor": "t", "embed_dim": "k", "l2_attention": "λ"}
 
 
@@ -105,6 +109,7 @@ def start(ws: Any, config: afm.TrainConfig, live: bool = False) -> jobs.Job:
     job = jobs.pool().submit(key, what, work, session_id())
     st.session_state.job = job
     st.session_state.job_for = (ws.data_id, config)
+    st.session_state.job_asked = time.time()
     return job
 
 
@@ -166,29 +171,58 @@ def watch(ws: Any, chart_of: Any = None) -> str | None:
     if job is None:
         return None
     follow(job, chart_of)
+    if TRACE:  # one line per followed job, for benchmarks/load.py: the server's side of "click to trained"
+        asked = st.session_state.get("job_asked", job.submitted)
+        sys.stderr.write(
+            f"afm-trace session={session_id()[:8]} job={job.key[:8]} state={job.state} asked_to_shown="
+            f"{time.time() - asked:.2f} training={job.seconds:.2f}\n"
+        )  # one write: lines stay whole
     return collect(ws)
+
+
+# Streamlit's "running" figure in the page header changes 5 times a second while a script runs, and each
+# change made the browser restyle the whole page: about 0.1 CPU s per second of waiting, per browser tab
+# (Data & model, a click that waits 8 s: 2.3-2.6 CPU s in Chromium with it, 1.6 without). While a training is
+# followed the progress bar says the same, so the figure is hidden until the bar's last message.
+QUIET_HEADER = "<style>[data-testid='stStatusWidget'] { display: none !important; }</style>"
+
+
+def pace(watchers: int) -> tuple[float, float | None]:
+    """Seconds between progress messages and between live-curve redraws (None: no live curves) when
+    ``watchers`` sessions follow trainings on this server. Every message makes the server build it and a
+    browser redraw the page; with a class training at once those redraws, not the trainings, took the
+    time (8 sessions: 4.4 s to train, 13-19 s until each browser showed it), so the pace slows with the
+    crowd: one session gets progress 4×/s and curves 1×/s; four or more get progress every second or two and
+    their curves when the training ends."""
+    crowd = max(1, watchers)
+    return min(0.25 * crowd, 2.0), (1.0 * crowd if crowd < 4 else None)
 
 
 def follow(job: jobs.Job, chart_of: Any = None) -> None:
     """A progress bar (with the queue place while waiting) and, with ``chart_of(curves)``, live curves,
-    until ``job`` ends; then the bar says how it ended."""
+    until ``job`` ends; then the bar says how it ended. Messages are paced by the server's load (``pace``)."""
     pool = jobs.pool()
+    quiet = st.empty()
+    quiet.markdown(QUIET_HEADER, unsafe_allow_html=True)
     bar, chart = st.progress(0.0, text="starting"), st.empty()
-    shown, drawn, drawn_at = None, -1, 0.0
+    shown, shown_at, drawn, drawn_at = None, 0.0, -1, 0.0
     while not job.done:
+        every, curves_every = pace(pool.watchers())
+        now = time.monotonic()
         place = pool.position(job)
         text = f"queued: {place - 1} job(s) ahead of yours" if place else job.text
-        if (text, round(job.fraction, 2)) != shown:  # a message to the browser only when something changed
-            bar.progress(job.fraction, text=text)
-            shown = (text, round(job.fraction, 2))
+        if (text, round(job.fraction, 2)) != shown and now - shown_at >= every:
+            bar.progress(job.fraction, text=text)  # a message to the browser only when something changed
+            shown, shown_at = (text, round(job.fraction, 2)), now
         epochs = sum(len(c) for c in job.curves.values())
-        # live curves at most once a second: building a figure costs the server and every browser
-        if chart_of is not None and epochs != drawn and job.curves and time.monotonic() - drawn_at >= 1.0:
+        if (chart_of is not None and curves_every is not None and epochs != drawn and job.curves
+                and now - drawn_at >= curves_every):  # fmt: skip
             chart.plotly_chart(chart_of(dict(job.curves)), key=f"live-{epochs}")
-            drawn, drawn_at = epochs, time.monotonic()
+            drawn, drawn_at = epochs, now
         time.sleep(0.25)
     bar.progress(1.0, text=f"{job.state} after {job.seconds:.1f} s")
     chart.empty()
+    quiet.empty()
 
 
 # ---------------------------------------------------------------------------- links

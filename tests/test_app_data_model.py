@@ -46,6 +46,8 @@ def test_form_trains_then_a_live_knob_retrains_keeping_previous_curves(app: AppT
     assert not app.exception
     ws = app.session_state["ws"]
     assert ws.source.startswith("trained here") and len(ws.histories["afm"]) == 2
+    # the page header's "running" figure is hidden only while the training is followed
+    assert not [m for m in app.markdown if "stStatusWidget" in m.value]
     assert len(ws.previous["afm"]) == 5  # the pre-trained run's curve (5 epochs) stays, faded
     app.select_slider(key="knob_attention_factor").set_value(4).run()  # live mode: a t change trains at once
     assert not app.exception

@@ -143,3 +143,25 @@ def test_models_of_unknown_provenance_are_never_shared() -> None:
     assert training.model_id(one, "fm") != training.model_id(two, "fm")
     one.model_ids = {"fm": "job123:fm"}
     assert training.model_id(one, "fm") == "job123:fm"
+
+
+def test_watchers_count_the_sessions_waiting_for_unfinished_jobs() -> None:
+    pool = jobs.Pool(workers=1)
+    started = threading.Event()
+    first = pool.submit("k1", "first", slow(0.4, started=started), owner="s1")
+    assert started.wait(5)
+    pool.submit("k1", "first again", slow(0.4), owner="s2")  # shared: two sessions wait for it
+    queued = pool.submit("k2", "second", slow(0.05), owner="s3")
+    assert pool.watchers() == 3
+    assert first.wait(10) and queued.wait(10)
+    assert pool.watchers() == 0  # finished jobs (kept in the cache) have nobody waiting
+
+
+def test_progress_messages_slow_down_with_the_crowd() -> None:
+    import training  # app/training.py (imports streamlit, not a running server)
+
+    assert training.pace(0) == training.pace(1) == (0.25, 1.0)  # one session: progress 4x/s, curves 1x/s
+    assert training.pace(2) == (0.5, 2.0)
+    assert training.pace(8) == (2.0, None)  # a class: progress every 2 s, curves when the training ends
+    seconds = [training.pace(n)[0] for n in range(1, 20)]
+    assert seconds == sorted(seconds) and max(seconds) == 2.0
