@@ -784,9 +784,9 @@ def main() -> None:
     parser.add_argument("--rss-cap-gb", type=float, default=14.0, help="a CLI command resident past this is killed")
     parser.add_argument("--cli-timeout", type=float, help="seconds each CLI command may run (default 900; 180 quick)")
     parser.add_argument("--predict-timeout", type=float, help="seconds `predict` may run (default --cli-timeout)")
-    parser.add_argument("--nice-browsers", action="store_true", help="run the browsers at nice 19: on one small "
-                        "machine they compete with the server they test, where in a class they run on the "
-                        "students' laptops")  # fmt: skip
+    parser.add_argument("--nice-browsers", action="store_true", help="run the browsers at nice 19, their "
+                        "autogroups included: on one small machine they compete with the server they test, where "
+                        "in a class they run on the students' laptops")  # fmt: skip
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     stages = [s for s in STAGES if s in args.only.split(",")]
