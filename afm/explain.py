@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from .data import Dataset, Schema
-from .model import AFM, FM, Explanation
+from .model import AFM, FM, ROW_FIELDS, Explanation
 from .summary import SAMPLE_ROWS, Summary, _on_cpu, auto_batch_size, explain_batches, sample_index, summarize
 
 __all__ = [  # the summary's names are re-exported: afm.explain.summarize is the documented spelling
@@ -37,18 +37,10 @@ def explain_dataset(model: AFM | FM, data: Dataset, batch_size: int | None = Non
     if len(parts) == 1:
         return _on_cpu(parts[0])
 
-    def cat(name: str) -> torch.Tensor:
-        return torch.cat([getattr(p, name).cpu() for p in parts])
-
     return Explanation(
-        prediction=cat("prediction"),
         bias=parts[0].bias.cpu(),
-        linear=cat("linear"),
-        score=cat("score"),
-        attention=cat("attention"),
-        interaction=cat("interaction"),
-        contribution=cat("contribution"),
         pairs=parts[0].pairs.cpu(),
+        **{name: torch.cat([getattr(p, name).cpu() for p in parts]) for name in ROW_FIELDS},
     )
 
 

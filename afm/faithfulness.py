@@ -126,14 +126,6 @@ def _orders(exp: Explanation, ranking: str, generator: torch.Generator) -> Tenso
     return torch.sort(key, dim=1, descending=True, stable=True).indices
 
 
-def _row_block(exp: Explanation, start: int, end: int) -> Explanation:
-    """Rows ``start:end`` of an explanation (views, no copies)."""
-    return dataclasses.replace(
-        exp, **{name: getattr(exp, name)[start:end] for name in ("prediction", "linear", "score", "attention",
-                                                                 "interaction", "contribution")}
-    )  # fmt: skip
-
-
 def predictions_without(model: AFM | FM, exp: Explanation, removed: Tensor) -> Tensor:
     """The predictions [N] (float64) with the pairs where ``removed`` [N, P] is True taken out of the model.
 
@@ -197,7 +189,7 @@ def deletion_curve(
     for ranking in rankings:
         changed = prediction.expand(steps, n_rows).clone()  # (m, N): the predictions with m pairs removed
         for start in range(0, n_rows, _CHUNK):  # row blocks: memory of a block, not of [N, P] in float64
-            block = _row_block(exp, start, start + _CHUNK)
+            block = exp.rows(slice(start, start + _CHUNK))
             order = _orders(block, ranking, generator)
             removed = torch.zeros(order.shape, dtype=torch.bool)
             for m in range(1, steps):

@@ -56,6 +56,14 @@ class Explanation:
         """bias + linear terms + pair contributions, per sample [B] (equals ``prediction``)."""
         return self.bias + self.linear.sum(1) + self.contribution.sum(1)
 
+    def rows(self, index: slice | Tensor) -> Explanation:
+        """The explanation of the rows ``index`` (a slice gives views, no copies); bias and pairs are shared."""
+        return replace(self, **{name: getattr(self, name)[index] for name in ROW_FIELDS})
+
+
+# Explanation's per-row tensors ([B] or [B, ...]); the others (bias, pairs) hold for every row
+ROW_FIELDS = ("prediction", "linear", "score", "attention", "interaction", "contribution")
+
 
 def _check_inputs(idx: Tensor, val: Tensor | None, n_fields: int) -> Tensor | None:
     """Validate shapes; ``val`` None stays None (all x_i = 1, so nothing is scaled)."""
@@ -317,8 +325,8 @@ class FM(_FactorizationMachine):
         prediction = self.w0 + _row_sums(linear) + self._dropout(pooled, self.config.dropout).sum(1)  # p = 1
         parts: dict[str, Tensor] = {}
         if keep:
-            rows, cols = torch.triu_indices(e.shape[1], e.shape[1], 1, device=e.device)
-            interaction = torch.bmm(e, e.transpose(1, 2))[:, rows, cols]  # s_ij = 1 . u_ij = <e_i, e_j>, triu order
+            i, j = self.pairs.T
+            interaction = torch.bmm(e, e.transpose(1, 2))[:, i, j]  # s_ij = 1 . u_ij = <e_i, e_j>, triu order
             ones = torch.ones_like(interaction)
             parts = {"linear": linear, "score": torch.zeros_like(ones), "attention": ones, "interaction": interaction}
         return prediction, parts

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from . import kernels
 from .data import Dataset
-from .model import AFM, FM, Explanation
+from .model import AFM, FM, ROW_FIELDS, Explanation
 
 SAMPLE_ROWS = 20_000
 SAMPLE_CELLS = 4_000_000  # rows x pairs of the default sample: its four [rows, P] float32 terms stay ~64 MB
@@ -39,6 +39,8 @@ def default_sample_rows(n_fields: int) -> int:
     """``SAMPLE_ROWS``, or fewer when the data is wide: at most ``SAMPLE_CELLS`` rows × pairs, at least 1,000."""
     pairs = max(n_fields * (n_fields - 1) // 2, 1)
     return int(min(SAMPLE_ROWS, max(1_000, SAMPLE_CELLS // pairs)))
+
+
 # the per-pair sums Summary keeps, by the Explanation attribute they sum ("abs_contribution": |c_ij|)
 PAIR_SUMS = ("attention", "score", "interaction", "contribution", "abs_contribution")
 
@@ -239,20 +241,17 @@ def summarize(
         if acc is None:  # the first batch says the shapes
             acc = _Sums(e.attention.shape[1], e.linear.shape[1])
             bias = float(e.bias)
-            kept = {f.name: _empty_like(getattr(e, f.name), len(index)) for f in _ROW_FIELDS}
+            kept = {name: _empty_like(getattr(e, name), len(index)) for name in ROW_FIELDS}
         acc.add(e)
         end = start + e.attention.shape[0]
         lo, hi = (int(v) for v in torch.searchsorted(index, torch.tensor([start, end])))
         if hi > lo:
             local = (index[lo:hi] - start).to(e.attention.device)
-            for f in _ROW_FIELDS:
-                kept[f.name][lo:hi] = getattr(e, f.name)[local].cpu()
+            for name in ROW_FIELDS:
+                kept[name][lo:hi] = getattr(e, name)[local].cpu()
     assert acc is not None  # data is not empty
     sample = Explanation(bias=torch.tensor(bias), pairs=acc.pairs, **kept)  # type: ignore[arg-type]
     return acc.summary(sample, bias, index, data)
-
-
-_ROW_FIELDS = [f for f in dataclasses.fields(Explanation) if f.name not in ("bias", "pairs")]
 
 
 def _numpy(x: Tensor) -> np.ndarray:

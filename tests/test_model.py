@@ -98,6 +98,14 @@ def test_explanation_is_additive_and_forward_agrees_exactly(cls: type) -> None:
     assert torch.equal(exp.prediction, model(idx, val).detach())  # one code path
     torch.testing.assert_close(exp.total(), exp.prediction, rtol=1e-5, atol=1e-5)
     assert exp.pairs.tolist() == torch.triu_indices(5, 5, 1).T.tolist()
+    block = exp.rows(slice(10, 20))  # a row block: views of every per-row term, the same bias and pairs
+    for name in ("prediction", "linear", "score", "attention", "interaction", "contribution"):
+        assert torch.equal(getattr(block, name), getattr(exp, name)[10:20])
+        assert getattr(block, name).data_ptr() == getattr(exp, name)[10:20].data_ptr()
+    assert block.bias is exp.bias and block.pairs is exp.pairs
+    torch.testing.assert_close(block.total(), exp.prediction[10:20], rtol=1e-5, atol=1e-5)
+    picked = exp.rows(torch.tensor([3, 0]))
+    assert torch.equal(picked.contribution, exp.contribution[[3, 0]])
     assert exp.attention.shape == exp.contribution.shape == (64, 10)
 
 
