@@ -210,30 +210,30 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def status_bytes(pid: int, field: str) -> int:
+    """A memory line of ``/proc/<pid>/status`` (``VmRSS``, ``VmHWM``) in bytes; 0 when the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def tree_rss(pid: int) -> int:
     """Bytes resident in process ``pid`` and all its descendants now (0 when it is gone)."""
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            continue
-        todo += _children(p)
+        total += status_bytes(p, "VmRSS")
+        todo += _children(p)  # none once it is gone
     return total
 
 
 def own_peak(pid: int) -> int:
     """Bytes: process ``pid``'s own peak RSS (VmHWM), 0 when unknown."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return status_bytes(pid, "VmHWM")
 
 
 class RSSPoller:
@@ -607,35 +607,42 @@ class HealthProbe:
             self.failures += ok == "0"
 
 
+def browser_pids() -> list[int]:
+    """The live Chromium processes (browser, renderers, GPU and utility processes)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and "chrom" in (entry / "comm").read_text():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
 def deprioritize_browsers() -> int:
     """Nice 19 for every Chromium process and its autogroup (Linux puts each session, and Playwright starts
     the browser in sessions of its own, in an autogroup that shares the CPU with the others as one: a
     process's nice alone does not rank it against the server). Returns how many processes it reached."""
     reached = 0
-    for entry in Path("/proc").iterdir():
+    for pid in browser_pids():
         try:
-            if entry.name.isdigit() and "chrom" in (entry / "comm").read_text():
-                os.setpriority(os.PRIO_PROCESS, int(entry.name), 19)
-                (entry / "autogroup").write_text("19")
-                reached += 1
+            os.setpriority(os.PRIO_PROCESS, pid, 19)
+            Path(f"/proc/{pid}/autogroup").write_text("19")
+            reached += 1
         except OSError:
             continue
     return reached
 
 
-def cpu_seconds(match: Any) -> float:
-    """CPU seconds (user + system) used so far by the live processes for which ``match(pid, comm)`` holds."""
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes ``pids`` have used so far (0 for those gone)."""
     tick, total = os.sysconf("SC_CLK_TCK"), 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in pids:
         try:
-            comm = (entry / "comm").read_text().strip()
-            if match(int(entry.name), comm):
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
+        total += (int(fields[11]) + int(fields[12])) / tick
     return total
 
 
@@ -739,8 +746,7 @@ def concurrent_stage(work: Path, sizes: Sizes, results: Results, cap: int) -> No
             marks: list[tuple[float, float, float]] = []  # (time, browsers' CPU s, server's CPU s) at clicks, end
 
             def meter(server: int = proc.pid, marks: list = marks) -> None:
-                marks.append((time.perf_counter(), cpu_seconds(lambda pid, comm: "chrom" in comm),
-                              cpu_seconds(lambda pid, comm: pid == server)))  # fmt: skip
+                marks.append((time.perf_counter(), cpu_seconds(browser_pids()), cpu_seconds([server])))
 
             try:
                 sessions = asyncio.run(train_sessions(url, queries, sizes.timeout_s, meter))
