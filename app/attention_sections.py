@@ -150,8 +150,7 @@ def stability_section(
     elif stop_clicked:
         job = st.session_state.get("stability-job")
         if job is not None and not job.done:
-            job.stop(training.session_id())
-            job.wait(30)
+            job.stop(training.session_id(), wait_s=30)
         st.info("Stopped: the seeds finished so far are kept; press the train button to go on with the rest.")
     job = st.session_state.get("stability-job")
     if job is not None and not job.done:

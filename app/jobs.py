@@ -94,11 +94,13 @@ class Job:
         self.curves.update(curves)
         return self._stop.is_set()
 
-    def stop(self, owner: str) -> bool:
-        """``owner`` no longer wants this job; it stops when nobody else does. True when it was stopped."""
+    def stop(self, owner: str, wait_s: float = 0.0) -> bool:
+        """``owner`` no longer wants this job; it stops when nobody else does. True when it was stopped; then
+        up to ``wait_s`` seconds are spent waiting for it to end (its work checks for a stop every few batches)."""
         self.owners.discard(owner)
         if not self.owners and not self.done:
             self._stop.set()
+            self.wait(wait_s)
             return True
         return False
 

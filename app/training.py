@@ -125,9 +125,7 @@ def stop(quiet: bool = False) -> str | None:
     job = current()
     if job is None or job.done:
         return None
-    if job.stop(session_id()):
-        if not quiet:
-            job.wait(30)  # fit checks every few batches: this is quick
+    if job.stop(session_id(), wait_s=0 if quiet else 30):
         return "stopped"
     st.session_state.pop("job", None)
     return f"left: {len(job.owners)} other session(s) asked for the same training, which goes on for them"
@@ -198,9 +196,10 @@ def pace(watchers: int) -> tuple[float, float | None]:
     return min(0.25 * crowd, 2.0), (1.0 * crowd if crowd < 4 else None)
 
 
-def follow(job: jobs.Job, chart_of: Any = None) -> None:
-    """A progress bar (with the queue place while waiting) and, with ``chart_of(curves)``, live curves,
-    until ``job`` ends; then the bar says how it ended. Messages are paced by the server's load (``pace``)."""
+def follow(job: jobs.Job, chart_of: Any = None, text_of: Any = None) -> None:
+    """A progress bar (with the queue place while waiting; ``text_of(job)``, else the job's text, while it
+    runs) and, with ``chart_of(curves)``, live curves, until ``job`` ends; then the bar says how it ended.
+    Messages are paced by the server's load (``pace``)."""
     pool = jobs.pool()
     quiet = st.empty()
     quiet.markdown(QUIET_HEADER, unsafe_allow_html=True)
@@ -210,7 +209,7 @@ def follow(job: jobs.Job, chart_of: Any = None) -> None:
         every, curves_every = pace(pool.watchers())
         now = time.monotonic()
         place = pool.position(job)
-        text = f"queued: {place - 1} job(s) ahead of yours" if place else job.text
+        text = f"queued: {place - 1} job(s) ahead of yours" if place else text_of(job) if text_of else job.text
         if (text, round(job.fraction, 2)) != shown and now - shown_at >= every:
             bar.progress(job.fraction, text=text)  # a message to the browser only when something changed
             shown, shown_at = (text, round(job.fraction, 2)), now

@@ -82,6 +82,8 @@ def test_stop_ends_a_job_only_when_nobody_else_waits_for_it() -> None:
     assert pool.get("k") is None  # a stopped job is not served to the next asker
     again = pool.submit("k", "long", slow(0.05), owner="s3")
     assert again is not job and again.wait(5) and again.result == "ok"
+    third = pool.submit("k2", "long", slow(30), owner="s4")
+    assert third.stop("s4", wait_s=5) is True and third.done  # ``wait_s``: returns once it has ended
 
 
 def test_a_failing_job_reports_its_error_and_the_pool_goes_on() -> None:

@@ -150,7 +150,12 @@ st.markdown("\n".join(f"- {sentence}" for sentence in sentences) or "This row ha
 st.subheader("AFM's attention for this row")
 st.caption("a_ij over this row's field pairs (they sum to 1). FM gives every pair the same weight 1.")
 pair_frame = afm.field_pair_frame(ws.models["afm"], one_row, explanations["afm"])
-fig = plots.pair_heatmap(explain.field_pair_matrix(pair_frame, "mean_attention"), "a_ij, this row", value_name="a_ij",
-                         kind="attention", n_pairs=len(pair_frame))  # white at 1/P, as on the Attention page
+fig = plots.pair_heatmap(
+    explain.field_pair_matrix(pair_frame, "mean_attention"),
+    "a_ij, this row",
+    value_name="a_ij",
+    kind="attention",
+    n_pairs=len(pair_frame),
+)  # white at 1/P, as on the Attention page
 fig.update_layout(height=380)
 state.show_figure(fig, "explain-row-attention")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import jobs
 import pandas as pd
@@ -146,19 +145,12 @@ if run and not problem:
 if "sweeps_job" in st.session_state:
     job, job_key, data_id, job_estimate = st.session_state.sweeps_job
     if not job.done and stop_column.button("Stop", key="sweeps_stop", help="Ends the sweep; finished values are kept"):
-        if job.stop(training.session_id()):
-            job.wait(30)  # run_sweep checks every few batches: this is quick
-        else:  # another session waits for the same sweep: it goes on for them
+        if not job.stop(training.session_id(), wait_s=30):  # another session waits for it: it goes on for them
             st.session_state.pop("sweeps_job")
             st.info("Left the sweep: another session asked for the same one, which goes on for them.")
-    bar = st.progress(0.0, text="waiting for a worker")
-    while "sweeps_job" in st.session_state and not job.done:  # a click (Stop, another page) ends this wait
-        place = jobs.pool().position(job)
+    if "sweeps_job" in st.session_state and not job.done:  # a click (Stop, another page) ends this wait
         of = f" of about {job_estimate:.0f} s" if job_estimate else ""
-        text = f"queued: {place - 1} job(s) ahead of this sweep" if place else f"{job.text} · {job.seconds:.0f} s{of}"
-        bar.progress(job.fraction, text=text)
-        time.sleep(0.2)
-    bar.empty()
+        training.follow(job, text_of=lambda job: f"{job.text} · {job.seconds:.0f} s{of}")
     if collect(ws):
         st.rerun()  # draw the page again with the results (and the settings' "in this session" note)
 if st.session_state.sweeps_from_link and stored(ws, key) is None:
