@@ -21,7 +21,9 @@ Stages (in this order):
   side (``AFM_TRACE_JOBS=1``: from the run that submits to the progress bar's last message) and the CPU
   seconds the browsers and the server used meanwhile: the browsers share the server's cores here, where in
   a class they run on the students' machines. ``--nice-browsers`` puts them at nice 19, autogroups
-  included, so that they take what the server leaves.
+  included, so that they take what the server leaves. Before the clicks each tab scrolls to the Train button
+  and waits for the figures below it to be drawn, as a student about to press it sees the page
+  (``--cold-tabs``: click at once, so that the click's scroll draws the figures and loads plotly.js).
 - cli: ``python -m afm train`` (1 epoch), ``explain`` and ``predict --out`` on the whole table, each with
   its wall time and peak RSS (the child's own maximum from wait4, and /proc polling of it and its
   children); a command past --cli-timeout or --rss-cap-gb is killed and reported so.
@@ -60,6 +62,7 @@ from browserkit import CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402  (th
 
 CHROMIUM = str(_CHROMIUM)
 NICE_BROWSERS = False  # --nice-browsers
+COLD_TABS = False  # --cold-tabs
 
 # ---------------------------------------------------------------------------- what the script clicks
 # Visible texts of the dashboard (the pages may change: keep every one here). Regexes where marked.
@@ -577,7 +580,7 @@ PROBE = """
 import sys, time, urllib.request
 url, out = sys.argv[1], open(sys.argv[2], "w", buffering=1)
 while True:
-    start = time.perf_counter()
+    start, at = time.perf_counter(), time.time()
     try:
         with urllib.request.urlopen(url, timeout=30) as resp:
             resp.read()
@@ -585,7 +588,7 @@ while True:
     except OSError:
         ok = 0
     took = time.perf_counter() - start
-    out.write(f"{took:.4f} {ok}\\n")
+    out.write(f"{took:.4f} {ok} {at:.3f}\\n")
     time.sleep(max(0.0, 0.25 - took))
 """
 
@@ -595,16 +598,21 @@ class HealthProbe:
     for Playwright's event loop, which drives 8 pages): the slowest answer and the failures."""
 
     def __init__(self, url: str, log: Path) -> None:
-        self.log, self.latencies, self.failures = log, [], 0
+        self.log, self.latencies, self.failures, self.times = log, [], 0, []
         self._proc = subprocess.Popen([sys.executable, "-c", PROBE, f"{url}/_stcore/health", str(log)])
 
     def stop(self) -> None:
         self._proc.terminate()
         self._proc.wait()
         for line in self.log.read_text().splitlines():
-            took, ok = line.split()
+            took, ok, at = line.split()
             self.latencies.append(float(took))
+            self.times.append(float(at))  # when it was sent (epoch seconds)
             self.failures += ok == "0"
+
+    def slowest_at(self, origin: float) -> float:
+        """When the slowest check was sent, in seconds after ``origin`` (epoch seconds; negative: before)."""
+        return self.times[int(np.argmax(self.latencies))] - origin if self.latencies else float("nan")
 
 
 def browser_pids() -> list[int]:
@@ -652,6 +660,25 @@ def server_trace(log: Path) -> list[float]:
     return [float(x) for x in found]
 
 
+async def at_train_button(page: Any, timeout_s: float) -> None:
+    """Scroll to the Train button and wait until the figures below it are drawn: the state of a student about
+    to press it. Streamlit draws a plotly chart only once it nears the viewport, so without this the click's
+    own scroll made each tab load plotly.js (4.7 MB of script) and draw the page's figures inside the timed
+    interval: 2 of the 5 s a tab's script profile spent in plotly, with 8 tabs on 2 cores (README, Load).
+    Ends once the tab has been idle (``requestIdleCallback``) twice after the figures appeared."""
+    await page.get_by_role("button", name=UI["train"]).scroll_into_view_if_needed()
+    charts, start = page.locator('[data-testid="stPlotlyChart"]'), time.monotonic()
+    while (await charts.count() == 0 and time.monotonic() - start < 5.0) or (
+        await page.locator(PLOTLY_DRAWN).count() < await charts.count()
+    ):
+        if time.monotonic() - start > timeout_s:
+            raise TimeoutError(f"the figures below the Train button were not drawn in {timeout_s:.0f} s")
+        await page.wait_for_timeout(200)
+    for _ in range(2):  # drawn is not done: wait until the tab's main thread has had nothing to do, twice
+        await page.evaluate("() => new Promise(done => requestIdleCallback(() => done(), {timeout: 10000}))")
+        await page.wait_for_timeout(500)
+
+
 async def train_sessions(url: str, queries: list[str], timeout_s: float, meter: Any = None) -> list[dict]:
     """Open one browser context per query, wait until all are idle, press Train in all at once; per session
     the seconds from its click to "done in", and its errors. ``meter()`` is called just before the clicks and
@@ -672,6 +699,8 @@ async def train_sessions(url: str, queries: list[str], timeout_s: float, meter: 
                 *(p.goto(f"{url}/?{q}", timeout=timeout_s * 1000) for (p, _), q in zip(pages, queries, strict=True))
             )
             await asyncio.gather(*(wait_idle(p, UI["data_page"], timeout_s) for p, _ in pages))
+            if not COLD_TABS:
+                await asyncio.gather(*(at_train_button(p, timeout_s) for p, _ in pages))
             if NICE_BROWSERS:
                 deprioritize_browsers()
 
@@ -742,11 +771,13 @@ def concurrent_stage(work: Path, sizes: Sizes, results: Results, cap: int) -> No
         tag = f"concurrent-{name.replace(' ', '-')}"
         with streamlit_server(work, tag) as (url, poller, proc):
             probe = HealthProbe(url, work / f"health-{tag}.log")
-            started = time.perf_counter()
+            started, started_at = time.perf_counter(), time.time()
             marks: list[tuple[float, float, float]] = []  # (time, browsers' CPU s, server's CPU s) at clicks, end
+            clicked: list[float] = []  # epoch seconds of the clicks
 
-            def meter(server: int = proc.pid, marks: list = marks) -> None:
+            def meter(server: int = proc.pid, marks: list = marks, clicked: list = clicked) -> None:
                 marks.append((time.perf_counter(), cpu_seconds(browser_pids()), cpu_seconds([server])))
+                clicked.append(time.time())
 
             try:
                 sessions = asyncio.run(train_sessions(url, queries, sizes.timeout_s, meter))
@@ -761,7 +792,8 @@ def concurrent_stage(work: Path, sizes: Sizes, results: Results, cap: int) -> No
         label = f"{n} sessions, {name}"
         results.add("concurrent", f"{label}: slowest session, click to trained", worst, "s",
                     f"< {sequential[name]:.0f} s (sequential)", bool(worst < sequential[name]),
-                    "each " + ", ".join(f"{s:.1f}" for s in seconds) + " (seen in the browser)")  # fmt: skip
+                    "each " + ", ".join(f"{s:.1f}" for s in seconds) + " (seen in the browser; "
+                    + ("cold tabs" if COLD_TABS else "tabs scrolled to Train, figures drawn") + ")")  # fmt: skip
         traced = server_trace(work / f"server-{tag}.log")
         results.add("concurrent", f"{label}: slowest session, server side (Train to result sent)",
                     max(traced, default=float("nan")), "s", note="each " + ", ".join(f"{s:.1f}" for s in traced)
@@ -772,7 +804,9 @@ def concurrent_stage(work: Path, sizes: Sizes, results: Results, cap: int) -> No
         health = max(probe.latencies, default=float("nan"))
         results.add("concurrent", f"{label}: slowest health check", health, "s", "< 1 s",
                     bool(health < 1 and not probe.failures),
-                    f"{len(probe.latencies)} checks, {probe.failures} failed (from a process of its own)")  # fmt: skip
+                    f"{len(probe.latencies)} checks, {probe.failures} failed (from a process of its own); the slowest "
+                    f"sent {probe.slowest_at(clicked[0] if clicked else started_at):+.1f} s from the clicks "
+                    f"(the stage began at {started_at - (clicked[0] if clicked else started_at):+.1f} s)")  # fmt: skip
         results.add("concurrent", f"{label}: server peak RSS", poller.peak / GB, "GB",
                     note=f"whole stage {wall:.0f} s (page loads included)")  # fmt: skip
 
@@ -793,14 +827,15 @@ def main() -> None:
     parser.add_argument("--nice-browsers", action="store_true", help="run the browsers at nice 19, their "
                         "autogroups included: on one small machine they compete with the server they test, where "
                         "in a class they run on the students' laptops")  # fmt: skip
+    parser.add_argument("--cold-tabs", action="store_true", help="concurrent: press Train without first scrolling "
+                        "to it, so that each click also loads plotly.js and draws the page's figures")  # fmt: skip
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     stages = [s for s in STAGES if s in args.only.split(",")]
     work = args.work or Path(tempfile.gettempdir()) / f"afm-load-{sizes.rows}"
     work.mkdir(parents=True, exist_ok=True)
-    if args.nice_browsers:
-        global NICE_BROWSERS
-        NICE_BROWSERS = True
+    global NICE_BROWSERS, COLD_TABS
+    NICE_BROWSERS, COLD_TABS = args.nice_browsers, args.cold_tabs
     out = args.out or ROOT / "benchmarks" / "results" / "load" / ("quick" if args.quick else "")
     results = Results(out, args.quick)
     cap = int(args.rss_cap_gb * GB)
