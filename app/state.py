@@ -35,6 +35,12 @@ SERVER_PATHS = os.environ.get("AFM_SERVER_PATHS", "on").strip().lower() not in (
 KINDS = ("afm", "fm")
 LABELS = {"afm": "AFM", "fm": "FM"}
 
+# The first optimiser a process creates imports torch._dynamo (torch.optim's _disable_dynamo): about 1 s of
+# imports holding the interpreter lock. Left lazy, it fell inside the first training a class started (py-spy,
+# 8 sessions: 1.7 s of that training), stalling every session's page and the health check meanwhile. Paid here,
+# once per server, and frozen with the rest below.
+torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
 # Streamlit collects all garbage after every script run (runner.postScriptGC). With torch, pandas and plotly
 # loaded, that walks ~250k long-lived objects (0.12 s with the interpreter lock held, per run of every
 # session: a third of the lock's time with 8 sessions training). Objects alive now (modules, classes) live
