@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 import time
@@ -167,3 +168,19 @@ def test_progress_messages_slow_down_with_the_crowd() -> None:
     assert training.pace(8) == (2.0, None)  # a class: progress every 2 s, curves when the training ends
     seconds = [training.pace(n)[0] for n in range(1, 20)]
     assert seconds == sorted(seconds) and max(seconds) == 2.0
+
+
+def test_a_server_pays_the_first_trainings_lazy_imports_at_start() -> None:
+    """The first optimiser a process creates imports torch._dynamo (about 1 s holding the interpreter lock,
+    which stalled every session when it fell inside the first training a class started). Importing the app's
+    state (once per server) does it, then moves what is alive to the permanent generation."""
+    code = (
+        "import sys; print('torch._dynamo' in sys.modules); sys.path.insert(0, 'app'); import gc, state; "
+        "print('torch._dynamo' in sys.modules, gc.get_freeze_count())"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    before, after, frozen = out.stdout.split()[-3:]
+    assert (before, after) == ("False", "True")  # not imported by torch itself: the warm-up did it
+    assert int(frozen) > 100_000  # torch, pandas, plotly and the app's modules, frozen after the warm-up
