@@ -163,9 +163,12 @@ def run_setting(task: str, parts: dict[str, afm.Dataset], args: argparse.Namespa
         for i, knobs in enumerate(draw(SPACES[name], args.budget, seed=100 + m)):
             _, result = runner.train(name, knobs, 0, fm_knobs)
             trials.append({"setting": task, "model": name, "trial": i, **knobs, **result})
-            print(f"{task} {name} trial {i + 1}/{args.budget} {knobs}: valid {loss} {result['valid_loss']:.4f}"
-                  f" ({result['epochs_run']} epochs{', CAP' if result['hit_cap'] else ''}, {result['seconds']:.1f} s)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{task} {name} trial {i + 1}/{args.budget} {knobs}: valid {loss} {result['valid_loss']:.4f}"
+                f" ({result['epochs_run']} epochs{', CAP' if result['hit_cap'] else ''}, {result['seconds']:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
         frame = pd.DataFrame([t for t in trials if t["model"] == name])
         selected[name] = {k: _plain(frame.loc[frame["valid_loss"].idxmin(), k]) for k in SPACES[name]}
     pd.DataFrame(trials).to_csv(out / f"trials-{task}.csv", index=False)

@@ -109,7 +109,7 @@ def main() -> None:
         try:
             for n in range(args.repeats):
                 rows += one_repeat(browser, url, seed=100 + n)
-                print(rows[-len(CHANGES):], flush=True)
+                print(rows[-len(CHANGES) :], flush=True)
         finally:
             browser.close()
     frame = pd.DataFrame(rows)
