@@ -89,7 +89,8 @@ TITLE = '[data-testid="stMain"] h1'
 FILE_UPLOADER = '[data-testid="stFileUploader"]'
 EXCEPTION = '[data-testid="stException"]'
 ERROR_BOX = '[data-testid="stAlertContentError"]'
-PLOTLY_DRAWN = '[data-testid="stPlotlyChart"]:has(.js-plotly-plot .main-svg)'
+PLOTLY_CHART = '[data-testid="stPlotlyChart"]'
+PLOTLY_DRAWN = f"{PLOTLY_CHART}:has(.js-plotly-plot .main-svg)"
 PROGRESS = '[data-testid="stProgress"]'
 RADIO_OPTION = '[data-testid="stRadio"] label'
 
@@ -664,10 +665,10 @@ async def at_train_button(page: Any, timeout_s: float) -> None:
     """Scroll to the Train button and wait until the figures below it are drawn: the state of a student about
     to press it. Streamlit draws a plotly chart only once it nears the viewport, so without this the click's
     own scroll made each tab load plotly.js (4.7 MB of script) and draw the page's figures inside the timed
-    interval: 2 of the 5 s a tab's script profile spent in plotly, with 8 tabs on 2 cores (README, Load).
+    interval (8 tabs on 2 cores: 2 s of one tab's script profile was plotly.js's module evaluation alone).
     Ends once the tab has been idle (``requestIdleCallback``) twice after the figures appeared."""
     await page.get_by_role("button", name=UI["train"]).scroll_into_view_if_needed()
-    charts, start = page.locator('[data-testid="stPlotlyChart"]'), time.monotonic()
+    charts, start = page.locator(PLOTLY_CHART), time.monotonic()
     while (await charts.count() == 0 and time.monotonic() - start < 5.0) or (
         await page.locator(PLOTLY_DRAWN).count() < await charts.count()
     ):
@@ -802,11 +803,12 @@ def concurrent_stage(work: Path, sizes: Sizes, results: Results, cap: int) -> No
                     note=f"server: {server_cpu:.1f} CPU s; {phase:.1f} s wall, {os.cpu_count()} cores")  # fmt: skip
         results.add("concurrent", f"{label}: errors", len(errors), "", "0", not errors, "; ".join(errors)[:400])
         health = max(probe.latencies, default=float("nan"))
+        origin = clicked[0] if clicked else started_at  # the slowest check's time is given from the clicks
         results.add("concurrent", f"{label}: slowest health check", health, "s", "< 1 s",
                     bool(health < 1 and not probe.failures),
                     f"{len(probe.latencies)} checks, {probe.failures} failed (from a process of its own); the slowest "
-                    f"sent {probe.slowest_at(clicked[0] if clicked else started_at):+.1f} s from the clicks "
-                    f"(the stage began at {started_at - (clicked[0] if clicked else started_at):+.1f} s)")  # fmt: skip
+                    f"sent {probe.slowest_at(origin):+.1f} s from the clicks (the stage began at "
+                    f"{started_at - origin:+.1f} s)")  # fmt: skip
         results.add("concurrent", f"{label}: server peak RSS", poller.peak / GB, "GB",
                     note=f"whole stage {wall:.0f} s (page loads included)")  # fmt: skip
 
