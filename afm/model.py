@@ -18,7 +18,7 @@ Pairs are always in ``torch.triu_indices(F, F, 1)`` order (row-major, i<j).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -62,7 +62,7 @@ class Explanation:
 
 
 # Explanation's per-row tensors ([B] or [B, ...]); the others (bias, pairs) hold for every row
-ROW_FIELDS = ("prediction", "linear", "score", "attention", "interaction", "contribution")
+ROW_FIELDS = tuple(f.name for f in fields(Explanation) if f.name not in ("bias", "pairs"))
 
 
 def _check_inputs(idx: Tensor, val: Tensor | None, n_fields: int) -> Tensor | None:
