@@ -57,10 +57,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from browserkit import CHROMIUM as _CHROMIUM  # noqa: E402
-from browserkit import CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402  (the server and browser set-up the tests use)
+from browserkit import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402  (the server and browser set-up the tests use)
 
-CHROMIUM = str(_CHROMIUM)
 NICE_BROWSERS = False  # --nice-browsers
 COLD_TABS = False  # --cold-tabs
 
@@ -773,12 +771,10 @@ def concurrent_stage(work: Path, sizes: Sizes, results: Results, cap: int) -> No
         with streamlit_server(work, tag) as (url, poller, proc):
             probe = HealthProbe(url, work / f"health-{tag}.log")
             started, started_at = time.perf_counter(), time.time()
-            marks: list[tuple[float, float, float]] = []  # (time, browsers' CPU s, server's CPU s) at clicks, end
-            clicked: list[float] = []  # epoch seconds of the clicks
+            marks: list[tuple[float, float, float]] = []  # (epoch s, browsers' CPU s, server's CPU s) at clicks, end
 
-            def meter(server: int = proc.pid, marks: list = marks, clicked: list = clicked) -> None:
-                marks.append((time.perf_counter(), cpu_seconds(browser_pids()), cpu_seconds([server])))
-                clicked.append(time.time())
+            def meter(server: int = proc.pid, marks: list = marks) -> None:
+                marks.append((time.time(), cpu_seconds(browser_pids()), cpu_seconds([server])))
 
             try:
                 sessions = asyncio.run(train_sessions(url, queries, sizes.timeout_s, meter))
@@ -803,7 +799,7 @@ def concurrent_stage(work: Path, sizes: Sizes, results: Results, cap: int) -> No
                     note=f"server: {server_cpu:.1f} CPU s; {phase:.1f} s wall, {os.cpu_count()} cores")  # fmt: skip
         results.add("concurrent", f"{label}: errors", len(errors), "", "0", not errors, "; ".join(errors)[:400])
         health = max(probe.latencies, default=float("nan"))
-        origin = clicked[0] if clicked else started_at  # the slowest check's time is given from the clicks
+        origin = marks[0][0] if marks else started_at  # the slowest check's time is given from the clicks
         results.add("concurrent", f"{label}: slowest health check", health, "s", "< 1 s",
                     bool(health < 1 and not probe.failures),
                     f"{len(probe.latencies)} checks, {probe.failures} failed (from a process of its own); the slowest "
