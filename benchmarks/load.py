@@ -21,9 +21,12 @@ Stages (in this order):
   side (``AFM_TRACE_JOBS=1``: from the run that submits to the progress bar's last message) and the CPU
   seconds the browsers and the server used meanwhile: the browsers share the server's cores here, where in
   a class they run on the students' machines. ``--nice-browsers`` puts them at nice 19, autogroups
-  included, so that they take what the server leaves. Before the clicks each tab scrolls to the Train button
-  and waits for the figures below it to be drawn, as a student about to press it sees the page
-  (``--cold-tabs``: click at once, so that the click's scroll draws the figures and loads plotly.js).
+  included, from their launch on (page loads too), so that they take what the server leaves. The health
+  result says what the server's threads did while its slowest check waited (``/proc`` schedstat, sampled
+  every 20 ms): whether the event loop was working or waiting, runnable, for a CPU. Before the clicks
+  each tab scrolls to the Train button and waits for the figures below it to be drawn, as a student about
+  to press it sees the page (``--cold-tabs``: click at once, so that the click's scroll draws the figures
+  and loads plotly.js).
 - cli: ``python -m afm train`` (1 epoch), ``explain`` and ``predict --out`` on the whole table, each with
   its wall time and peak RSS (the child's own maximum from wait4, and /proc polling of it and its
   children); a command past --cli-timeout or --rss-cap-gb is killed and reported so.
@@ -259,6 +262,61 @@ class RSSPoller:
         self._stop.set()
         self._thread.join()
         return self.peak
+
+
+class SchedSampler:
+    """The scheduler's account of a process's threads, every ``every`` s in a thread: for each thread the
+    seconds it has run on a CPU and the seconds it has waited, runnable, for one (``/proc/PID/task/TID/
+    schedstat``). ``account(start, end)`` says how a window went: what the main thread (the server's event
+    loop) ran and waited, and what all of its threads did. A health check that waits while the event loop
+    waits for a CPU is the kernel's choice of what runs, not work in the server."""
+
+    def __init__(self, pid: int, every: float = 0.02) -> None:
+        self.pid, self.every, self.samples = pid, every, []  # (epoch s, {tid: (ran s, waited s)})
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> dict[int, tuple[float, float]]:
+        out = {}
+        try:
+            tids = os.listdir(f"/proc/{self.pid}/task")
+        except OSError:
+            return out
+        for tid in tids:
+            try:
+                ran, waited, _ = Path(f"/proc/{self.pid}/task/{tid}/schedstat").read_text().split()
+            except (OSError, ValueError):
+                continue
+            out[int(tid)] = (int(ran) / 1e9, int(waited) / 1e9)
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self._read()))
+            self._stop.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def account(self, start: float, end: float) -> dict[str, float] | None:
+        """Seconds in [start, end] (epoch s, widened to the samples around it): the main thread's run and
+        wait, and the sums over all threads. None when the window has no samples on both sides."""
+        before = [s for s in self.samples if s[0] <= start]
+        after = [s for s in self.samples if s[0] >= end]
+        if not before or not after:
+            return None
+        (t0, a), (t1, b) = before[-1], after[0]
+        delta = {tid: np.subtract(b[tid], a.get(tid, (0.0, 0.0))) for tid in b}
+        main = delta.get(self.pid, np.zeros(2))
+        return {
+            "window": t1 - t0,
+            "main_ran": main[0],
+            "main_waited": main[1],
+            "all_ran": sum(d[0] for d in delta.values()),
+            "all_waited": sum(d[1] for d in delta.values()),
+        }
 
 
 def run_measured(cmd: list[str], timeout_s: float, cap_bytes: int, log: Path) -> dict[str, Any]:
@@ -611,7 +669,12 @@ class HealthProbe:
 
     def slowest_at(self, origin: float) -> float:
         """When the slowest check was sent, in seconds after ``origin`` (epoch seconds; negative: before)."""
-        return self.times[int(np.argmax(self.latencies))] - origin if self.latencies else float("nan")
+        return self.slowest()[0] - origin if self.latencies else float("nan")
+
+    def slowest(self) -> tuple[float, float]:
+        """(when it was sent in epoch seconds, how long it took) of the slowest check."""
+        i = int(np.argmax(self.latencies))
+        return self.times[i], self.latencies[i]
 
 
 def browser_pids() -> list[int]:
@@ -653,6 +716,20 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def scheduling(sched: SchedSampler, probe: HealthProbe) -> str:
+    """What the server's threads did while its slowest health check waited (``SchedSampler.account``)."""
+    if not probe.latencies:
+        return "no checks"
+    sent, took = probe.slowest()
+    acc = sched.account(sent, sent + took)
+    if acc is None:
+        return "no scheduler samples around the slowest check"
+    return (
+        f"meanwhile ({acc['window']:.2f} s of samples) the server's event loop ran {acc['main_ran']:.3f} s "
+        f"and waited {acc['main_waited']:.3f} s runnable for a CPU; all its threads ran {acc['all_ran']:.3f} s"
+    )
+
+
 def server_trace(log: Path) -> list[float]:
     """The server's own "asked to shown" seconds per followed job (``AFM_TRACE_JOBS`` lines of its log)."""
     found = re.findall(r"afm-trace .*asked_to_shown=([0-9.]+)", log.read_text(errors="replace"))
@@ -686,6 +763,8 @@ async def train_sessions(url: str, queries: list[str], timeout_s: float, meter: 
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        if NICE_BROWSERS:  # before the pages open: their renderers join the browser's autogroup, at nice 19
+            deprioritize_browsers()
         try:
             pages = []
             for _ in queries:
@@ -700,8 +779,6 @@ async def train_sessions(url: str, queries: list[str], timeout_s: float, meter: 
             await asyncio.gather(*(wait_idle(p, UI["data_page"], timeout_s) for p, _ in pages))
             if not COLD_TABS:
                 await asyncio.gather(*(at_train_button(p, timeout_s) for p, _ in pages))
-            if NICE_BROWSERS:
-                deprioritize_browsers()
 
             async def one(page: Any, errors: list[str]) -> dict:
                 start = time.perf_counter()
@@ -769,7 +846,7 @@ def concurrent_stage(work: Path, sizes: Sizes, results: Results, cap: int) -> No
     for name, queries in variants.items():
         tag = f"concurrent-{name.replace(' ', '-')}"
         with streamlit_server(work, tag) as (url, poller, proc):
-            probe = HealthProbe(url, work / f"health-{tag}.log")
+            probe, sched = HealthProbe(url, work / f"health-{tag}.log"), SchedSampler(proc.pid)
             started, started_at = time.perf_counter(), time.time()
             marks: list[tuple[float, float, float]] = []  # (epoch s, browsers' CPU s, server's CPU s) at clicks, end
 
@@ -782,6 +859,7 @@ def concurrent_stage(work: Path, sizes: Sizes, results: Results, cap: int) -> No
                 sessions = [{"seconds": float("nan"), "errors": [f"{type(err).__name__}: {str(err)[:200]}"]}]
             wall = time.perf_counter() - started
             probe.stop()
+            sched.stop()
         phase, browsers_cpu, server_cpu = np.subtract(marks[1], marks[0]) if len(marks) == 2 else [np.nan] * 3
         seconds = [s["seconds"] for s in sessions]
         errors = [e for s in sessions for e in s["errors"]]
@@ -804,7 +882,8 @@ def concurrent_stage(work: Path, sizes: Sizes, results: Results, cap: int) -> No
                     bool(health < 1 and not probe.failures),
                     f"{len(probe.latencies)} checks, {probe.failures} failed (from a process of its own); the slowest "
                     f"sent {probe.slowest_at(origin):+.1f} s from the clicks (the stage began at "
-                    f"{started_at - origin:+.1f} s)")  # fmt: skip
+                    f"{started_at - origin:+.1f} s); {scheduling(sched, probe)}; "
+                    + ("browsers at nice 19" if NICE_BROWSERS else "browsers at equal priority"))  # fmt: skip
         results.add("concurrent", f"{label}: server peak RSS", poller.peak / GB, "GB",
                     note=f"whole stage {wall:.0f} s (page loads included)")  # fmt: skip
 
