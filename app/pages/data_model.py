@@ -78,17 +78,21 @@ else:
     try:
         default_path = afm.datasets.allowed_path(str(default_path))  # shown only when under the data roots
     except ValueError:
-        default_path = Path("")
+        default_path = None  # (not Path(""): that is the working directory, a folder, and would be shown)
     with st.form("data_libfm_form"):
         path = st.text_input("Path of a .libfm file or a folder of *.train/validation/test.libfm parts",
-                             value=str(default_path.resolve()) if default_path.is_dir() else "")  # fmt: skip
+                             value=str(default_path) if default_path and default_path.is_dir() else "")  # fmt: skip
         task = st.radio("Task", ["auto", *afm.TASKS], horizontal=True, help="auto: binary for ±1 labels")
         use = st.form_submit_button("Load")
     if use:
         try:
-            parts = state.libfm_parts(str(afm.datasets.allowed_path(path)), 0)
+            folder = str(afm.datasets.allowed_path(path))
+            parts = state.libfm_parts(folder, 0)
             task = afm.metrics.resolve_task(task, parts["train"])
-            new = state.Workspace(f"libfm:{Path(path).name}", Path(path).name, task, parts)
+            # the name for links, and a digest of the whole path: two folders of one name are different data
+            # (shared trainings and cached explanations are keyed by it)
+            where = hashlib.sha256(folder.encode()).hexdigest()[:8]
+            new = state.Workspace(f"libfm:{Path(path).name}:{where}", Path(path).name, task, parts)
             if state.replace_workspace(new, Path(path).name):
                 ws = new
                 st.success(f"Loaded {path}: {', '.join(f'{k} {len(v):,}' for k, v in parts.items())} rows ({task}).")
