@@ -22,8 +22,8 @@ Stages (in this order):
   seconds the browsers and the server used meanwhile: the browsers share the server's cores here, where in
   a class they run on the students' machines. ``--nice-browsers`` puts them at nice 19, autogroups
   included, from their launch on (page loads too), so that they take what the server leaves. The health
-  result says what the server's threads did while its slowest check waited (``/proc`` schedstat, sampled
-  every 20 ms): whether the event loop was working or waiting, runnable, for a CPU. Before the clicks
+  result says what the server did around its slowest check (``/proc`` schedstat and stat, sampled every
+  20 ms): whether the event loop was working or waiting, runnable, for a CPU. Before the clicks
   each tab scrolls to the Train button and waits for the figures below it to be drawn, as a student about
   to press it sees the page (``--cold-tabs``: click at once, so that the click's scroll draws the figures
   and loads plotly.js).
@@ -265,35 +265,34 @@ class RSSPoller:
 
 
 class SchedSampler:
-    """The scheduler's account of a process's threads, every ``every`` s in a thread: for each thread the
-    seconds it has run on a CPU and the seconds it has waited, runnable, for one (``/proc/PID/task/TID/
-    schedstat``). ``account(start, end)`` says how a window went: what the main thread (the server's event
-    loop) ran and waited, and what all of its threads did. A health check that waits while the event loop
-    waits for a CPU is the kernel's choice of what runs, not work in the server."""
+    """The scheduler's account of a process, every ``every`` s in a thread: the seconds its main thread has
+    run on a CPU and waited, runnable, for one (``/proc/PID/task/PID/schedstat``), and the CPU seconds of the
+    whole process, threads that have ended included (``/proc/PID/stat``). ``account(start, end)`` says how a
+    window went. A health check that waits while the event loop waits for a CPU is the kernel's choice of
+    what runs, not work in the server."""
 
     def __init__(self, pid: int, every: float = 0.02) -> None:
-        self.pid, self.every, self.samples = pid, every, []  # (epoch s, {tid: (ran s, waited s)})
+        # (epoch s before the read, epoch s after it, main thread's ran s, its waited s, process CPU s)
+        self.pid, self.every, self.samples = pid, every, []
+        self._tick = os.sysconf("SC_CLK_TCK")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def _read(self) -> dict[int, tuple[float, float]]:
-        out = {}
+    def _read(self) -> tuple[float, float, float] | None:
         try:
-            tids = os.listdir(f"/proc/{self.pid}/task")
-        except OSError:
-            return out
-        for tid in tids:
-            try:
-                ran, waited, _ = Path(f"/proc/{self.pid}/task/{tid}/schedstat").read_text().split()
-            except (OSError, ValueError):
-                continue
-            out[int(tid)] = (int(ran) / 1e9, int(waited) / 1e9)
-        return out
+            ran, waited, _ = Path(f"/proc/{self.pid}/task/{self.pid}/schedstat").read_text().split()
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return int(ran) / 1e9, int(waited) / 1e9, (int(fields[11]) + int(fields[12])) / self._tick
+        except (OSError, ValueError, IndexError):
+            return None
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.time(), self._read()))
+            before = time.time()
+            read = self._read()
+            if read is not None:
+                self.samples.append((before, time.time(), *read))
             self._stop.wait(self.every)
 
     def stop(self) -> None:
@@ -301,21 +300,19 @@ class SchedSampler:
         self._thread.join()
 
     def account(self, start: float, end: float) -> dict[str, float] | None:
-        """Seconds in [start, end] (epoch s, widened to the samples around it): the main thread's run and
-        wait, and the sums over all threads. None when the window has no samples on both sides."""
-        before = [s for s in self.samples if s[0] <= start]
+        """Seconds over [start, end] (epoch s), from the last sample read wholly before ``start`` to the first
+        begun after ``end``; ``window`` is that outer span: the main thread's run and wait, and the process's
+        CPU seconds. None when the window has no sample on both sides."""
+        before = [s for s in self.samples if s[1] <= start]
         after = [s for s in self.samples if s[0] >= end]
         if not before or not after:
             return None
-        (t0, a), (t1, b) = before[-1], after[0]
-        delta = {tid: np.subtract(b[tid], a.get(tid, (0.0, 0.0))) for tid in b}
-        main = delta.get(self.pid, np.zeros(2))
+        a, b = before[-1], after[0]
         return {
-            "window": t1 - t0,
-            "main_ran": main[0],
-            "main_waited": main[1],
-            "all_ran": sum(d[0] for d in delta.values()),
-            "all_waited": sum(d[1] for d in delta.values()),
+            "window": b[1] - a[0],
+            "main_ran": b[2] - a[2],
+            "main_waited": b[3] - a[3],
+            "all_ran": b[4] - a[4],
         }
 
 
@@ -725,8 +722,8 @@ def scheduling(sched: SchedSampler, probe: HealthProbe) -> str:
     if acc is None:
         return "no scheduler samples around the slowest check"
     return (
-        f"meanwhile ({acc['window']:.2f} s of samples) the server's event loop ran {acc['main_ran']:.3f} s "
-        f"and waited {acc['main_waited']:.3f} s runnable for a CPU; all its threads ran {acc['all_ran']:.3f} s"
+        f"over {acc['window']:.2f} s around it the server's event loop ran {acc['main_ran']:.3f} s and waited "
+        f"{acc['main_waited']:.3f} s runnable for a CPU; the whole server used {acc['all_ran']:.2f} CPU s"
     )
 
 
@@ -901,9 +898,9 @@ def main() -> None:
     parser.add_argument("--rss-cap-gb", type=float, default=14.0, help="a CLI command resident past this is killed")
     parser.add_argument("--cli-timeout", type=float, help="seconds each CLI command may run (default 900; 180 quick)")
     parser.add_argument("--predict-timeout", type=float, help="seconds `predict` may run (default --cli-timeout)")
-    parser.add_argument("--nice-browsers", action="store_true", help="run the browsers at nice 19, their "
-                        "autogroups included: on one small machine they compete with the server they test, where "
-                        "in a class they run on the students' laptops")  # fmt: skip
+    parser.add_argument("--nice-browsers", action="store_true", help="run the browsers at nice 19 from their "
+                        "launch, autogroups included: on one small machine they compete with the server they test, "
+                        "where in a class they run on the students' laptops")  # fmt: skip
     parser.add_argument("--cold-tabs", action="store_true", help="concurrent: press Train without first scrolling "
                         "to it, so that each click also loads plotly.js and draws the page's figures")  # fmt: skip
     args = parser.parse_args()

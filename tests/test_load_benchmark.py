@@ -1,4 +1,4 @@
-"""benchmarks/load.py's scheduler account: what a process's threads ran and waited in a time window."""
+"""benchmarks/load.py's scheduler account: what a process's main thread and the whole process did in a window."""
 
 from __future__ import annotations
 
@@ -22,45 +22,59 @@ def load_module():  # noqa: ANN201
     return module
 
 
-# spins for 1 s, says so, then sleeps (saying so first)
-BUSY = """
-import sys, time
-print("spinning", flush=True)
-end = time.perf_counter() + 1.0
-while time.perf_counter() < end:
-    pass
-print("sleeping", flush=True)
-time.sleep(5)
+# Spins by CPU time (not wall time), so a loaded machine only makes it slower: first in a thread that then
+# ends, then in the main thread; each phase waits for a line on stdin and says when it is done.
+CHILD = """
+import sys, threading, time
+def spin(seconds):
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+print("ready", flush=True)
+sys.stdin.readline()
+worker = threading.Thread(target=spin, args=(0.3,))
+worker.start()
+worker.join()
+print("thread done", flush=True)
+sys.stdin.readline()
+spin(0.3)
+print("main done", flush=True)
+time.sleep(60)
 """
 
 
-def test_sched_sampler_accounts_a_busy_then_sleeping_process() -> None:
+def test_sched_sampler_accounts_the_main_thread_and_threads_that_ended() -> None:
     load = load_module()
-    child = subprocess.Popen([sys.executable, "-c", BUSY], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def step(expect: str) -> tuple[float, float]:
+        time.sleep(0.1)  # a sample wholly before the window
+        start = time.time()
+        child.stdin.write("\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == expect
+        end = time.time()
+        time.sleep(0.1)  # a sample begun after it
+        return start, end
+
     try:
         sampler = load.SchedSampler(child.pid, every=0.02)
-        assert child.stdout.readline().strip() == "spinning"
-        busy_from = time.time()
-        time.sleep(0.4)
-        busy_to = time.time()
-        assert child.stdout.readline().strip() == "sleeping"
+        assert child.stdout.readline().strip() == "ready"
+        in_thread = step("thread done")
+        in_main = step("main done")
         time.sleep(0.1)
-        sleep_from = time.time()
-        time.sleep(0.4)
-        sleep_to = time.time()
-        time.sleep(0.1)  # a sample after the window
+        idle = (time.time(), time.time() + 0.3)
+        time.sleep(0.5)
         sampler.stop()
     finally:
         child.kill()
         child.wait()
-    busy = sampler.account(busy_from, busy_to)
-    idle = sampler.account(sleep_from, sleep_to)
-    assert busy is not None and idle is not None
-    # spinning: the main thread ran or waited for a CPU for the whole window; the process is its main thread
-    assert busy["main_ran"] + busy["main_waited"] == pytest.approx(busy["window"], abs=0.1)
-    assert busy["main_ran"] > 0.05
-    assert busy["all_ran"] == pytest.approx(busy["main_ran"], abs=0.02)
-    # sleeping: it neither ran nor waited
-    assert idle["main_ran"] + idle["main_waited"] < 0.05
-    # no samples before the sampler started: no account
-    assert sampler.account(busy_from - 60, busy_to) is None
+    thread, main, rest = (sampler.account(*w) for w in (in_thread, in_main, idle))
+    assert thread is not None and main is not None and rest is not None
+    # a thread that ended inside the window still counts for the process (0.3 CPU s, clock ticks of 10 ms)
+    assert thread["all_ran"] >= 0.25 and thread["main_ran"] < 0.1
+    assert main["main_ran"] >= 0.28 and main["all_ran"] >= 0.25
+    for acc in (thread, main, rest):  # what the main thread did fits in the window the samples span
+        assert acc["main_ran"] + acc["main_waited"] <= acc["window"] + 0.01
+    assert rest["main_ran"] + rest["main_waited"] < 0.05 and rest["all_ran"] < 0.05
+    assert sampler.account(in_thread[0] - 60, in_thread[1]) is None  # nothing sampled that early

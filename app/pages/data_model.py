@@ -91,9 +91,9 @@ else:
             task = afm.metrics.resolve_task(task, parts["train"])
             # the name for links, and a digest of the whole path: two folders of one name are different data
             # (shared trainings and cached explanations are keyed by it)
-            where = hashlib.sha256(folder.encode()).hexdigest()[:8]
-            new = state.Workspace(f"libfm:{Path(path).name}:{where}", Path(path).name, task, parts)
-            if state.replace_workspace(new, Path(path).name):
+            name, where = Path(folder).name, hashlib.sha256(folder.encode()).hexdigest()[:12]
+            new = state.Workspace(f"libfm:{name}:{where}", name, task, parts)
+            if state.replace_workspace(new, name):
                 ws = new
                 st.success(f"Loaded {path}: {', '.join(f'{k} {len(v):,}' for k, v in parts.items())} rows ({task}).")
         except (ValueError, OSError) as err:
