@@ -241,63 +241,66 @@ def own_peak(pid: int) -> int:
     return status_bytes(pid, "VmHWM")
 
 
-class RSSPoller:
-    """The peak of ``tree_rss(pid)``, polled every ``every`` s in a thread; ``over`` is called past ``cap``."""
+class Poller:
+    """Calls ``poll()`` every ``every`` s in a thread of its own, from construction until ``stop()``."""
 
-    def __init__(self, pid: int, every: float = 0.1, cap: int | None = None, over: Any = None) -> None:
-        self.pid, self.every, self.cap, self.over, self.peak = pid, every, cap, over, 0
+    def __init__(self, every: float) -> None:
+        self.every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            rss = tree_rss(self.pid)
-            self.peak = max(self.peak, rss)
-            if self.cap and rss > self.cap and self.over:
-                self.over()
-            self._stop.wait(self.every)
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return self.peak
-
-
-class SchedSampler:
-    """The scheduler's account of a process, every ``every`` s in a thread: the seconds its main thread has
-    run on a CPU and waited, runnable, for one (``/proc/PID/task/PID/schedstat``), and the CPU seconds of the
-    whole process, threads that have ended included (``/proc/PID/stat``). ``account(start, end)`` says how a
-    window went. A health check that waits while the event loop waits for a CPU is the kernel's choice of
-    what runs, not work in the server."""
-
-    def __init__(self, pid: int, every: float = 0.02) -> None:
-        # (epoch s before the read, epoch s after it, main thread's ran s, its waited s, process CPU s)
-        self.pid, self.every, self.samples = pid, every, []
-        self._tick = os.sysconf("SC_CLK_TCK")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> tuple[float, float, float] | None:
-        try:
-            ran, waited, _ = Path(f"/proc/{self.pid}/task/{self.pid}/schedstat").read_text().split()
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return int(ran) / 1e9, int(waited) / 1e9, (int(fields[11]) + int(fields[12])) / self._tick
-        except (OSError, ValueError, IndexError):
-            return None
+    def poll(self) -> None:
+        raise NotImplementedError
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            before = time.time()
-            read = self._read()
-            if read is not None:
-                self.samples.append((before, time.time(), *read))
+            self.poll()
             self._stop.wait(self.every)
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class RSSPoller(Poller):
+    """The peak of ``tree_rss(pid)``, polled every ``every`` s in a thread; ``over`` is called past ``cap``."""
+
+    def __init__(self, pid: int, every: float = 0.1, cap: int | None = None, over: Any = None) -> None:
+        self.pid, self.cap, self.over, self.peak = pid, cap, over, 0
+        super().__init__(every)
+
+    def poll(self) -> None:
+        rss = tree_rss(self.pid)
+        self.peak = max(self.peak, rss)
+        if self.cap and rss > self.cap and self.over:
+            self.over()
+
+    def stop(self) -> int:
+        super().stop()
+        return self.peak
+
+
+class SchedSampler(Poller):
+    """The scheduler's account of a process, every ``every`` s in a thread: the seconds its main thread has
+    run on a CPU and waited, runnable, for one (``/proc/PID/task/PID/schedstat``), and the CPU seconds of the
+    whole process, threads that have ended included (``cpu_seconds``, from ``/proc/PID/stat``).
+    ``account(start, end)`` says how a window went. A health check that waits while the event loop waits for
+    a CPU is the kernel's choice of what runs, not work in the server."""
+
+    def __init__(self, pid: int, every: float = 0.02) -> None:
+        # (epoch s before the read, epoch s after it, main thread's ran s, its waited s, process CPU s)
+        self.pid, self.samples = pid, []
+        super().__init__(every)
+
+    def poll(self) -> None:
+        before = time.time()
+        try:
+            ran, waited, _ = Path(f"/proc/{self.pid}/task/{self.pid}/schedstat").read_text().split()
+        except (OSError, ValueError):
+            return
+        process = cpu_seconds([self.pid])
+        self.samples.append((before, time.time(), int(ran) / 1e9, int(waited) / 1e9, process))
 
     def account(self, start: float, end: float) -> dict[str, float] | None:
         """Seconds over [start, end] (epoch s), from the last sample read wholly before ``start`` to the first
