@@ -5,7 +5,8 @@ Public API::
     from afm import AFM, FM, Explanation, paper_parameters, save_model, load_model
 """
 
-from . import checkpoint, config, datasets, explain, faithfulness, metrics, plots, runs, summary, sweeps
+from . import attention, checkpoint, config, datasets, explain, faithfulness, metrics, plots, runs, summary, sweeps
+from .attention import AttentionEffect, attention_effect
 from .checkpoint import load_model, save_model
 from .config import ModelConfig, TrainConfig
 from .data import Dataset, FieldSpec, Schema, guess_columns, load_libfm, load_table, read_table, split
@@ -18,6 +19,9 @@ from .train import History, PretrainedAFM, Progress, fit, fit_afm_from_fm, init_
 
 __all__ = [
     "AFM",
+    "AttentionEffect",
+    "attention",
+    "attention_effect",
     "FM",
     "Dataset",
     "Explanation",

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from . import datasets
+from .attention import AttentionEffect, attention_effect
 from .checkpoint import atomic_write, load_model, save_model
 from .config import TrainConfig, knobs
 from .data import Dataset, Schema
@@ -340,7 +341,9 @@ def cmd_explain(args: argparse.Namespace) -> None:
     summary = summarize(model, data, sample_rows=args.sample_rows, seed=args.sample_seed)  # never [rows, pairs]
     fields = field_pair_frame(model, data, summary=summary).sort_values("rank").head(args.top)
     features = feature_pair_frame(model, data, args.top, args.min_count, summary=summary)
-    field_cols = ["label", "mean_abs_contribution", "mean_contribution", "mean_attention"]
+    effect = attention_effect(model, data, summary)
+    field_cols = ["label", "mean_abs_contribution", "mean_contribution", "mean_uniform_part",
+                  "mean_attention_part", "mean_abs_attention_part", "relative_attention", "mean_attention"]  # fmt: skip
     feature_cols = ["label", "count", "mean_abs_contribution", "mean_contribution", "mean_attention"]
     curve = deletion_curve(model, data, 10, task=task, explanation=summary) if args.deletion else None
     if args.csv and curve is not None:
@@ -353,6 +356,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
         )
         sys.stdout.write(out[["level", *feature_cols]].to_csv(index=False, float_format="%.6g"))
         return
+    print(f"What attention moves ({data.name}, {len(data)} rows): {effect.words()}\n")
     print(f"Top field pairs by mean |contribution| ({data.name}, {len(data)} rows)")
     print(fields[field_cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"\nTop feature pairs (seen at least {args.min_count} times; {summary.sample_note()})")
@@ -360,18 +364,27 @@ def cmd_explain(args: argparse.Namespace) -> None:
     if curve is not None:
         if not summary.exact:
             print(f"\nAgreement per row and deletion: {summary.sample_note()}")
-        _print_deletion(curve, attention_agreement(model, data, summary))
+        _print_deletion(curve, attention_agreement(model, data, summary), effect)
 
 
-def _print_deletion(curve: pd.DataFrame, agreement: dict[str, Any]) -> None:
-    order = [r for r in ("contribution", "attention", "random") if r in set(curve["ranking"])]
+def _print_deletion(curve: pd.DataFrame, agreement: dict[str, Any], effect: AttentionEffect) -> None:
+    order = [r for r in ("contribution", "attention", "random", "permuted") if r in set(curve["ranking"])]
     metric = TASKS[curve.attrs["task"]].label(curve.attrs["metric"])
-    print(
-        f"\nAttention vs |contribution|: Spearman {agreement['spearman']:.3f} over the {agreement['pairs']} field "
-        f"pairs; the top-attention pair is the top-|c| pair in {agreement['top_pair_agreement']:.1%} of the rows "
-        f"(chance {agreement['chance']:.1%}); var(log|c|) from s_ij {agreement['interaction_share']:.1%}, from a_ij "
-        f"{agreement['attention_share']:.1%}"
-    )
+    if effect.negligible or agreement["tied"]:
+        print("\nNo ranking of pairs by attention: " + (
+            "the attention part is negligible (see above)" if effect.negligible else "the attention is tied"))
+        order = [r for r in order if r not in ("attention", "permuted")]
+    else:
+        a = agreement
+        print(
+            f"\nAttention vs |contribution|: Spearman {a['spearman']:.3f} over the {a['pairs']} field pairs "
+            f"(attention shuffled within rows: {a['spearman_permuted']:.3f}, 90% {a['spearman_permuted_lo']:.3f} to "
+            f"{a['spearman_permuted_hi']:.3f}); the top-attention pair is the top-|c| pair in "
+            f"{a['top_pair_agreement']:.1%} of the rows (uniform attention {a['top_pair_uniform']:.1%}; shuffled "
+            f"{a['top_pair_permuted']:.1%}, 90% {a['top_pair_permuted_lo']:.1%} to {a['top_pair_permuted_hi']:.1%}; "
+            f"ties shared: {a['tied_rows']:.1%} of rows tied at the top); var(log|c|) from s_ij "
+            f"{a['interaction_share']:.1%}, from a_ij {a['attention_share']:.1%}"
+        )
     print("\nDeletion: each row's top m pairs removed (masked out of the softmax and the pooling, as if absent)")
     for column, title in (("mean_abs_change", "mean |change of the prediction|"), ("mean_metric", metric)):
         table = curve.pivot(index="removed", columns="ranking", values=column)[order]

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from .data import Dataset
 
 P_INITS = ("ones", "normal")
+# How an AFM is trained (``TrainConfig.recipe``): "from_fm" starts exactly at the trained FM (AFM.from_fm) and
+# fine-tunes it at ``finetune_lr``; "scratch" trains a fresh AFM (p from ``p_init``) at ``scratch_lr``; "auto"
+# trains both from the one FM and keeps the one with the better validation loss.
+RECIPES = ("from_fm", "scratch", "auto")
+RECIPE_WORDS = {"from_fm": "from FM (exact start)", "scratch": "from scratch", "auto": "auto (better on validation)"}
 OPTIMIZERS = ("adam", "adagrad")
 KNOB_KINDS = ("int", "positive_int", "float", "positive_float", "fraction", "bool", "choice")
 
@@ -193,10 +198,20 @@ class TrainConfig:
         bounds=(1, 20),
     )
     seed: int = knob(0, "Seed", "seed for weights, split, order and dropout", "int", bounds=(0, 10_000))
+    recipe: str = knob(
+        "from_fm",
+        "AFM recipe",
+        "how the AFM is trained: from_fm (start exactly at the trained FM, fine-tune at finetune_lr), "
+        "scratch (fresh weights, scratch_lr, p_init) or auto (both; keep the better on validation loss)",
+        "choice",
+        choices=RECIPES,
+        afm_only=True,
+    )
     pretrain: bool = knob(
         True,
         "FM pre-training (AFM starts exactly at a trained FM)",
-        "AFM: pre-train an FM and start exactly at it (AFM.from_fm; p_init is then moot)",
+        "AFM: pre-train an FM and start exactly at it (AFM.from_fm; p_init is then moot); "
+        "false is the same as recipe scratch",
         "bool",
     )
     pretrain_epochs: int | None = knob(
@@ -214,6 +229,20 @@ class TrainConfig:
         choices=(0.0001, 0.0003, 0.001, 0.003, 0.01),
         afm_only=True,
     )
+    scratch_lr: float = knob(
+        0.03,
+        "AFM learning rate from scratch",
+        "the AFM's learning rate with recipe scratch (and auto's scratch half)",
+        "positive_float",
+        choices=(0.001, 0.003, 0.01, 0.03, 0.1),
+        afm_only=True,
+    )
+
+    @property
+    def afm_recipe(self) -> str:
+        """The recipe the AFM is trained with: ``recipe``, or "scratch" when ``pretrain`` is False (the older
+        spelling of the same choice)."""
+        return self.recipe if self.pretrain else "scratch"
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .attention import tie_ranks, tied
 from .data import Dataset, Schema
 from .model import AFM, FM, ROW_FIELDS, Explanation
 from .summary import SAMPLE_ROWS, Summary, _on_cpu, auto_batch_size, explain_batches, sample_index, summarize
@@ -40,6 +41,7 @@ def explain_dataset(model: AFM | FM, data: Dataset, batch_size: int | None = Non
     return Explanation(
         bias=parts[0].bias.cpu(),
         pairs=parts[0].pairs.cpu(),
+        uniform_weight=parts[0].uniform_weight.cpu(),
         **{name: torch.cat([getattr(p, name).cpu() for p in parts]) for name in ROW_FIELDS},
     )
 
@@ -68,7 +70,9 @@ def field_pair_frame(
 
     Columns: ``pair`` (position), ``field_i``, ``field_j``, ``label`` ("a × b"), ``i``, ``j``,
     ``mean_attention``, ``std_attention``, ``mean_score``, ``mean_interaction``,
-    ``mean_contribution``, ``mean_abs_contribution``, ``support`` (rows),
+    ``mean_contribution``, ``mean_abs_contribution``, ``mean_uniform_part`` (s_ij / P; FM: s_ij),
+    ``mean_attention_part`` ((a_ij − 1/P) s_ij: what attention moves; FM: 0), ``mean_abs_attention_part``,
+    ``relative_attention`` (P · mean a_ij, 1 = uniform; FM: 1), ``support`` (rows),
     ``rank`` (1 = largest mean |contribution|). From ``summary`` (or ``explanation``, a Summary or the
     Explanation of every row) when given, else from ``summarize(model, data)``: nothing [N, P] is held.
     """
@@ -89,6 +93,10 @@ def field_pair_frame(
             "mean_interaction": s.mean("interaction"),
             "mean_contribution": s.mean("contribution"),
             "mean_abs_contribution": s.mean("abs_contribution"),
+            "mean_uniform_part": s.mean("uniform_part"),
+            "mean_attention_part": s.mean("attention_part"),
+            "mean_abs_attention_part": s.mean("abs_attention_part"),
+            "relative_attention": s.mean("attention") / float(s.sample.uniform_weight),
             "support": np.full(len(pairs), s.rows),
         }
     )
@@ -205,21 +213,33 @@ def field_pair_matrix(frame: pd.DataFrame, value: str = "mean_attention") -> pd.
 
 
 def row_terms(
-    explanation: Explanation, row: int, data: Dataset, top: int | None = 12, baseline: Summary | None = None
+    explanation: Explanation,
+    row: int,
+    data: Dataset,
+    top: int | None = 12,
+    baseline: Summary | None = None,
+    split: bool = False,
 ) -> pd.DataFrame:
     """The terms of one prediction, in waterfall order: bias, linear terms, pair contributions.
 
     Columns: ``term`` (e.g. "weather=rain", "weather=rain × app_category=outdoor"), ``kind``
-    ("bias", "linear", "pair", "other pairs"), ``value``, ``attention`` (pairs), ``interaction``
-    (pairs), ``cumulative``. Pairs are sorted by |value|; beyond ``top`` they are summed
-    into one "other pairs" term, so the values always add up to the prediction.
+    ("bias", "linear", "pair", "other pairs", and with ``split`` "attention", "other attention"), ``value``,
+    ``attention`` (pairs), ``interaction`` (pairs), ``cumulative``. Pairs are sorted by |value|; beyond
+    ``top`` they are summed into one "other pairs" term, so the values always add up to the prediction.
     ``row`` indexes ``explanation`` (and the same row of ``data``).
+
+    ``split``: each pair's contribution is shown as its two parts (``Explanation.uniform_part`` and
+    ``attention_part``): the pair bars carry the uniform part s_ij / P, and the attention part
+    (a_ij − 1/P) s_ij of the ``top`` pairs with the largest |attention part| follows as bars of kind
+    "attention" ("attention: a × b"), the rest summed into "other attention". For FM every attention part
+    is 0 and no attention bar is added.
 
     ``baseline`` (a ``Summary`` of the data, by the same model): every term relative to an average row.
     The first term is the average prediction ("average prediction", kind "bias"); a field's linear term
-    is w_i x_i minus its mean over the data, a pair's is c_ij minus its mean. They still add up to the
-    prediction. Raw linear terms absorb the bias (every row has one feature per field, so a field with
-    no effect can show a large w_i x_i); relative terms show what this row does differently.
+    is w_i x_i minus its mean over the data, a pair's is c_ij minus its mean (each part minus its own
+    mean with ``split``). They still add up to the prediction. Raw linear terms absorb the bias (every
+    row has one feature per field, so a field with no effect can show a large w_i x_i); relative terms
+    show what this row does differently.
     """
     labels = data.schema.feature_labels()
     ids = data.idx[row].tolist()
@@ -232,33 +252,55 @@ def row_terms(
                 f"the row has {n_fields} and {n_pairs}"
             )
         first = {"term": "average prediction", "kind": "bias", "value": baseline.mean_prediction}
-        linear_mean, pair_mean = baseline.mean("linear"), baseline.mean("contribution")
+        linear_mean = baseline.mean("linear")
+        means = {name: baseline.mean(name) for name in ("contribution", "uniform_part", "attention_part")}
     else:
         first = {"term": "bias w0", "kind": "bias", "value": float(explanation.bias)}
-        linear_mean, pair_mean = np.zeros(n_fields), np.zeros(n_pairs)
+        linear_mean = np.zeros(n_fields)
+        means = dict.fromkeys(("contribution", "uniform_part", "attention_part"), np.zeros(n_pairs))
     rows: list[dict[str, Any]] = [first]
     for f, name in enumerate(names):
         rows.append({"term": name, "kind": "linear", "value": float(explanation.linear[row, f]) - linear_mean[f]})
-    pairs = []
-    for p, (i, j) in enumerate(explanation.pairs.tolist()):
-        pairs.append(
+    pair_value = explanation.uniform_part if split else explanation.contribution
+    pair_mean = means["uniform_part" if split else "contribution"]
+    labels_ij = [f"{names[i]}{PAIR_SEP}{names[j]}" for i, j in explanation.pairs.tolist()]
+    pairs = [
+        {
+            "term": labels_ij[p],
+            "kind": "pair",
+            "value": float(pair_value[row, p]) - pair_mean[p],
+            "attention": float(explanation.attention[row, p]),
+            "interaction": float(explanation.interaction[row, p]),
+        }
+        for p in range(n_pairs)
+    ]
+    moved = []
+    if split and not bool((explanation.attention_part[row] == 0).all()):
+        moved = [
             {
-                "term": f"{names[i]}{PAIR_SEP}{names[j]}",
-                "kind": "pair",
-                "value": float(explanation.contribution[row, p]) - pair_mean[p],
+                "term": f"attention: {labels_ij[p]}",
+                "kind": "attention",
+                "value": float(explanation.attention_part[row, p]) - means["attention_part"][p],
                 "attention": float(explanation.attention[row, p]),
                 "interaction": float(explanation.interaction[row, p]),
             }
-        )
-    pairs.sort(key=lambda r: -abs(r["value"]))
-    if top is not None and len(pairs) > top:
-        rest = pairs[top:]
-        pairs = pairs[:top] + [
-            {"term": f"{len(rest)} other pairs", "kind": "other pairs", "value": sum(r["value"] for r in rest)}
+            for p in range(n_pairs)
         ]
-    frame = pd.DataFrame(rows + pairs, columns=["term", "kind", "value", "attention", "interaction"])
+    rows += _top_terms(pairs, top, "other pairs", "pairs") + _top_terms(
+        moved, top, "other attention", "pairs' attention parts"
+    )
+    frame = pd.DataFrame(rows, columns=["term", "kind", "value", "attention", "interaction"])
     frame["cumulative"] = frame["value"].cumsum()
     return frame
+
+
+def _top_terms(terms: list[dict[str, Any]], top: int | None, kind: str, what: str) -> list[dict[str, Any]]:
+    """``terms`` by |value|, the first ``top`` kept and the rest summed into one term of ``kind``."""
+    terms = sorted(terms, key=lambda r: -abs(r["value"]))
+    if top is None or len(terms) <= top:
+        return terms
+    rest = terms[top:]
+    return terms[:top] + [{"term": f"{len(rest)} other {what}", "kind": kind, "value": sum(r["value"] for r in rest)}]
 
 
 # ---------------------------------------------------------------------------- dashboard helpers
@@ -307,10 +349,14 @@ def planted_table(field_frame: pd.DataFrame, truth: list[dict[str, Any]]) -> pd.
 
     Columns: ``planted pair`` (label as in ``field_frame``), ``strength``, ``variance share``,
     ``rank by |contribution|`` (1 = largest mean |contribution|, as ``planted_recovery``),
-    ``rank by attention`` (1 = largest mean attention), ``mean |contribution|``, ``mean attention``,
-    ``story``; one row per planted pair, strongest first.
+    ``rank by attention`` (1 = largest mean attention; pairs tied within ``afm.attention.TIE_RTOL`` share
+    their best rank, and with every pair tied, e.g. exactly uniform attention, it is None: no ranking),
+    ``mean |contribution|``, ``mean attention``, ``story``; one row per planted pair, strongest first.
     """
-    attention_rank = field_frame["mean_attention"].rank(ascending=False, method="first").astype(int)
+    values = field_frame["mean_attention"].to_numpy()
+    attention_rank = pd.Series(
+        [None] * len(values) if tied(values) else tie_ranks(values).tolist(), index=field_frame.index, dtype=object
+    )
     by_label = field_frame.assign(attention_rank=attention_rank).set_index("label")
     rows = []
     for p in sorted(truth, key=lambda p: -p["strength"]):
@@ -324,7 +370,7 @@ def planted_table(field_frame: pd.DataFrame, truth: list[dict[str, Any]]) -> pd.
                 "strength": p["strength"],
                 "variance share": p.get("variance_share", float("nan")),
                 "rank by |contribution|": int(learned["rank"]),
-                "rank by attention": int(learned["attention_rank"]),
+                "rank by attention": None if learned["attention_rank"] is None else int(learned["attention_rank"]),
                 "mean |contribution|": float(learned["mean_abs_contribution"]),
                 "mean attention": float(learned["mean_attention"]),
                 "story": p.get("story", ""),

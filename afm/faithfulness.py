@@ -34,6 +34,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from .attention import INTERVAL as NULL_INTERVAL
+from .attention import PERMUTATIONS, permuted_attention, random_tiebreak, tie_ranks, tied, top_set
 from .config import TrainConfig
 from .data import Dataset
 from .explain import Summary, as_summary, field_pair_frame
@@ -41,7 +43,10 @@ from .metrics import infer_task, metrics_of, task_spec
 from .model import AFM, FM, Explanation
 from .train import Progress, train_model
 
-RANKINGS = ("contribution", "attention", "random")
+RANKINGS = ("contribution", "attention", "random", "permuted")
+DELETION_PERMUTATIONS = 5  # shuffles of each row's attention for the deletion curve's "permuted" interval
+# seed_frame's columns of mean attention with each row's attention shuffled (the null of the attention τ)
+PERMUTATION_COLUMNS = tuple(f"permuted_attention_{k}" for k in range(10))
 _CHUNK = 2048  # rows per block where a figure walks an explanation's rows
 INTERVAL = (0.05, 0.95)  # the "90% interval" across seeds: the 5th and 95th percentiles
 
@@ -57,17 +62,40 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
+def _top_agreement(attention: Tensor, contribution: Tensor) -> Tensor:
+    """Per row, the chance that the top-attention pair is the top-|c| pair when tied attention is broken at
+    random: 1/|ties| if the top-|c| pair is among the pairs tied for the largest attention, else 0 [N]."""
+    top = top_set(attention)
+    hit = top.gather(1, contribution.abs().argmax(1, keepdim=True)).squeeze(1)
+    return hit.double() / top.sum(1).double()
+
+
 def attention_agreement(
-    model: AFM | FM, data: Dataset, explanation: Explanation | Summary | None = None
+    model: AFM | FM,
+    data: Dataset,
+    explanation: Explanation | Summary | None = None,
+    permutations: int = PERMUTATIONS,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """How far a pair's attention a_ij says how much it moves the prediction (|c_ij|), on ``data``.
+    """How far a pair's attention a_ij says how much it moves the prediction (|c_ij|), on ``data``, beside the
+    same figures under uniform attention and under attention permuted within each row.
 
     Returns a dict:
 
     - ``spearman``: Spearman's rank correlation over the field pairs between the mean attention and the
-      mean |contribution| (the two columns of ``field_pair_frame``); 1 means the same order.
-    - ``top_pair_agreement``: the share of rows whose top-attention pair is also their top-|c| pair.
-    - ``chance``: that share if the two were unrelated, 1/P.
+      mean |contribution| (the two columns of ``field_pair_frame``); 1 means the same order. NaN when the
+      field pairs' mean attention is tied (``afm.attention.tied``): tied attention ranks nothing.
+    - ``top_pair_agreement``: the share of rows whose top-attention pair is also their top-|c| pair; pairs
+      tied for a row's largest attention (within ``afm.attention.TIE_RTOL``) share the credit (1/|ties|),
+      as if the tie were broken at random, never by index.
+    - ``chance``: that share if the two were unrelated, 1/P; it is also the share under uniform attention
+      (``top_pair_uniform``: every pair tied).
+    - ``top_pair_permuted``, ``top_pair_permuted_lo``, ``top_pair_permuted_hi`` and ``spearman_permuted``,
+      ``spearman_permuted_lo``, ``spearman_permuted_hi``: the two figures with each row's attention shuffled
+      among its pairs (median and 90% interval over ``permutations`` seeded shuffles), the null a figure must
+      clear to mean something.
+    - ``tied_rows``: the share of rows whose largest attention is shared by two pairs or more;
+      ``tied``: True when the field pairs' mean attention is tied (no ranking by attention).
     - ``interaction_share``, ``attention_share``: var(log|s_ij|) / var(log|c_ij|) and
       var(log a_ij) / var(log|c_ij|) over every (row, pair) with c_ij != 0. Since log|c| = log a + log|s|,
       they say which factor makes contributions large or small (they need not sum to 1: the covariance).
@@ -85,22 +113,45 @@ def attention_agreement(
         "sample_rows": int(n_rows),
         "pairs": int(n_pairs),
         "chance": 1.0 / max(n_pairs, 1),
+        "top_pair_uniform": 1.0 / max(n_pairs, 1),
     }
     nan = float("nan")
+    figures = ("spearman", "top_pair_agreement", "interaction_share", "attention_share", "tied_rows")
+    nulls = [f"{name}_permuted{end}" for name in ("top_pair", "spearman") for end in ("", "_lo", "_hi")]
     if isinstance(model, FM) or n_pairs < 2 or n_rows == 0:
-        return {**out, "spearman": nan, "top_pair_agreement": nan, "interaction_share": nan, "attention_share": nan}
-    out["spearman"] = _spearman(summary.mean("attention"), summary.mean("abs_contribution"))
-    top_same, moments = 0, np.zeros((3, 3))  # rows whose top pairs agree; per log|c|, log a, log|s|: n, Σx, Σx²
+        return {**out, **dict.fromkeys(figures + tuple(nulls), nan), "tied": True}
+    mean_attention, mean_abs_c = summary.mean("attention"), summary.mean("abs_contribution")
+    out["tied"] = tied(mean_attention)
+    out["spearman"] = nan if out["tied"] else _spearman(mean_attention, mean_abs_c)
+    generator = torch.Generator().manual_seed(seed)
+    top_same, tied_rows, moments = 0.0, 0, np.zeros((3, 3))  # per log|c|, log a, log|s|: n, Σx, Σx²
+    permuted_top = np.zeros(max(permutations, 1))
+    permuted_sums = np.zeros((max(permutations, 1), n_pairs))  # Σ over the sample of permuted a_ij
     for start in range(0, n_rows, _CHUNK):  # row blocks: a few MB at a time, not 3 × [rows, pairs] in float64
         a = exp.attention[start : start + _CHUNK].double()
         c = exp.contribution[start : start + _CHUNK].double().abs()
         s = exp.interaction[start : start + _CHUNK].double().abs()
-        top_same += int((a.argmax(1) == c.argmax(1)).sum())
+        top_same += float(_top_agreement(a, c).sum())
+        tied_rows += int((top_set(a).sum(1) > 1).sum())
+        for k in range(len(permuted_top)):
+            shuffled = permuted_attention(a, generator)
+            permuted_top[k] += float(_top_agreement(shuffled, c).sum())
+            permuted_sums[k] += shuffled.sum(0).numpy()
         nonzero = (c > 0) & (a > 0)
         for row, values in zip(moments, (c, a, s), strict=True):
             logs = values[nonzero].log()
             row += (logs.numel(), float(logs.sum()), float(logs.square().sum()))
     out["top_pair_agreement"] = top_same / n_rows
+    out["tied_rows"] = tied_rows / n_rows
+    lo, hi = NULL_INTERVAL
+    # the permuted Spearman ranks the sample's permuted means against the sample's mean |c|
+    sample_abs_c = exp.contribution.double().abs().mean(0).numpy()
+    permuted_spearman = np.array([_spearman(row, sample_abs_c) for row in permuted_sums])
+    for name, values in (("top_pair", permuted_top / n_rows), ("spearman", permuted_spearman)):
+        finite = values[np.isfinite(values)]
+        out[f"{name}_permuted"] = float(np.median(finite)) if finite.size else nan
+        out[f"{name}_permuted_lo"] = float(np.quantile(finite, lo)) if finite.size else nan
+        out[f"{name}_permuted_hi"] = float(np.quantile(finite, hi)) if finite.size else nan
     count = moments[0, 0]
     var_c, var_a, var_s = (
         (m[2] - m[1] ** 2 / count) / count if count > 1 else nan for m in moments
@@ -114,16 +165,20 @@ def attention_agreement(
 
 
 def _orders(exp: Explanation, ranking: str, generator: torch.Generator) -> Tensor:
-    """Per row, the pair positions from first to remove to last [N, P] under ``ranking``."""
+    """Per row, the pair positions from first to remove to last [N, P] under ``ranking``.
+
+    Attention (own or permuted) that is tied within ``afm.attention.TIE_RTOL`` is ordered at random, never by
+    pair index: under exactly uniform attention the "attention" ranking is a random order."""
     if ranking == "contribution":
-        key = exp.contribution.double().abs()
-    elif ranking == "attention":
-        key = exp.attention.double()
-    elif ranking == "random":
+        return torch.sort(exp.contribution.double().abs(), dim=1, descending=True, stable=True).indices
+    if ranking == "attention":
+        return random_tiebreak(exp.attention, generator)
+    if ranking == "permuted":
+        return random_tiebreak(permuted_attention(exp.attention.double(), generator), generator)
+    if ranking == "random":
         key = torch.rand(exp.attention.shape, generator=generator, dtype=torch.float64)
-    else:
-        raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
-    return torch.sort(key, dim=1, descending=True, stable=True).indices
+        return torch.sort(key, dim=1, descending=True, stable=True).indices
+    raise ValueError(f"ranking must be one of {RANKINGS}, got {ranking!r}")
 
 
 def predictions_without(model: AFM | FM, exp: Explanation, removed: Tensor) -> Tensor:
@@ -151,18 +206,23 @@ def deletion_curve(
     *,
     task: str | None = None,
     explanation: Explanation | Summary | None = None,
+    permutations: int = DELETION_PERMUTATIONS,
 ) -> pd.DataFrame:
     """Remove each row's top-m pairs by each ranking, for m = 0..``max_pairs``, and measure the change.
 
-    Rankings, per row: ``"contribution"`` (largest |c_ij| first), ``"attention"`` (largest a_ij first),
-    ``"random"`` (a random order per row from ``seed``). Removing a pair masks it out of the softmax
-    and of the pooling, as if it did not exist (``predictions_without``).
+    Rankings, per row: ``"contribution"`` (largest |c_ij| first), ``"attention"`` (largest a_ij first;
+    tied attention in a random order, never by index), ``"random"`` (a random order per row from ``seed``:
+    also what the attention ranking is under uniform attention, where every pair is tied) and
+    ``"permuted"`` (the row's attention shuffled among its pairs, then ranked: the permutation null, drawn
+    ``permutations`` times). Removing a pair masks it out of the softmax and of the pooling, as if it did
+    not exist (``predictions_without``).
 
     Returns one row per (ranking, m) with columns ``ranking``, ``removed`` (m), ``mean_abs_change``
     (mean over the rows of |prediction without the pairs − prediction|, in the model's output units:
-    a logit for binary) and ``mean_metric`` (the task's headline metric on ``data`` with the pairs
-    removed: RMSE for regression, AUC for binary; ``frame.attrs["metric"]`` names it). m = 0 is the
-    model itself. ``task`` None: ``infer_task(data)``. A faithful ranking's curve of
+    a logit for binary), ``mean_metric`` (the task's headline metric on ``data`` with the pairs
+    removed: RMSE for regression, AUC for binary; ``frame.attrs["metric"]`` names it) and, for
+    "permuted", the median over the draws with its 90% interval ``change_lo`` .. ``change_hi`` (NaN for
+    the other rankings). m = 0 is the model itself. ``task`` None: ``infer_task(data)``. A faithful ranking's curve of
     ``mean_abs_change`` rises fastest.
 
     Rows: every row of ``data`` with ``explanation`` the ``Explanation`` of every row; otherwise the row
@@ -186,26 +246,37 @@ def deletion_curve(
     generator = torch.Generator().manual_seed(seed)
     steps = min(max_pairs, n_pairs) + 1
     rows = []
+    lo, hi = NULL_INTERVAL
+    nan = float("nan")
     for ranking in rankings:
-        changed = prediction.expand(steps, n_rows).clone()  # (m, N): the predictions with m pairs removed
-        for start in range(0, n_rows, _CHUNK):  # row blocks: memory of a block, not of [N, P] in float64
-            block = exp.rows(slice(start, start + _CHUNK))
-            order = _orders(block, ranking, generator)
-            removed = torch.zeros(order.shape, dtype=torch.bool)
-            for m in range(1, steps):
-                removed.scatter_(1, order[:, m - 1 : m], True)  # one more pair out of each row
-                changed[m, start : start + _CHUNK] = predictions_without(model, block, removed)
+        draws = permutations if ranking == "permuted" else 1
+        change, value = np.full((draws, steps), nan), np.full((draws, steps), nan)
+        for draw in range(draws):
+            changed = prediction.expand(steps, n_rows).clone()  # (m, N): the predictions with m pairs removed
+            for start in range(0, n_rows, _CHUNK):  # row blocks: memory of a block, not of [N, P] in float64
+                block = exp.rows(slice(start, start + _CHUNK))
+                order = _orders(block, ranking, generator)
+                removed = torch.zeros(order.shape, dtype=torch.bool)
+                for m in range(1, steps):
+                    removed.scatter_(1, order[:, m - 1 : m], True)  # one more pair out of each row
+                    changed[m, start : start + _CHUNK] = predictions_without(model, block, removed)
+            for m in range(steps):
+                if n_rows:
+                    value[draw, m] = metrics_of(changed[m].numpy(), y, task)[metric]
+                    change[draw, m] = float((changed[m] - prediction).abs().mean())
         for m in range(steps):
-            value = metrics_of(changed[m].numpy(), y, task)[metric] if n_rows else float("nan")
             rows.append(
                 {
                     "ranking": ranking,
                     "removed": m,
-                    "mean_abs_change": float((changed[m] - prediction).abs().mean()) if n_rows else float("nan"),
-                    "mean_metric": value,
+                    "mean_abs_change": float(np.median(change[:, m])),
+                    "mean_metric": float(np.median(value[:, m])),
+                    "change_lo": float(np.quantile(change[:, m], lo)) if draws > 1 else nan,
+                    "change_hi": float(np.quantile(change[:, m], hi)) if draws > 1 else nan,
                 }
             )
-    frame = pd.DataFrame(rows, columns=["ranking", "removed", "mean_abs_change", "mean_metric"])
+    columns = ["ranking", "removed", "mean_abs_change", "mean_metric", "change_lo", "change_hi"]
+    frame = pd.DataFrame(rows, columns=columns)
     frame.attrs["metric"] = metric
     frame.attrs["task"] = task
     frame.attrs["rows"] = int(n_rows)
@@ -288,8 +359,17 @@ def stability_frame(per_seed: pd.DataFrame) -> tuple[pd.DataFrame, float]:
     tau = mean_kendall_tau([g["mean_abs_contribution"].to_numpy(dtype=float) for g in by_seed])
     # attrs travel into Arrow's JSON metadata (st.dataframe, parquet): None, not NaN, when undefined
     frame.attrs["tau"] = _finite_or_none(tau)
-    frame.attrs["attention_tau"] = _finite_or_none(
-        mean_kendall_tau([g["mean_attention"].to_numpy(dtype=float) for g in by_seed])
+    attention_scores = [g["mean_attention"].to_numpy(dtype=float) for g in by_seed]
+    # tied mean attention (uniform within afm.attention.TIE_RTOL) ranks nothing: no τ by attention
+    any_tied = any(tied(v) for v in attention_scores)
+    frame.attrs["attention_tied"] = any_tied
+    frame.attrs["attention_tau"] = None if any_tied else _finite_or_none(mean_kendall_tau(attention_scores))
+    columns = [c for c in PERMUTATION_COLUMNS if c in per_seed.columns]
+    null = np.array([mean_kendall_tau([g[c].to_numpy(dtype=float) for g in by_seed]) for c in columns])
+    null = null[np.isfinite(null)]
+    lo_q, hi_q = NULL_INTERVAL
+    frame.attrs["attention_tau_permuted"] = (
+        [float(np.quantile(null, lo_q)), float(np.median(null)), float(np.quantile(null, hi_q))] if null.size else None
     )
     frame.attrs["seeds"] = sorted(int(s) for s in per_seed["seed"].unique())
     return frame, tau
@@ -302,8 +382,15 @@ def _finite_or_none(value: float) -> float | None:
 def seed_frame(model: AFM | FM, data: Dataset, seed: int) -> pd.DataFrame:
     """One seed's ``field_pair_frame`` on ``data``, with ``seed`` and ``attention_rank`` (1 = largest mean
     attention) columns: the rows ``stability_frame`` summarises."""
-    frame = field_pair_frame(model, data)
-    frame["attention_rank"] = frame["mean_attention"].rank(ascending=False, method="first").astype(int)
+    summary = as_summary(model, data)
+    frame = field_pair_frame(model, data, summary=summary)
+    frame["attention_rank"] = tie_ranks(frame["mean_attention"].to_numpy())
+    # the permutation null of the attention ranking: each row's attention shuffled among its pairs, then
+    # averaged per pair over the summary's rows (PERMUTATION_COLUMNS columns)
+    generator = torch.Generator().manual_seed(seed)
+    a = summary.sample.attention.double()
+    for name in PERMUTATION_COLUMNS:
+        frame[name] = permuted_attention(a, generator).mean(0).numpy() if len(a) else np.nan
     frame.insert(0, "seed", seed)
     return frame
 

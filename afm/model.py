@@ -18,7 +18,7 @@ Pairs are always in ``torch.triu_indices(F, F, 1)`` order (row-major, i<j).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,14 @@ class Explanation:
     interaction  [B, P]  s_ij = p^T (v_i * v_j) x_i x_j
     contribution [B, P]  c_ij = a_ij s_ij
     pairs        [P, 2]  field indices (i, j), i < j, in ``torch.triu_indices`` order
+    uniform_weight []    the weight of a pair under uniform attention: 1/P for AFM, 1 for FM
+
+    What attention moves, per pair (properties, [B, P]): the **uniform part** ``s_ij · uniform_weight``
+    (what the same model predicts with its attention replaced by uniform weights) and the **attention
+    part** ``(a_ij − uniform_weight) s_ij`` (what the attention changes; exactly 0 for FM). With the exact
+    FM start (p = P·1) a_ij that differs from 1/P in the fifth decimal can still move a prediction by a
+    large share of the pair term, so judge attention by its attention part, never by a_ij on a 0..1 scale.
+    ``bias + linear.sum(1) + uniform_part.sum(1) + attention_part.sum(1) == prediction`` to rounding.
     """
 
     prediction: Tensor
@@ -51,18 +59,35 @@ class Explanation:
     interaction: Tensor
     contribution: Tensor
     pairs: Tensor
+    uniform_weight: Tensor = field(default_factory=lambda: torch.tensor(1.0))
 
     def total(self) -> Tensor:
         """bias + linear terms + pair contributions, per sample [B] (equals ``prediction``)."""
         return self.bias + self.linear.sum(1) + self.contribution.sum(1)
+
+    @property
+    def uniform_part(self) -> Tensor:
+        """Per pair [B, P]: s_ij / P (FM: s_ij), the contribution under uniform attention."""
+        return self.interaction * self.uniform_weight
+
+    @property
+    def attention_part(self) -> Tensor:
+        """Per pair [B, P]: (a_ij − 1/P) s_ij, what the attention moves (FM: zeros)."""
+        return (self.attention - self.uniform_weight) * self.interaction
+
+    @property
+    def relative_attention(self) -> Tensor:
+        """Per pair [B, P]: P · a_ij, 1 = uniform (FM: ones). A scale-free way to read a_ij."""
+        return self.attention / self.uniform_weight
 
     def rows(self, index: slice | Tensor) -> Explanation:
         """The explanation of the rows ``index`` (a slice gives views, no copies); bias and pairs are shared."""
         return replace(self, **{name: getattr(self, name)[index] for name in ROW_FIELDS})
 
 
-# Explanation's per-row tensors ([B] or [B, ...]); the others (bias, pairs) hold for every row
-ROW_FIELDS = tuple(f.name for f in fields(Explanation) if f.name not in ("bias", "pairs"))
+# Explanation's per-row tensors ([B] or [B, ...]); the others (bias, pairs, uniform_weight) hold for every row
+SHARED_FIELDS = ("bias", "pairs", "uniform_weight")
+ROW_FIELDS = tuple(f.name for f in fields(Explanation) if f.name not in SHARED_FIELDS)
 
 
 def _check_inputs(idx: Tensor, val: Tensor | None, n_fields: int) -> Tensor | None:
@@ -167,7 +192,13 @@ class _FactorizationMachine(nn.Module):
             interaction=interaction,
             contribution=attention * interaction,
             pairs=self.pairs.clone(),
+            uniform_weight=torch.tensor(self._uniform_weight, dtype=interaction.dtype),
         )
+
+    @property
+    def _uniform_weight(self) -> float:
+        """A pair's weight under uniform attention (see ``Explanation.uniform_weight``)."""
+        return 1.0
 
 
 def attention_reference(
@@ -273,6 +304,10 @@ class AFM(_FactorizationMachine):
             model.h.zero_()  # a'_ij = 0 for every pair: uniform attention 1/P
             model.p.fill_(float(max(model.n_pairs, 1)))  # P * (1/P) * sum u_ij = FM's sum
         return model.to(fm.V.device)
+
+    @property
+    def _uniform_weight(self) -> float:
+        return 1.0 / max(self.n_pairs, 1)
 
     def _predict(self, idx: Tensor, val: Tensor | None, keep: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
         val = _check_inputs(idx, val, self.config.n_fields)

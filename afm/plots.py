@@ -28,6 +28,10 @@ WORDS = {
     "mean_interaction": "mean interaction s_ij",
     "mean_contribution": "mean contribution c_ij",
     "mean_abs_contribution": "mean |contribution|",
+    "mean_uniform_part": "mean uniform part s_ij / P",
+    "mean_attention_part": "mean attention part (a_ij − 1/P) s_ij",
+    "mean_abs_attention_part": "mean |attention part|",
+    "relative_attention": "relative attention P·a_ij",
     "afm_mean_abs_contribution": "mean |contribution| (AFM)",
     "fm_mean_abs_contribution": "mean |contribution| (FM)",
     "afm_mean_attention": "mean attention (AFM)",
@@ -75,6 +79,7 @@ def words(column: str) -> str:
 BLUE_WHITE_RED = ("#2166ac", "#92c5de", "#f7f7f7", "#f4a582", "#b2182b")
 WHITE_RED = ("#f7f7f7", "#fddbc7", "#f4a582", "#d6604d", "#b2182b")
 PLANTED_COLOUR = "#1a9641"
+ATTENTION_COLOUR = "#7b3294"  # what attention moves: the attention part's bars and frames
 
 
 def nice_ceiling(value: float) -> float:
@@ -98,7 +103,9 @@ def anchored_range(
     """The colour range (zmin, zmax) of a pair heatmap, anchored so that it does not follow the data.
 
     ``kind`` "attention": (0, m/P) with m >= 2, so 1/P (FM's uniform weight) sits at 0..2/P's middle;
-    m grows in whole steps of 1/P only when a value exceeds 2/P. "signed": (-m, m), symmetric about 0.
+    m grows in whole steps of 1/P only when a value exceeds 2/P. "relative": the values are relative
+    attention P·a_ij and the range is of log(P·a_ij): (-m, m) with m the ``nice_ceiling`` of the largest
+    |log(P·a_ij)|, a symmetric log scale around 1 whose width comes from the model on screen. "signed": (-m, m), symmetric about 0.
     "magnitude": (0, m). For the last two m is ``nice_ceiling`` of the largest |value|. ``previous``
     (a range shown before) is only ever widened, never narrowed, so pictures of one session compare.
     """
@@ -110,16 +117,20 @@ def anchored_range(
             raise ValueError("anchored_range: the attention scale needs n_pairs (P)")
         uniform = 1.0 / n_pairs
         lo, hi = 0.0, uniform * max(2.0, float(np.ceil(top / uniform - 1e-9)))
+    elif kind == "relative":  # values are P·a_ij > 0; the range is in log(P·a_ij), symmetric about 0 (uniform)
+        logs = np.log(finite[finite > 0]) if finite.size else np.zeros(0)
+        hi = nice_ceiling(float(np.abs(logs).max())) if logs.size and np.abs(logs).max() > 0 else 1e-6
+        lo = -hi
     elif kind == "signed":
         hi = nice_ceiling(top)
         lo = -hi
     elif kind == "magnitude":
         lo, hi = 0.0, nice_ceiling(top)
     else:
-        raise ValueError(f"anchored_range: kind must be attention, signed or magnitude, not {kind!r}")
+        raise ValueError(f"anchored_range: kind must be attention, relative, signed or magnitude, not {kind!r}")
     if previous is not None:
         lo, hi = min(lo, float(previous[0])), max(hi, float(previous[1]))
-        if kind == "signed":  # stays symmetric
+        if kind in ("signed", "relative"):  # stays symmetric
             hi = max(hi, -lo)
             lo = -hi
     return lo, hi
@@ -140,6 +151,14 @@ def cell_decimals(lo: float, hi: float, digits: int = 3) -> int:
     """Decimals for the numbers in the cells: ``digits`` significant digits of the scale's largest |end|."""
     top = max(abs(lo), abs(hi))
     return int(min(max(digits - 1 - np.floor(np.log10(top)), 0), 6)) if top > 0 else digits
+
+
+def relative_decimals(log_range: float) -> int:
+    """Decimals that show relative attention P·a_ij on a log scale of half-width ``log_range``: enough that the
+    scale's ends differ from 1 in the last two digits (0.9994–1.0006 needs 4)."""
+    if not np.isfinite(log_range) or log_range <= 0:
+        return 2
+    return int(min(max(1 - np.floor(np.log10(log_range)), 2), 7))
 
 
 def cell_text(z: np.ndarray, decimals: int) -> list[list[str]]:
@@ -176,13 +195,25 @@ def pair_heatmap(
     ``text_size`` fixes the cells' font size (else it follows the figure's font).
     """
     kind = kind or ("signed" if diverging else "magnitude")
-    z = matrix.to_numpy(dtype=float)
-    lo, hi = zrange if zrange is not None else anchored_range(z, kind, n_pairs)
-    anchor = {"attention": 1.0 / n_pairs if n_pairs else None, "signed": 0.0}.get(kind)
+    values = matrix.to_numpy(dtype=float)
+    lo, hi = zrange if zrange is not None else anchored_range(values, kind, n_pairs)
+    relative = kind == "relative"
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log(values) if relative else values  # relative attention is coloured by log(P·a_ij)
+    anchor = {"attention": 1.0 / n_pairs if n_pairs else None, "signed": 0.0, "relative": 0.0}.get(kind)
     custom = support.to_numpy(dtype=float) if support is not None else None
-    hover = "%{y} × %{x}<br>" + value_name + ": %{z:.4f}"
+    hover = "%{y} × %{x}<br>" + value_name + (": %{text}" if relative else ": %{z:.4f}")
     hover += "<br>support: %{customdata:,.0f} rows<extra></extra>" if support is not None else "<extra></extra>"
     colorbar: dict[str, Any] = {"title": {"text": value_name}}
+    if relative:
+        shown = values[np.isfinite(values)]
+        ticks = [lo, lo / 2, 0.0, hi / 2, hi]
+        digits = relative_decimals(hi)
+        colorbar.update(tickvals=ticks, ticktext=[f"{np.exp(t):.{digits}f}" for t in ticks])
+        if shown.size:
+            colorbar["title"] = {
+                "text": f"{value_name}<br>on screen: {shown.min():.{digits}f}–{shown.max():.{digits}f}<br>log scale"
+            }
     if kind == "attention" and n_pairs:
         uniform = 1.0 / n_pairs
         steps = int(round(hi / uniform))
@@ -194,6 +225,9 @@ def pair_heatmap(
             ],
         )
     decimals = cell_decimals(lo, hi, digits)
+    text = [
+        ["" if not np.isfinite(v) else f"{v:.{relative_decimals(hi)}f}" for v in row] for row in values
+    ] if relative else cell_text(z, decimals)  # fmt: skip
     heat = go.Heatmap(
         z=z,
         x=list(matrix.columns),
@@ -205,7 +239,7 @@ def pair_heatmap(
         hoverongaps=False,
         colorbar=colorbar,
         hovertemplate=hover,
-        text=cell_text(z, decimals) if numbers else None,
+        text=text if numbers or relative else None,
         texttemplate="%{text}" if numbers else None,
         textfont={"size": text_size} if text_size else None,
         xgap=1,
@@ -227,6 +261,8 @@ def pair_heatmap(
         notes.append(f"white = 1/P = 1/{n_pairs} ≈ {1 / n_pairs:.3g}: uniform, as FM")
     elif kind == "signed":
         notes.append("white = 0; red: up, blue: down")
+    elif relative:
+        notes.append("white = 1: uniform attention, as FM; red: more than uniform, blue: less (log scale)")
     if framed:
         notes.append(f"<span style='color:{PLANTED_COLOUR}'>green frame</span>: planted pair")
     if notes:
@@ -310,6 +346,15 @@ def waterfall(terms: pd.DataFrame, title: str = "How the prediction adds up") ->
             connector={"line": {"color": "#999"}},
         )
     )
+    # the attention parts (row_terms(split=True)): framed in the attention colour, so they read as their own bars
+    moved = [n for n, kind in enumerate(terms["kind"]) if kind in ("attention", "other attention")]
+    for n in moved:
+        fig.add_shape(type="rect", x0=n - 0.45, x1=n + 0.45, y0=float(terms["cumulative"].iloc[n] - terms["value"].iloc[n]),
+                      y1=float(terms["cumulative"].iloc[n]), line={"color": ATTENTION_COLOUR, "width": 3})  # fmt: skip
+    if moved:
+        fig.add_annotation(text=f"<span style='color:{ATTENTION_COLOUR}'>framed</span>: what attention moves, "
+                           "(a_ij − 1/P)·s_ij; the pair bars are the uniform parts s_ij / P", xref="paper",
+                           yref="paper", x=0, y=1.0, xanchor="left", yanchor="bottom", showarrow=False)  # fmt: skip
     fig.update_layout(
         title=title, showlegend=False, margin={"l": 10, "r": 10, "t": 50, "b": 10}, xaxis={"tickangle": -35}
     )

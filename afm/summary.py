@@ -41,8 +41,14 @@ def default_sample_rows(n_fields: int) -> int:
     return int(min(SAMPLE_ROWS, max(1_000, SAMPLE_CELLS // pairs)))
 
 
-# the per-pair sums Summary keeps, by the Explanation attribute they sum ("abs_contribution": |c_ij|)
-PAIR_SUMS = ("attention", "score", "interaction", "contribution", "abs_contribution")
+# the per-pair sums Summary keeps, by the Explanation attribute they sum ("abs_<name>": |<name>|)
+PAIR_SUMS = (
+    "attention", "score", "interaction", "contribution", "abs_contribution",
+    "uniform_part", "attention_part", "abs_attention_part",
+)  # fmt: skip
+# the per-row sums Summary keeps (floats): over rows of the row's attention part Σ_ij (a_ij − 1/P) s_ij, of
+# its uniform part Σ_ij s_ij / P and of its pair term Σ_ij c_ij: |.| and, for the pair term, its square
+ROW_SUMS = ("abs_attention_total", "abs_uniform_total", "pair_total", "pair_total_sq")
 
 
 def explain_batches(model: AFM | FM, data: Dataset, batch_size: int | None = None) -> Iterator[tuple[int, Explanation]]:
@@ -84,7 +90,10 @@ class Summary:
 
     Per pair (arrays [P], pairs in triu order as ``pairs`` [P, 2]): ``sums[name]`` for ``name`` in
     ``PAIR_SUMS`` (a_ij, a'_ij, s_ij, c_ij, |c_ij| summed over all ``rows``) and ``attention_m2``
-    (Σ (a_ij − mean a_ij)²). Per field: ``linear_sum`` [F] (Σ w_i x_i). ``prediction_sum``, ``bias``
+    (Σ (a_ij − mean a_ij)²); the split of c_ij into ``uniform_part`` (s_ij / P) and ``attention_part``
+    ((a_ij − 1/P) s_ij, and its absolute value). Per row, summed over rows: ``row_sums`` (``ROW_SUMS``: the
+    |attention part| and |uniform part| of each prediction, the pair term and its square; see ``row_mean``
+    and ``pair_term_std``). Per field: ``linear_sum`` [F] (Σ w_i x_i). ``prediction_sum``, ``bias``
     (w0). ``sample``: the ``Explanation`` of rows ``sample_index`` (int64 [S], ascending) of the data,
     ``sample_data`` those rows. Every pair occurs in every row, so each pair's count is ``rows``.
     """
@@ -99,6 +108,20 @@ class Summary:
     sample: Explanation
     sample_index: Tensor
     sample_data: Dataset
+    row_sums: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def row_mean(self, name: str) -> float:
+        """The mean over all rows of a per-row sum (``ROW_SUMS``), e.g. ``"abs_attention_total"``: the mean
+        |attention part| of a prediction."""
+        if name not in self.row_sums:
+            raise ValueError(f"no row sum named {name!r}; have {sorted(self.row_sums)}")
+        return self.row_sums[name] / self.rows
+
+    @property
+    def pair_term_std(self) -> float:
+        """The spread (population standard deviation) over all rows of the pair term Σ_ij c_ij."""
+        mean = self.row_mean("pair_total")
+        return float(np.sqrt(max(self.row_mean("pair_total_sq") - mean * mean, 0.0)))
 
     def mean(self, name: str) -> np.ndarray:
         """The mean over all rows of a per-pair sum (``PAIR_SUMS``) or of ``"linear"`` (per field), float64."""
@@ -154,6 +177,7 @@ class _Sums:
         self.sums = {name: np.zeros(n_pairs) for name in PAIR_SUMS}
         self.attention_m2 = np.zeros(n_pairs)
         self.linear_sum = np.zeros(n_fields)
+        self.row_sums = dict.fromkeys(ROW_SUMS, 0.0)
         self.prediction_sum = 0.0
         self.pairs: Tensor | None = None
 
@@ -164,6 +188,7 @@ class _Sums:
         self.pairs = e.pairs.cpu()
         # NumPy, not torch: its column sums into float64 are about 20 times faster here (no float64 copy)
         attention, contribution = _numpy(e.attention), _numpy(e.contribution)
+        uniform, moved = _numpy(e.uniform_part), _numpy(e.attention_part)
 
         def total(x: np.ndarray) -> np.ndarray:
             return np.sum(x, axis=0, dtype=np.float64)
@@ -174,7 +199,19 @@ class _Sums:
             "interaction": total(_numpy(e.interaction)),
             "contribution": total(contribution),
             "abs_contribution": total(np.abs(contribution)),
+            "uniform_part": total(uniform),
+            "attention_part": total(moved),
+            "abs_attention_part": total(np.abs(moved)),
         }
+        per_row = {  # (B,) in float64: a row's totals
+            "attention": np.sum(moved, axis=1, dtype=np.float64),
+            "uniform": np.sum(uniform, axis=1, dtype=np.float64),
+            "pair": np.sum(contribution, axis=1, dtype=np.float64),
+        }
+        self.row_sums["abs_attention_total"] += float(np.abs(per_row["attention"]).sum())
+        self.row_sums["abs_uniform_total"] += float(np.abs(per_row["uniform"]).sum())
+        self.row_sums["pair_total"] += float(per_row["pair"].sum())
+        self.row_sums["pair_total_sq"] += float(np.square(per_row["pair"]).sum())
         # Chan et al.'s update: merge this batch's sum of squared deviations with the running one. The
         # deviations are float32 (a - mean of nearly equal numbers: exact), their squares summed in float64.
         batch_mean = batch["attention"] / b
@@ -204,6 +241,7 @@ class _Sums:
             sample=sample,
             sample_index=index,
             sample_data=data.subset(index, name=data.name) if len(index) < len(data) else data,
+            row_sums=self.row_sums,
         )
 
 
@@ -236,11 +274,11 @@ def summarize(
     index = sample_index(len(data), sample_rows, seed)
     acc: _Sums | None = None
     kept: dict[str, Tensor] = {}
-    bias = 0.0
+    bias, uniform_weight = 0.0, torch.tensor(1.0)
     for start, e in explain_batches(model, data, batch_size):
         if acc is None:  # the first batch says the shapes
             acc = _Sums(e.attention.shape[1], e.linear.shape[1])
-            bias = float(e.bias)
+            bias, uniform_weight = float(e.bias), e.uniform_weight.cpu()
             kept = {name: _empty_like(getattr(e, name), len(index)) for name in ROW_FIELDS}
         acc.add(e)
         end = start + e.attention.shape[0]
@@ -250,7 +288,7 @@ def summarize(
             for name in ROW_FIELDS:
                 kept[name][lo:hi] = getattr(e, name)[local].cpu()
     assert acc is not None  # data is not empty
-    sample = Explanation(bias=torch.tensor(bias), pairs=acc.pairs, **kept)  # type: ignore[arg-type]
+    sample = Explanation(bias=torch.tensor(bias), pairs=acc.pairs, uniform_weight=uniform_weight, **kept)  # type: ignore[arg-type]
     return acc.summary(sample, bias, index, data)
 
 

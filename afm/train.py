@@ -59,8 +59,9 @@ class History:
     epochs: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int | None = None  # 0: no epoch beat the starting weights, which were kept
     start: dict[str, float] | None = None  # validation metrics of the weights before epoch 1
-    stopped: str = "completed"  # "completed", "early_stopping", "callback" or "diverged"
+    stopped: str = "completed"  # "completed", "early_stopping", "callback", "diverged" or "fm_stopped"
     message: str = ""
+    recipe: str = ""  # an AFM's: "from_fm" or "scratch" (what "auto" kept); "" for FM
 
     @property
     def best(self) -> dict[str, float] | None:
@@ -85,6 +86,7 @@ class History:
             "start": self.start,
             "stopped": self.stopped,
             "message": self.message,
+            "recipe": self.recipe,
         }
 
 
@@ -375,41 +377,93 @@ def train_pair(
 
     ``warm``: models to start from instead of fresh weights (the dashboard's live mode: a dropout moved, the
     rest the same), kind -> model with the same parameter shapes as ``config`` gives; a warm AFM replaces
-    the start at the FM. ``fit`` evaluates the starting weights, so a warm start never ends worse on
-    validation than where it began.
+    the recipe's start and trains at ``finetune_lr`` (``scratch_lr`` with recipe scratch). ``fit`` evaluates
+    the starting weights, so a warm start never ends worse on validation than where it began.
 
-    The FM is trained first. With ``config.pretrain`` the AFM starts exactly at that FM (so the
-    comparison is AFM against the very FM it started from) and trains with ``finetune_lr``; without
-    it the AFM starts from random weights. ``callback`` sees both trainings (``Progress.model``
-    says which); when it asks to stop during the FM, the AFM is not trained and is missing from
-    the result. Either model keeps its best validation epoch however training ends.
+    The FM is trained first. Then the AFM, by ``config.afm_recipe``: "from_fm" starts exactly at that FM
+    (``AFM.from_fm``: so the comparison is AFM against the very FM it started from) and trains at
+    ``finetune_lr``; "scratch" starts from fresh weights (p from ``p_init``) at ``scratch_lr``; "auto" trains
+    both and keeps the AFM with the better validation loss (``History.recipe`` says which, ``History.message``
+    both losses; without ``valid`` it keeps "from_fm"). ``callback`` sees every training (``Progress.model``
+    says which). When it asks to stop during the FM, the FM keeps its best epoch so far and the AFM is not
+    trained: it starts exactly at that FM (``AFM.from_fm``, predictions equal to the FM's) and its history
+    says so (``stopped == "fm_stopped"``), so a Stop never leaves a session without an AFM. Either model keeps
+    its best validation epoch however training ends.
     """
     common = _fit_kwargs(config, callback, device)
     warm = warm or {}
     if fm is None:
         fm_model = _warm(_build("fm", config, train), warm.get("fm"))
-        fm_epochs = config.pretrain_epochs if config.pretrain and config.pretrain_epochs else config.epochs
+        fm_epochs = config.pretrain_epochs if config.afm_recipe != "scratch" and config.pretrain_epochs else config.epochs
         fm_history = fit(fm_model, train, valid, seed=config.seed, **{**common, "epochs": fm_epochs})
     else:
         fm_model, fm_history = fm
     result: dict[str, tuple[AFM | FM, History]] = {"fm": (fm_model, fm_history)}
-    if fm_history.stopped == "callback":
+    recipe = config.afm_recipe
+    if fm_history.stopped in ("callback", "interrupted"):
+        afm = _from_fm(fm_model, config)
+        history = History(fm_history.task, fm_history.monitor, start=fm_history.best, best_epoch=0, recipe="from_fm")
+        history.stopped = "fm_stopped"
+        best = fm_history.best_epoch
+        history.message = (
+            "stopped during the FM: the AFM was not trained; it starts exactly at the FM"
+            + (f"'s best epoch so far (epoch {best})" if best else "")
+            + " and predicts as the FM does"
+        )
+        result["afm"] = (afm, history)
         return result
+    afm_fit = {**common, "l2_attention": config.l2_attention, "seed": config.seed}
     if "afm" in warm:
         afm = _warm(_build("afm", config, train), warm["afm"])
-        if config.pretrain and config.finetune_lr is not None:
-            common["lr"] = config.finetune_lr
-    elif config.pretrain:
-        afm = AFM.from_fm(
-            copy.deepcopy(fm_model), config.attention_factor, config.dropout, config.attention_dropout, seed=config.seed
+        lr = config.scratch_lr if recipe == "scratch" else config.finetune_lr
+        history = fit(afm, train, valid, **{**afm_fit, "lr": lr if lr is not None else config.lr})
+        history.recipe = recipe
+        result["afm"] = (afm, history)
+        return result
+    candidates = ("from_fm", "scratch") if recipe == "auto" else (recipe,)
+    trained: dict[str, tuple[AFM, History]] = {}
+    for name in candidates:
+        if name == "from_fm":
+            afm, lr = _from_fm(fm_model, config), config.finetune_lr
+        else:
+            afm, lr = _build("afm", config, train), config.scratch_lr
+        history = fit(afm, train, valid, **{**afm_fit, "lr": lr if lr is not None else config.lr})
+        history.recipe = name
+        trained[name] = (afm, history)  # type: ignore[assignment]
+        if history.stopped == "callback":  # Stop: no second candidate
+            break
+    chosen = _better(trained, fm_history.monitor) if valid is not None else next(iter(trained))
+    afm, history = trained[chosen]
+    if recipe == "auto":
+        losses = ", ".join(
+            f"{name} {h.best[f'valid_{h.monitor}']:.4f}" for name, (_, h) in trained.items() if h.best
         )
-        if config.finetune_lr is not None:
-            common["lr"] = config.finetune_lr
-    else:
-        afm = _build("afm", config, train)
-    history = fit(afm, train, valid, l2_attention=config.l2_attention, seed=config.seed, **common)
+        history.message = (history.message + "; " if history.message else "") + (
+            f"auto: kept {chosen} (validation {fm_history.monitor}: {losses})"
+        )
     result["afm"] = (afm, history)
     return result
+
+
+def _from_fm(fm_model: FM, config: TrainConfig) -> AFM:
+    """The AFM that starts exactly at ``fm_model`` with ``config``'s t and dropouts (``AFM.from_fm``)."""
+    return AFM.from_fm(
+        copy.deepcopy(fm_model), config.attention_factor, config.dropout, config.attention_dropout, seed=config.seed
+    )
+
+
+def _better(trained: dict[str, tuple[AFM, History]], monitor: str) -> str:
+    """The recipe whose AFM has the better best validation ``monitor`` (the first on a tie or a missing one)."""
+    spec = task_spec(next(iter(trained.values()))[1].task)
+    chosen, best = None, None
+    for name, (_, history) in trained.items():
+        record = history.best
+        value = None if record is None else record.get(f"valid_{monitor}")
+        if value is None or not math.isfinite(value):
+            continue
+        if best is None or spec.better(monitor, value, best):
+            chosen, best = name, value
+    return chosen or next(iter(trained))
 
 
 def train_model(
@@ -423,11 +477,17 @@ def train_model(
 ) -> tuple[AFM | FM, History]:
     """Build and train ``kind`` ("afm" or "fm") as ``config`` says; returns ``(model, history)``.
 
-    With ``config.pretrain`` an AFM starts exactly at a freshly trained FM (``train_pair``); the
-    returned history is the AFM's.
+    An AFM is trained by ``config.afm_recipe`` (``train_pair``: with "from_fm" and "auto" an FM is trained
+    first); the returned history is the AFM's.
     """
-    if kind == "afm" and config.pretrain:
+    if kind == "afm" and config.afm_recipe != "scratch":
         return train_pair(config, train, valid, callback=callback, device=device)["afm"]
+    if kind == "afm":
+        model = _build(kind, config, train)
+        kwargs = {**_fit_kwargs(config, callback, device), "lr": config.scratch_lr}
+        history = fit(model, train, valid, l2_attention=config.l2_attention, seed=config.seed, **kwargs)
+        history.recipe = "scratch"
+        return model, history
     model = _build(kind, config, train)
     history = fit(
         model, train, valid, l2_attention=config.l2_attention, seed=config.seed, **_fit_kwargs(config, callback, device)

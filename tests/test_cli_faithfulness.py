@@ -21,20 +21,37 @@ def test_explain_deletion_prints_the_curves_and_the_agreement(capsys: pytest.Cap
     args = ["explain", "--checkpoint", str(CHECKPOINT), "--data", "sample", "--part", "test", "--deletion"]
     assert main([*args, "--csv"]) == 0
     curve = pd.read_csv(io.StringIO(capsys.readouterr().out))
-    assert list(curve.columns) == ["ranking", "removed", "mean_abs_change", "mean_metric"]
+    assert list(curve.columns) == ["ranking", "removed", "mean_abs_change", "mean_metric", "change_lo", "change_hi"]
     assert list(curve["ranking"]) == list(expected["ranking"]) and list(curve["removed"]) == list(expected["removed"])
     np.testing.assert_allclose(curve["mean_abs_change"], expected["mean_abs_change"], rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(curve["mean_metric"], expected["mean_metric"], rtol=1e-5)
 
+    # this regression AFM's attention part is negligible: the words say so and no attention ranking is printed
+    effect = afm.attention.attention_effect(model, data)
+    assert effect.negligible
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "so this AFM predicts as its FM would with uniform attention" in text
+    assert "No ranking of pairs by attention" in text and "Spearman" not in text
+    one = expected[expected["removed"] == 1].set_index("ranking")["mean_abs_change"]
+    row = next(line for line in text.splitlines() if line.split()[:1] == ["1"])  # first table: mean |change|
+    assert row.split()[1:] == [f"{one[r]:.4f}" for r in ("contribution", "random")]
+    assert "RMSE, pairs chosen by:" in text
+
+
+def test_explain_prints_the_agreement_beside_its_nulls(capsys: pytest.CaptureFixture[str]) -> None:
+    checkpoint = CHECKPOINT.parent / "binary-afm.pt"
+    model = afm.load_model(checkpoint)[0].eval()
+    data = afm.datasets.load_parts("sample", task="binary", seed=0)["test"]
+    assert not afm.attention.attention_effect(model, data).negligible
+    args = ["explain", "--checkpoint", str(checkpoint), "--data", "sample", "--part", "test", "--deletion"]
     assert main(args) == 0
     text = capsys.readouterr().out
     agreement = afm.attention_agreement(model, data)
     assert f"Spearman {agreement['spearman']:.3f} over the 36 field pairs" in text
-    assert f"in {agreement['top_pair_agreement']:.1%} of the rows" in text
-    one = expected[expected["removed"] == 1].set_index("ranking")["mean_abs_change"]
-    row = next(line for line in text.splitlines() if line.split()[:1] == ["1"])  # first table: mean |change|
-    assert row.split()[1:] == [f"{one[r]:.4f}" for r in ("contribution", "attention", "random")]
-    assert "RMSE, pairs chosen by:" in text
+    assert f"(attention shuffled within rows: {agreement['spearman_permuted']:.3f}" in text
+    assert f"in {agreement['top_pair_agreement']:.1%} of the rows (uniform attention 2.8%" in text
+    assert "permuted" in text.split("mean |change of the prediction|")[1].splitlines()[1]
 
 
 def test_stability_command(capsys: pytest.CaptureFixture[str]) -> None:

@@ -110,9 +110,14 @@ def test_removal_is_the_softmax_without_the_pair(model, parts, test_exp) -> None
 def test_deletion_curve_numbers(model, parts, test_exp) -> None:
     data = parts["test"]
     frame = afm.deletion_curve(model, data, max_pairs=4, explanation=test_exp)
-    assert list(frame.columns) == ["ranking", "removed", "mean_abs_change", "mean_metric"]
-    assert list(frame["ranking"].unique()) == ["contribution", "attention", "random"]
-    assert list(frame["removed"]) == [0, 1, 2, 3, 4] * 3 and frame.attrs["metric"] == "rmse"
+    assert list(frame.columns) == ["ranking", "removed", "mean_abs_change", "mean_metric", "change_lo", "change_hi"]
+    assert list(frame["ranking"].unique()) == ["contribution", "attention", "random", "permuted"]
+    assert list(frame["removed"]) == [0, 1, 2, 3, 4] * 4 and frame.attrs["metric"] == "rmse"
+    # the permutation null carries a 90% interval around its median; the other rankings have none
+    permuted = frame[(frame["ranking"] == "permuted") & (frame["removed"] > 0)]
+    assert (permuted["change_lo"] <= permuted["mean_abs_change"]).all()
+    assert (permuted["mean_abs_change"] <= permuted["change_hi"]).all()
+    assert frame[frame["ranking"] != "permuted"]["change_lo"].isna().all()
     base = frame[frame["removed"] == 0]
     assert (base["mean_abs_change"] == 0).all()
     rmse = afm.evaluate(model, data, "regression")["rmse"]
