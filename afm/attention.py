@@ -16,7 +16,9 @@ into figures a page can print, each beside its value under a null:
 - ``top_set`` / ``tied``: which pairs share a row's largest attention within ``TIE_RTOL``: tied attention is
   never ranked by index;
 - ``permuted_attention``: a_ij shuffled within each row (seeded), the null that the rank statistics of
-  ``afm.faithfulness`` are shown beside (under uniform attention they are at chance by construction).
+  ``afm.faithfulness`` are shown beside (under uniform attention they are at chance by construction);
+- ``afm_fm_difference``: AFM − FM per prediction, split into what attention moves and what the two models'
+  different weights move.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor
 
@@ -215,3 +218,61 @@ def _permutation_moves(exp: Explanation, permutations: int, seed: int) -> np.nda
         shuffled = permuted_attention(a, generator)
         moves.append(float(((shuffled - a) * s).sum(1).abs().mean()) if len(a) else 0.0)
     return np.asarray(moves)
+
+
+def afm_fm_difference(afm_model: AFM, fm_model: FM, data: Dataset, batch_size: int | None = None) -> dict[str, float]:
+    """How AFM's predictions differ from FM's on ``data``, split into what attention moves and what the
+    different weights move.
+
+    Per row, AFM − FM = (AFM with uniform attention − FM) + AFM's attention part: the first is what the two
+    models' different weights (w0, w, V, p) make of the same pairs, the second what AFM's attention changes.
+    Returns the means over rows of each (``difference``, ``weights``, ``attention``) and of their absolute
+    values (``abs_difference``, ``abs_weights``, ``abs_attention``), and ``rows``. Batch by batch: memory of
+    one batch.
+    """
+    from .summary import explain_batches  # (no cycle; kept beside its use)
+
+    sums = dict.fromkeys(("difference", "weights", "attention", "abs_difference", "abs_weights", "abs_attention"), 0.0)
+    was_training = fm_model.training
+    fm_model.eval()
+    device = next(fm_model.parameters()).device
+    all_ones = data.one_hot()
+    try:
+        with torch.no_grad():
+            for start, exp in explain_batches(afm_model, data, batch_size):
+                end = start + exp.prediction.shape[0]
+                val = None if all_ones else data.val[start:end].to(device)
+                fm_prediction = fm_model(data.idx[start:end].to(device), val).double().cpu()
+                moved = exp.attention_part.double().sum(1).cpu()
+                difference = exp.prediction.double().cpu() - fm_prediction
+                weights = difference - moved
+                for name, values in (("difference", difference), ("weights", weights), ("attention", moved)):
+                    sums[name] += float(values.sum())
+                    sums[f"abs_{name}"] += float(values.abs().sum())
+    finally:
+        fm_model.train(was_training)
+    rows = max(len(data), 1)
+    return {**{name: value / rows for name, value in sums.items()}, "rows": float(len(data))}
+
+
+def difference_frame(afm_frame: pd.DataFrame, fm_frame: pd.DataFrame) -> pd.DataFrame:
+    """Per field pair, AFM's mean contribution minus FM's, split as ``afm_fm_difference`` splits a prediction.
+
+    ``afm_frame`` / ``fm_frame``: ``field_pair_frame`` of the two models on the same rows (pairs in the same
+    triu order). Columns: ``label``, ``difference`` (AFM mean c_ij − FM mean c_ij), ``weights`` (AFM mean
+    uniform part s_ij / P − FM mean c_ij: the different weights) and ``attention`` (AFM mean attention part),
+    with ``difference == weights + attention``; largest |difference| first.
+    """
+    if len(afm_frame) != len(fm_frame) or list(afm_frame["label"]) != list(fm_frame["label"]):
+        raise ValueError("the AFM and FM frames must list the same field pairs in the same order")
+    fm_c = fm_frame["mean_contribution"].to_numpy()
+    frame = pd.DataFrame(
+        {
+            "label": afm_frame["label"].to_numpy(),
+            "difference": afm_frame["mean_contribution"].to_numpy() - fm_c,
+            "weights": afm_frame["mean_uniform_part"].to_numpy() - fm_c,
+            "attention": afm_frame["mean_attention_part"].to_numpy(),
+        }
+    )
+    order = frame["difference"].abs().sort_values(ascending=False, kind="stable").index
+    return frame.loc[order].reset_index(drop=True)

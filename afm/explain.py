@@ -446,14 +446,19 @@ def out_of_range(values: dict[str, Any], ranges: dict[str, tuple[float, float]])
     return out
 
 
-def pair_sentences(terms: pd.DataFrame, top: int = 5, with_attention: bool = True) -> list[str]:
-    """The ``top`` pair terms of ``row_terms`` in words, largest |contribution| first, e.g.
-    "app_category=outdoor × weather=rain pulls the prediction down by 3.49 (attention 0.51)"."""
+def pair_sentences(
+    terms: pd.DataFrame, top: int = 5, with_attention: bool = True, n_pairs: int | None = None
+) -> list[str]:
+    """The ``top`` pair terms of ``row_terms`` (unsplit) in words, largest |contribution| first, e.g.
+    "app_category=outdoor × weather=rain pulls the prediction down by 3.49 (attention 0.51)"; with ``n_pairs``
+    (P) the attention is given as P·a_ij, 1 = uniform ("(P·a_ij 1.04)")."""
     pairs = terms[terms["kind"] == "pair"].head(top)
     out = []
     for term, value, attention in zip(pairs["term"], pairs["value"], pairs["attention"], strict=True):
         direction = "up" if value >= 0 else "down"
-        note = f" (attention {attention:.2f})" if with_attention else ""
+        note = ""
+        if with_attention:
+            note = f" (attention {attention:.2f})" if n_pairs is None else f" (P·a_ij {attention * n_pairs:.3f})"
         out.append(f"{term} pulls the prediction {direction} by {abs(value):.2f}{note}")
     return out
 

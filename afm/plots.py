@@ -531,6 +531,32 @@ def sweep_plot(frame: pd.DataFrame, metric: str, x: str = "value", title: str | 
     return fig
 
 
+def difference_split(frame: pd.DataFrame, top: int = 15, title: str | None = None) -> go.Figure:
+    """Per field pair (``attention.difference_frame``: ``label``, ``weights``, ``attention``, ``difference``),
+    AFM − FM mean contribution as two stacked bars: what the different weights move and what attention moves;
+    a marker at their sum. The ``top`` pairs by |difference|."""
+    shown = frame.head(top)
+    fig = go.Figure()
+    for column, colour, name in (
+        ("weights", MODEL_COLOURS["fm"], "different weights (AFM's uniform part − FM)"),
+        ("attention", ATTENTION_COLOUR, "attention part (a_ij − 1/P)·s_ij"),
+    ):
+        fig.add_trace(go.Bar(x=shown["label"], y=shown[column], name=name, marker_color=colour,
+                             hovertemplate="%{x}<br>" + name + ": %{y:+.4f}<extra></extra>"))  # fmt: skip
+    fig.add_trace(go.Scatter(x=shown["label"], y=shown["difference"], mode="markers", name="AFM − FM",
+                             marker={"color": "#222", "symbol": "diamond", "size": 9}))  # fmt: skip
+    fig.add_hline(y=0.0, line_color="#555")
+    fig.update_layout(
+        barmode="relative",
+        title=title or "AFM − FM mean contribution per field pair: weights and attention",
+        yaxis_title="mean c_ij: AFM − FM",
+        xaxis={"tickangle": -45},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"},
+        margin={"l": 10, "r": 10, "t": 80, "b": 10},
+    )
+    return fig
+
+
 def contribution_difference(frame: pd.DataFrame, title: str | None = None, planted: Iterable[str] = ()) -> go.Figure:
     """Sorted bars of ``difference`` (AFM mean |c_ij| − FM mean |c_ij|) per field pair ``label``.
 
@@ -698,7 +724,8 @@ def rank_agreement(table: pd.DataFrame, n_pairs: int, title: str | None = None) 
 RANKING_STYLES = {  # deletion_plot: ranking -> (colour, dash, legend label)
     "contribution": (MODEL_COLOURS["afm"], "solid", "by |contribution| |c_ij|"),
     "attention": ("#ff7f0e", "dash", "by attention a_ij"),
-    "random": ("#7f7f7f", "dot", "random"),
+    "random": ("#7f7f7f", "dot", "random (= uniform attention: all tied)"),
+    "permuted": ("#9467bd", "dashdot", "by attention shuffled within rows (median, 90% band)"),
 }
 
 
@@ -719,6 +746,23 @@ def deletion_plot(frame: pd.DataFrame, metric: str | None = None, title: str | N
     for ranking, part in frame.groupby("ranking", sort=False):
         colour, dash, name = RANKING_STYLES.get(str(ranking), (None, "solid", str(ranking)))
         part = part.sort_values("removed")
+        if "change_lo" in part and part["change_lo"].notna().any():  # the permutation null's 90% band
+            band = part[part["change_lo"].notna()]
+            fig.add_trace(
+                go.Scatter(
+                    x=[*band["removed"], *band["removed"][::-1]],
+                    y=[*band["change_hi"], *band["change_lo"][::-1]],
+                    fill="toself",
+                    fillcolor="rgba(120,120,120,0.2)",
+                    line={"width": 0},
+                    hoverinfo="skip",
+                    name=f"{name}: 90% of shuffles",
+                    legendgroup=str(ranking),
+                    showlegend=False,
+                ),
+                row=1,
+                col=1,
+            )
         for col, column in ((1, "mean_abs_change"), (2, "mean_metric")):
             fig.add_trace(
                 go.Scatter(

@@ -11,6 +11,7 @@ call ``fit`` after ``init_distributed()``; each rank then reads its own shard of
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import time
@@ -73,9 +74,18 @@ class History:
         return self.epochs[-1] if self.epochs else None
 
     def to_frame(self) -> Any:
+        """The epochs as a DataFrame; ``attrs`` carry ``recipe``, ``stopped`` and ``message``."""
         import pandas as pd
 
-        return pd.DataFrame(self.epochs)
+        frame = pd.DataFrame(self.epochs)
+        frame.attrs.update(recipe=self.recipe, stopped=self.stopped, message=self.message)
+        return frame
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> History:
+        """A history from ``to_dict``'s dict (a checkpoint's); unknown keys are ignored, missing ones default."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
     def to_dict(self) -> dict[str, Any]:
         return {

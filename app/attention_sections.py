@@ -44,34 +44,53 @@ def cached(name: str, key: tuple, compute):  # noqa: ANN001, ANN202 - a tiny per
     return store[key]
 
 
-def agreement_panel(model: Any, data: afm.Dataset, exp: afm.Explanation, n_pairs: int) -> dict[str, float]:
-    """The three agreement figures for the model on screen; returns ``afm.attention_agreement``'s dict."""
+def effect_panel(ws: state.Workspace, model: Any, data: afm.Dataset, exp: afm.Summary) -> afm.AttentionEffect:
+    """The page's headline: what attention moves, in words, with the recipe of the model; returns the effect."""
+    effect = cached("effect", (ws.token, data.name, len(data)), lambda: afm.attention_effect(model, data, exp))
+    text = f"**What attention moves** (AFM trained {state.recipe_words(ws)}): {effect.words()}"
+    if effect.negligible:
+        st.warning(text + " On this data FM already has what it needs, so the attention stayed uniform.")
+    else:
+        st.info(text)
+    return effect
+
+
+def agreement_panel(
+    model: Any, data: afm.Dataset, exp: afm.Explanation, n_pairs: int, effect: afm.AttentionEffect
+) -> dict[str, float]:
+    """The agreement figures for the model on screen, each beside its value under uniform and under permuted
+    attention; none when the attention part is negligible or tied. Returns ``afm.attention_agreement``'s dict."""
     agreement = faithfulness.attention_agreement(model, data, exp)
-    st.markdown("**Does attention say what matters?** For this model:")
+    st.markdown("**Does attention say what matters?** For this model, beside its nulls:")
+    if effect.negligible or agreement["tied"]:
+        st.markdown(
+            "No ranking of pairs by attention: "
+            + ("its attention part is negligible, so this AFM predicts as its FM." if effect.negligible
+               else "its attention is tied (uniform), and ties rank nothing.")  # fmt: skip
+        )
+        return agreement
+    a = agreement
     st.metric(
         "Spearman: attention vs |contribution|",
-        f"{agreement['spearman']:.2f}",
+        f"{a['spearman']:.2f}",
         help=f"Rank correlation between each field pair's mean a_ij and mean |c_ij|, over the {n_pairs} field "
-        "pairs; 1 = the same order, 0 = unrelated.",
+        "pairs; 1 = the same order, 0 = unrelated. Under uniform attention it is undefined (every pair tied).",
     )
+    st.caption(f"attention shuffled within rows: {a['spearman_permuted']:.2f} "
+               f"(90% of shuffles {a['spearman_permuted_lo']:.2f} to {a['spearman_permuted_hi']:.2f})")  # fmt: skip
     st.metric(
         "Rows with the same top pair",
-        f"{agreement['top_pair_agreement']:.1%}",
-        help=f"The share of the {len(data):,} rows whose top-attention pair is also their top-|c| pair; by "
-        f"chance it would be 1/{n_pairs} = {agreement['chance']:.1%}.",
+        f"{a['top_pair_agreement']:.1%}",
+        help=f"The share of the {len(data):,} rows whose top-attention pair is also their top-|c| pair; pairs tied "
+        f"for the top share the credit ({a['tied_rows']:.1%} of rows have a tie).",
     )
+    st.caption(f"uniform attention: {a['top_pair_uniform']:.1%} (chance, 1/{n_pairs}); shuffled: "
+               f"{a['top_pair_permuted']:.1%} ({a['top_pair_permuted_lo']:.1%}–{a['top_pair_permuted_hi']:.1%})")  # fmt: skip
     st.metric(
         "var(log|c_ij|) explained by s_ij",
-        f"{agreement['interaction_share']:.0%}",
+        f"{a['interaction_share']:.0%}",
         help="log|c| = log a + log|s|: var(log|s|) / var(log|c|) over every row and pair. The same share for "
-        f"the attention, var(log a) / var(log|c|): {agreement['attention_share']:.1%}.",
-    )
-    st.caption(
-        f"By chance the top pairs would match in 1/{n_pairs} = {agreement['chance']:.1%} of rows. The size of a "
-        f"contribution comes more from s_ij ({agreement['interaction_share']:.0%} of var(log|c|)) than from "
-        f"a_ij ({agreement['attention_share']:.1%})."
-        if agreement["interaction_share"] > agreement["attention_share"]
-        else f"By chance the top pairs would match in 1/{n_pairs} = {agreement['chance']:.1%} of rows."
+        f"the attention, var(log a) / var(log|c|): {a['attention_share']:.1%}.",
     )
     return agreement
 
@@ -168,8 +187,15 @@ def stability_section(
     a, b, c = st.columns(3)
     a.metric("Seeds trained", f"{trained} / {n_seeds}", help=f"{entry['seconds']:.0f} s of training in all")
     b.metric("Mean Kendall τ between seeds (by |contribution|)", "—" if trained < 2 else f"{tau:.2f}")
-    attention_tau = stability.attrs["attention_tau"]
-    c.metric("Mean Kendall τ between seeds (by attention)", "—" if attention_tau is None else f"{attention_tau:.2f}")
+    attention_tau, null = stability.attrs["attention_tau"], stability.attrs.get("attention_tau_permuted")
+    c.metric(
+        "Mean Kendall τ between seeds (by attention)",
+        "tied: no ranking" if stability.attrs.get("attention_tied") else "—" if attention_tau is None
+        else f"{attention_tau:.2f}",
+        help="Under uniform attention every pair is tied: no order to compare.",
+    )  # fmt: skip
+    if null is not None and attention_tau is not None:
+        c.caption(f"attention shuffled within rows: τ {null[1]:.2f} (90% {null[0]:.2f} to {null[2]:.2f})")
     detail = f" (τ = {tau:.2f} over the {n_pairs} field pairs; 1 = the same order every time, 0 = unrelated)."
     st.markdown(f"**In words:** {faithfulness.tau_in_words(tau)}" + (detail if trained > 1 else "."))
     if ws.is_sample:
@@ -187,7 +213,13 @@ def stability_section(
 # ---------------------------------------------------------------------------- the field x field heatmap
 
 # field_pair_frame column -> the anchored colour scale of plots.anchored_range
-HEAT_KINDS = {"mean_attention": "attention", "mean_contribution": "signed", "mean_abs_contribution": "magnitude"}
+HEAT_KINDS = {
+    "mean_attention": "attention",
+    "mean_contribution": "signed",
+    "mean_abs_contribution": "magnitude",
+    "mean_abs_attention_part": "magnitude",
+    "relative_attention": "relative",
+}
 # TrainConfig field -> how a before/after title names it (the paper's symbols where it has them)
 SETTING_NAMES = {
     "attention_factor": "t",

@@ -26,6 +26,7 @@ import torch
 import training
 
 import afm
+from afm.config import RECIPE_WORDS
 from afm.train import TrainConfig
 
 PRETRAINED = afm.datasets.SAMPLE_DIR / "pretrained"
@@ -54,7 +55,7 @@ gc.freeze()
 class Workspace:
     """One browser session's data and models."""
 
-    data_key: str  # "sample", "upload:<content digest>", "libfm:<name>:<path digest>"
+    data_key: str  # "sample", "salient" (the bundled samples), "upload:<content digest>", "libfm:<name>:<digest>"
     data_label: str
     task: str
     parts: dict[str, afm.Dataset]
@@ -76,12 +77,18 @@ class Workspace:
 
     @property
     def is_sample(self) -> bool:
+        """The first bundled sample, whose planted pairs the pages compare with."""
         return self.data_key == "sample"
 
     @property
+    def bundled(self) -> str | None:
+        """The name of the bundled sample in use ("sample" or "salient", ``afm.datasets.SAMPLES``), else None."""
+        return self.data_key if self.data_key in afm.datasets.SAMPLES else None
+
+    @property
     def data_id(self) -> str:
-        """What the data is, for links and shared jobs: "sample-binary", "upload:<content hash>", ..."""
-        return f"sample-{self.task}" if self.is_sample else self.data_key
+        """What the data is, for links and shared jobs: "sample-binary", "salient-regression", "upload:<hash>"..."""
+        return f"{self.data_key}-{self.task}" if self.bundled else self.data_key
 
     def set_models(
         self,
@@ -105,15 +112,21 @@ class Workspace:
 
 
 @st.cache_resource(show_spinner=False)
-def sample_parts(task: str) -> dict[str, afm.Dataset]:
-    """The sample's seed-0 80/10/10 split (the split the pre-trained models were made on)."""
-    return afm.datasets.load_parts("sample", task=task, seed=0)
+def sample_parts(task: str, name: str = "sample") -> dict[str, afm.Dataset]:
+    """A bundled sample's seed-0 80/10/10 split (the split the pre-trained models were made on)."""
+    return afm.datasets.load_parts(name, task=task, seed=0)
+
+
+def pretrained_path(task: str, kind: str, name: str = "sample") -> Path:
+    """The bundled pre-trained model of a sample: ``pretrained/{task}-{kind}.pt`` for the first sample,
+    ``pretrained/{name}-{task}-{kind}.pt`` for the others."""
+    return PRETRAINED / (f"{task}-{kind}.pt" if name == "sample" else f"{name}-{task}-{kind}.pt")
 
 
 @st.cache_resource(show_spinner=False)
-def pretrained(task: str) -> dict[str, tuple[Any, dict[str, Any]]]:
-    """The bundled pre-trained AFM and FM for ``task``: kind -> (model, metadata). Read-only."""
-    return {kind: afm.load_model(PRETRAINED / f"{task}-{kind}.pt") for kind in KINDS}
+def pretrained(task: str, name: str = "sample") -> dict[str, tuple[Any, dict[str, Any]]]:
+    """The bundled pre-trained AFM and FM for ``task`` on sample ``name``: kind -> (model, metadata). Read-only."""
+    return {kind: afm.load_model(pretrained_path(task, kind, name)) for kind in KINDS}
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -191,14 +204,19 @@ def evaluate_part(model: Any, ws: Workspace, part: str) -> dict[str, float]:
 # ---------------------------------------------------------------------------- session
 
 
-def sample_workspace(task: str = "regression") -> Workspace:
-    """A workspace on the sample with the bundled pre-trained AFM and FM loaded."""
-    ws = Workspace("sample", "bundled sample", task, sample_parts(task))
-    loaded = pretrained(task)
-    histories = {k: pd.DataFrame(meta["history"]["epochs"]) for k, (_, meta) in loaded.items()}
+SAMPLE_LABELS = {"sample": "bundled sample", "salient": "bundled salient sample"}
+# a workspace's source while it holds a sample's bundled models (they come back with the sample: nothing at stake)
+PRETRAINED_SOURCES = {"sample": "pre-trained on the sample", "salient": "pre-trained on the salient sample"}
+
+
+def sample_workspace(task: str = "regression", name: str = "sample") -> Workspace:
+    """A workspace on bundled sample ``name`` with its pre-trained AFM and FM loaded."""
+    ws = Workspace(name, SAMPLE_LABELS.get(name, name), task, sample_parts(task, name))
+    loaded = pretrained(task, name)
+    histories = {k: afm.History.from_dict(meta["history"]).to_frame() for k, (_, meta) in loaded.items()}
     ws.config = TrainConfig.from_dict(loaded["afm"][1]["config"])
-    ws.set_models({k: m for k, (m, _) in loaded.items()}, histories, "pre-trained on the sample")
-    ws.model_ids = {k: f"pretrained-{task}:{k}" for k in loaded}
+    ws.set_models({k: m for k, (m, _) in loaded.items()}, histories, PRETRAINED_SOURCES[name])
+    ws.model_ids = {k: f"pretrained-{name}-{task}:{k}" for k in loaded}
     return ws
 
 
@@ -208,7 +226,10 @@ def workspace(banner: bool = True) -> Workspace:
     first call says when the session's link asked for other models (``training.link_banner``)."""
     if "ws" not in st.session_state:
         task = st.query_params.get("task", "regression")
-        st.session_state.ws = sample_workspace(task if task in ("regression", "binary") else "regression")
+        name = str(st.query_params.get("data", "sample")).rsplit("-", 1)[0]  # a link's "salient-binary" -> salient
+        st.session_state.ws = sample_workspace(
+            task if task in ("regression", "binary") else "regression", name if name in SAMPLE_LABELS else "sample"
+        )
     ws = st.session_state.ws
     message = training.collect(ws)
     if message:
@@ -225,7 +246,7 @@ def replace_workspace(new: Workspace, what: str) -> bool:
     Models trained or loaded in this session are lost with their data; the bundled pre-trained ones are not
     (they come back with the sample). The question stays on the page until answered."""
     ws = st.session_state.ws
-    at_stake = bool(ws.models) and ws.source != "pre-trained on the sample"
+    at_stake = bool(ws.models) and ws.source not in PRETRAINED_SOURCES.values()
     if at_stake and st.session_state.get("confirmed_replace") != what:
         st.session_state.pending_replace = (new, what)
         return False
@@ -273,12 +294,25 @@ def show_status(slot: Any = None) -> None:
     kinds = " and ".join(LABELS[k] for k in KINDS if k in ws.models)
     models = f"{kinds}, {ws.source}" if ws.models else "no models yet"
     settings = f"  \nSettings: {training.describe(ws.config, ['attention_factor', 'dropout', 'attention_dropout'])}"
+    settings += f"  \nAFM recipe: {recipe_words(ws)}"
     job = training.current()
     busy = f"  \nTraining now: {job.text}" if job is not None and not job.done else ""
     link_to_url(ws)
     st.session_state["_status_slot"].caption(
         f"Data: {ws.data_label} · task: {ws.task}  \nModels: {models}{settings if ws.models else ''}{busy}"
     )
+
+
+def recipe_words(ws: Workspace) -> str:
+    """The recipe of the session's AFM, in words: what its training kept (an "auto" training names the recipe it
+    chose), else the recipe of its settings."""
+    history = ws.histories.get("afm")
+    kept = history.attrs.get("recipe") if history is not None else None
+    recipe = kept or ws.config.afm_recipe
+    words = RECIPE_WORDS.get(recipe, recipe)
+    if ws.config.afm_recipe == "auto" and kept:
+        words += ", chosen by auto"
+    return words
 
 
 def require_models(ws: Workspace) -> bool:

@@ -150,8 +150,11 @@ def collect(ws: Any) -> str | None:
             f"{kind.upper()} {len(h)} epoch(s), best {pair[kind][1].best_epoch}" for kind, h in histories.items()
         )
         source = f"stopped early ({done}; best epochs kept)"
-        if "afm" not in pair:
+        afm_history = pair["afm"][1] if "afm" in pair else None
+        if afm_history is None:
             source += "; the AFM was not trained"
+        elif afm_history.stopped == "fm_stopped":  # a Stop during the FM keeps an AFM started exactly at it
+            source = f"stopped during the FM ({done.split(',')[0]}); {afm_history.message}"
     else:
         source = f"trained here ({job.seconds:.1f} s)"
     if job.result.get("warm"):

@@ -120,15 +120,23 @@ def test_compare_curves_and_scatter_show_the_models(compare: AppTest, regression
     assert sum(np.nansum(as_array(t["z"]).astype(float)) for t in density) == 2 * len(y)
 
 
-def test_compare_attention_bars_are_afm_mean_attention(compare: AppTest, regression: tuple) -> None:
+def test_compare_splits_afm_minus_fm_into_attention_and_weights(compare: AppTest, regression: tuple) -> None:
     parts, models, _ = regression
-    direct = afm.field_pair_frame(models["afm"], parts["all"]).sort_values("mean_attention", ascending=False)
-    spec = charts(compare)["Learned attention vs FM's uniform weight"]
-    bars = spec["data"][0]
-    assert list(bars["x"]) == list(direct["label"])
-    np.testing.assert_allclose(as_array(bars["y"]), direct["mean_attention"], rtol=1e-12)
-    assert as_array(bars["y"]).sum() == pytest.approx(1.0, abs=1e-6)  # attention sums to 1 over the pairs
-    assert spec["layout"]["shapes"][0]["y0"] == pytest.approx(1 / 36)  # 9 fields: P = 36
+    afm_frame = afm.field_pair_frame(models["afm"], parts["all"])
+    fm_frame = afm.field_pair_frame(models["fm"], parts["all"])
+    expected = afm.attention.difference_frame(afm_frame, fm_frame).head(15)
+    spec = charts(compare)["AFM − FM mean contribution per field pair: weights and attention"]
+    weights, attention, total = spec["data"]
+    assert list(weights["x"]) == list(expected["label"])
+    np.testing.assert_allclose(as_array(weights["y"]), expected["weights"], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(as_array(attention["y"]), expected["attention"], rtol=1e-9, atol=1e-12)
+    # the two parts add up to AFM's mean c_ij minus FM's, pair by pair
+    np.testing.assert_allclose(as_array(weights["y"]) + as_array(attention["y"]), as_array(total["y"]), atol=1e-7)
+    direct = (afm_frame.set_index("label")["mean_contribution"] - fm_frame.set_index("label")["mean_contribution"])
+    np.testing.assert_allclose(as_array(total["y"]), direct.loc[list(total["x"])], atol=1e-9)
+    split = afm.attention.afm_fm_difference(models["afm"], models["fm"], parts["all"])
+    assert split["difference"] == pytest.approx(split["weights"] + split["attention"])
+    assert any(f"**{split['abs_attention']:.3g}**" in m.value for m in compare.markdown)
 
 
 def test_compare_contribution_difference_is_afm_minus_fm(compare: AppTest, regression: tuple) -> None:
@@ -159,9 +167,8 @@ def test_compare_part_is_read_from_and_written_to_the_url(regression: tuple) -> 
     parts, models, _ = regression
     at = start("pages/compare.py", compare_part="test")
     assert at.selectbox(key="compare_part").value == "test"
-    direct = afm.field_pair_frame(models["afm"], parts["test"]).sort_values("mean_attention", ascending=False)
-    bars = charts(at)["Learned attention vs FM's uniform weight"]["data"][0]
-    np.testing.assert_allclose(as_array(bars["y"]), direct["mean_attention"], rtol=1e-12)
+    split = afm.attention.afm_fm_difference(models["afm"], models["fm"], parts["test"])
+    assert any(f"**{split['abs_difference']:.3g}**" in m.value for m in at.markdown)
     at.selectbox(key="compare_part").select("valid").run()
     assert not at.exception
     assert at.query_params["compare_part"] == "valid"

@@ -7,14 +7,16 @@ import state
 import streamlit as st
 
 import afm
-from afm import explain, faithfulness, plots
+from afm import attention, explain, faithfulness, plots
 
 # radio label -> (field_pair_frame column, diverging colours centred at 0, colour bar title, URL code).
-# Contribution first; the URL codes are the old option positions, so earlier links keep their meaning.
+# What attention moves first; the URL codes are stable, so earlier links keep their meaning.
 VALUES = {
+    "what attention moves |(a_ij − 1/P)·s_ij|": ("mean_abs_attention_part", False, "mean |attention part|", 3),
+    "relative attention P·a_ij": ("relative_attention", False, "P·a_ij (1 = uniform)", 4),
     "mean |contribution| |c_ij|": ("mean_abs_contribution", False, "mean |c_ij|", 1),
     "signed mean contribution c_ij": ("mean_contribution", True, "mean c_ij", 2),
-    "mean attention a_ij": ("mean_attention", False, "mean a_ij", 0),
+    "mean attention a_ij": ("mean_attention", False, "mean a_ij (fixed 0–2/P scale)", 0),
 }
 JAIN_WALLACE = "[Jain & Wallace, *Attention is not Explanation* (NAACL 2019)](https://aclanthology.org/N19-1357/)"
 WIEGREFFE_PINTER = (
@@ -32,10 +34,10 @@ else:
     notes = st.container()
 notes.caption(
     "AFM adds up one contribution per pair of fields: c_ij = a_ij · s_ij, where s_ij = p·(v_i ⊙ v_j) x_i x_j is "
-    "the pair's interaction and a_ij its attention. **c_ij is what moves the prediction.** a_ij is only a weight "
-    "within one row: it is non-negative and sums to 1 over the row's pairs, so it says how the row's weight is "
-    "shared, not how much the pair matters. A pair can get high attention and move nothing (s_ij ≈ 0). "
-    "FM would weigh every pair the same."
+    "the pair's interaction and a_ij its attention. Each splits exactly into a **uniform part** s_ij / P (what "
+    "the model predicts with every pair weighted alike, as FM) and an **attention part** (a_ij − 1/P)·s_ij: what "
+    "the attention moves. A model that starts at an FM has p = P·1, so a_ij that differs from 1/P in the fifth "
+    "decimal can still move predictions a lot: read attention by what it moves, or as P·a_ij (1 = uniform)."
 )
 
 ws = state.workspace()
@@ -57,7 +59,7 @@ codes = {code: name for name, (*_, code) in VALUES.items()}
 value_name = value_col.radio(
     "Colour the heatmap by",
     value_names,
-    index=value_names.index(codes.get(state.query_value("attention_value", 1, int), value_names[0])),
+    index=value_names.index(codes.get(state.query_value("attention_value", 3, int), value_names[0])),
     horizontal=True,
     key="attention-value",
 )
@@ -73,6 +75,7 @@ if not exp.exact:
 frame = state.field_frame(ws, "afm", part)
 column, diverging, short_name, _ = VALUES[value_name]
 n_pairs = len(frame)
+effect = sections.effect_panel(ws, model, data, exp)
 
 if not present:
     st.subheader("Field × field")
@@ -83,19 +86,18 @@ heat_col, agree_col = (st.container(), st.container()) if side_by_side or presen
 with heat_col:
     sections.heatmap_section(ws, part, data, frame, value_name, column, short_name)
 with agree_col:
-    agreement = sections.agreement_panel(model, exp.sample_data, exp, n_pairs)
-low, high = frame["mean_attention"].min(), frame["mean_attention"].max()
-low_c, high_c = frame["mean_abs_contribution"].min(), frame["mean_abs_contribution"].max()
+    agreement = sections.agreement_panel(model, exp.sample_data, exp, n_pairs, effect)
+low, high = frame["relative_attention"].min(), frame["relative_attention"].max()
+low_c, high_c = frame["mean_abs_attention_part"].min(), frame["mean_abs_attention_part"].max()
 st.caption(
-    f"Colour by mean |contribution| to see what moves the predictions. Here the field pairs' mean a_ij range from "
-    f"{low:.5f} to {high:.5f} (uniform attention: 1/{n_pairs} = {1 / n_pairs:.5f}) while their mean |c_ij| range "
-    f"from {low_c:.4f} to {high_c:.4f}, and mean attention ranks the pairs "
-    f"{'much ' if agreement['spearman'] < 0.5 else ''}differently (Spearman {agreement['spearman']:.2f}): "
-    "attention is not importance. Whether attention weights explain a model is debated: "
-    f"{JAIN_WALLACE} show that attention often disagrees with other importance measures; {WIEGREFFE_PINTER} show "
-    "that this depends on the model and the test. Here the contribution is exact (bias + linear terms + Σ c_ij = "
-    "the prediction), so the page leads with it, and the deletion test below checks it."
+    f"How far from uniform: the field pairs' mean relative attention P·a_ij ranges from {low:.5f} to {high:.5f} "
+    f"(1 = uniform; per row {attention.uniform_words(effect)}); their mean |attention part| from {low_c:.4f} to "
+    f"{high_c:.4f}. Whether attention weights explain a model is debated: {JAIN_WALLACE} show that attention often "
+    f"disagrees with other importance measures; {WIEGREFFE_PINTER} show that this depends on the model and the "
+    "test. So every attention figure here stands beside its value under uniform attention and with each row's "
+    "attention shuffled among its pairs; the contribution is exact (bias + linear terms + Σ c_ij = the prediction)."
 )
+no_ranking = effect.negligible or agreement["tied"]  # then no view ranks pairs by attention
 
 st.subheader("Deletion: does removing a pair move the prediction?")
 st.caption(
@@ -104,19 +106,24 @@ st.caption(
     "themselves. A ranking that finds what matters moves the predictions most; random removal is the baseline."
 )
 max_pairs = min(10, n_pairs)
+rankings = ("contribution", "random") if no_ranking else faithfulness.RANKINGS
 curve = sections.cached(
     "deletion",
-    (ws.token, part, max_pairs),
-    lambda: faithfulness.deletion_curve(model, data, max_pairs, task=ws.task, explanation=exp),
+    (ws.token, part, max_pairs, rankings),
+    lambda: faithfulness.deletion_curve(model, data, max_pairs, rankings, task=ws.task, explanation=exp),
 )
 state.show_figure(plots.deletion_plot(curve), "attention-deletion")
-first = curve[curve["removed"] == 1].set_index("ranking")["mean_abs_change"]
-if len(first) == 3:
+first = curve[curve["removed"] == 1].set_index("ranking")
+if not no_ranking:
+    change = first["mean_abs_change"]
     st.markdown(
-        f"Removing each row's top pair moves its prediction by **{first['contribution']:.3f}** on average when the "
-        f"pair is chosen by |contribution|, **{first['attention']:.3f}** by attention, and **{first['random']:.3f}** "
-        "for a random pair."
+        f"Removing each row's top pair moves its prediction by **{change['contribution']:.3f}** on average when the "
+        f"pair is chosen by |contribution|, **{change['attention']:.3f}** by attention, **{change['random']:.3f}** "
+        f"for a random pair (= by uniform attention, where every pair ties) and **{change['permuted']:.3f}** "
+        f"by shuffled attention (90%: {first.loc['permuted', 'change_lo']:.3f}–{first.loc['permuted', 'change_hi']:.3f})."
     )
+else:
+    st.markdown("No deletion by attention: this AFM's attention ranks nothing (see the verdict above).")
 
 st.subheader("Top feature pairs")
 st.caption(
@@ -153,10 +160,12 @@ if ws.is_sample:
     planted = explain.planted_table(frame, truth)
     planted_labels = list(planted["planted pair"])
     k = recovery["k"]
-    hits_attention = int((planted["rank by attention"] <= k).sum())
+    hits_attention = sum(r is not None and r <= k for r in planted["rank by attention"])
     a, b, c = st.columns(3)
     a.metric(f"Planted pairs in the top {k} by |contribution|", f"{recovery['top_k_hits']} / {k}")
-    b.metric(f"Planted pairs in the top {k} by attention", f"{hits_attention} / {k}")
+    b.metric(f"Planted pairs in the top {k} by attention", "no ranking" if no_ranking else f"{hits_attention} / {k}")
+    if no_ranking:
+        planted["rank by attention"] = None
     c.metric("Spearman (strength vs |contribution|)", f"{recovery['spearman']:.2f}")
     state.show_table(planted, "attention-planted")
     state.show_figure(plots.rank_agreement(planted, len(frame)), "attention-rank-agreement")
@@ -169,5 +178,7 @@ st.caption(
 top = st.slider("Pairs, largest mean first", 1, n_pairs, min(15, n_pairs), key="attention-top") if n_pairs > 1 else 1
 quantiles = explain.attention_quantiles(exp, frame["label"].tolist(), top=top)
 state.show_figure(plots.attention_box(quantiles), "attention-spread")
+if no_ranking:
+    st.caption("The order of these boxes is not a ranking: the attention part is negligible or the attention tied.")
 
 sections.stability_section(ws, part, data, n_pairs, planted_labels)

@@ -97,15 +97,22 @@ else:
     )
 
 # ---------------------------------------------------------------------------- per field pair
-st.subheader("Per field pair: what attention changes")
+st.subheader("Where AFM − FM comes from: attention, or different weights")
 part = state.part_picker(ws, "compare_part", "all", "Rows to explain", key="compare_part")
 afm_frame, fm_frame = state.field_frame(ws, "afm", part), state.field_frame(ws, "fm", part)
-fig = plots.attention_vs_uniform(afm_frame, n_pairs=len(afm_frame))
-state.show_figure(fig, "compare-attention-vs-uniform")
+split = afm.attention.afm_fm_difference(ws.models["afm"], ws.models["fm"], ws.parts[part])
+st.markdown(
+    f"Per prediction, AFM − FM is **{split['abs_difference']:.3g}** on average (in size; {split['difference']:+.3g} "
+    f"signed) for the AFM trained {state.recipe_words(ws)}. It splits exactly into what AFM's **attention** moves, "
+    f"(a_ij − 1/P)·s_ij summed over the row: **{split['abs_attention']:.3g}** on average, and what the two models' "
+    f"**different weights** (w0, w, V, p) make of the same pairs with uniform attention: "
+    f"**{split['abs_weights']:.3g}**."
+)
+state.show_figure(plots.difference_split(afm.attention.difference_frame(afm_frame, fm_frame)), "compare-split")
 st.caption(
-    "FM adds every pair interaction with the same weight; written as an average over the P pairs, that weight is "
-    "1/P (dashed line). AFM's attention a_ij sums to 1 over a row's pairs, so bars above the line are pairs AFM "
-    "weighs more than FM would, bars below are pairs it turns down."
+    "Per field pair, AFM's mean c_ij minus FM's: the blue part is what the weights change (AFM's uniform part "
+    "s_ij / P against FM's c_ij), the purple part what attention moves; the diamond is their sum. FM weighs every "
+    "pair alike; AFM's attention re-weights them row by row."
 )
 
 # both frames list the pairs in the same triu order, so the columns line up row by row

@@ -15,6 +15,15 @@ import training
 
 import afm
 
+# the bundled samples: the contrast a teacher shows (their data cards: sample_data/README.md and SALIENT.md)
+SAMPLE_CHOICES = {"sample": "pairs sample (FM suffices)", "salient": "salient sample (attention needed)"}
+SAMPLE_NOTES = {
+    "sample": "App engagement with a few planted field pairs, each a value × value table: exactly what FM represents, "
+    "so AFM's attention has nothing to add and stays near uniform.",
+    "salient": "Viewing sessions where one decisive pair of values, when present, overrides the rest of the row: a "
+    "row-dependent weighting that FM's fixed sum of pairs cannot represent and AFM's attention can.",
+}
+
 ws = state.workspace()
 st.title("Data & model")
 st.caption(
@@ -31,13 +40,18 @@ kind = {"upload": 1, "libfm": 2}.get(ws.data_key.split(":")[0], 0)
 state.show_data_in("data_source", sources[min(kind, len(sources) - 1)], ws)  # the control shows the session's data
 source = st.radio("Data source", sources, horizontal=True, key="data_source")
 if source == sources[0]:
-    tasks = list(afm.TASKS)
-    state.show_data_in("data_task", ws.task if ws.is_sample else tasks[0], ws)
-    task = st.radio("Label", tasks, horizontal=True, key="data_task", help="regression: `engagement` (squared loss, "
-                    "RMSE); binary: `clicked` (log loss, AUC)")  # fmt: skip
-    if (ws.is_sample and task != ws.task) or (not ws.is_sample and st.button("Use the bundled sample")):
-        if state.replace_workspace(state.sample_workspace(task), f"the sample ({task})"):
+    tasks, names = list(afm.TASKS), list(SAMPLE_CHOICES)
+    state.show_data_in("data_task", ws.task if ws.bundled else tasks[0], ws)
+    state.show_data_in("data_sample", ws.bundled or names[0], ws)
+    name = st.radio("Sample", names, format_func=SAMPLE_CHOICES.get, horizontal=True, key="data_sample",
+                    help="Switch between the two to see the contrast: on the pairs sample AFM's attention stays "
+                    "uniform because FM already has what it needs; on the salient sample it cannot stay uniform.")  # fmt: skip
+    task = st.radio("Label", tasks, horizontal=True, key="data_task", help="regression: squared loss, RMSE; "
+                    "binary: log loss, AUC")  # fmt: skip
+    if (ws.bundled and (task, name) != (ws.task, ws.bundled)) or (not ws.bundled and st.button("Use the bundled sample")):
+        if state.replace_workspace(state.sample_workspace(task, name), f"the {SAMPLE_CHOICES[name]} ({task})"):
             ws = st.session_state.ws
+    st.caption(SAMPLE_NOTES[name])
 elif source == sources[1]:
     upload = st.file_uploader("Table (CSV or Parquet)", type=["csv", "parquet"], key="data_upload")
     in_use = upload is not None and st.session_state.get("upload_in_use") == (upload.file_id, ws.data_id)
@@ -108,7 +122,7 @@ st.header("2. Models")
 loaded_note = st.empty()  # filled at the end of the page, after any training or loading
 knobs.init(ws.config, training.link_values())
 if "knob_live" not in st.session_state:
-    st.session_state.knob_live = ws.is_sample
+    st.session_state.knob_live = bool(ws.bundled)
 live = st.toggle("Live mode: changing t or a dropout retrains at once", key="knob_live",
                  help="t and the attention dropout retrain the AFM only (from the FM you have); "
                  "the dropout both")  # fmt: skip

@@ -128,14 +128,24 @@ relative = st.toggle("Terms relative to an average row", state.query_value("expl
                      key="explain-relative")  # fmt: skip
 state.set_query(explain_model=kind, explain_relative=relative)
 baseline = state.summary(ws, kind, "all") if relative else None
-terms = explain.row_terms(explanations[kind], 0, one_row, top=12, baseline=baseline)
-st.caption(
-    f"The first bar is the average prediction over all {len(ws.parts['all']):,} rows; each term is this row's minus "
-    "its average, so a field that does not matter shows about 0. Raw terms absorb the bias: every row has one "
-    "feature per field, so a field with no effect can still show a large w_i·x_i."
-    if relative
-    else "Raw terms: the bias w0, then each w_i·x_i and c_ij as the model adds them."
-)
+split = kind == "afm"  # AFM's pair bars are the uniform parts; what attention moves follows as its own bars
+terms = explain.row_terms(explanations[kind], 0, one_row, top=12 if not split else 8, baseline=baseline, split=split)
+if split:
+    moved = float(explanations["afm"].attention_part.sum())
+    st.caption(
+        ("Each term is this row's minus its average over all rows. " if relative else "")
+        + "AFM's pairs in two parts: the pair bars are the uniform parts s_ij / P (every pair weighted alike, as FM), "
+        f"the framed bars the attention parts (a_ij − 1/P)·s_ij, what the attention moves: {moved:+.4f} in all "
+        "for this row."
+    )
+elif relative:
+    st.caption(
+        f"The first bar is the average prediction over all {len(ws.parts['all']):,} rows; each term is this row's "
+        "minus its average, so a field that does not matter shows about 0. Raw terms absorb the bias: every row has "
+        "one feature per field, so a field with no effect can still show a large w_i·x_i."
+    )
+else:
+    st.caption("Raw terms: the bias w0, then each w_i·x_i and c_ij as the model adds them.")
 unit = "logit" if ws.task == "binary" else "prediction"
 state.show_figure(
     plots.waterfall(terms, f"{state.LABELS[kind]}: how the {unit} {predictions[kind]:.4f} adds up"), "explain-waterfall"
@@ -144,18 +154,25 @@ with st.expander("The terms as a table"):
     state.show_table(terms, "explain-terms")
 
 st.subheader(f"What drives it ({state.LABELS[kind]})")
-sentences = explain.pair_sentences(terms, top=5, with_attention=kind == "afm")
+whole = explain.row_terms(explanations[kind], 0, one_row, top=5, baseline=baseline) if split else terms
+n_pairs = explanations[kind].attention.shape[1]
+sentences = explain.pair_sentences(whole, top=5, with_attention=kind == "afm", n_pairs=n_pairs)
 st.markdown("\n".join(f"- {sentence}" for sentence in sentences) or "This row has no field pairs.")
 
 st.subheader("AFM's attention for this row")
-st.caption("a_ij over this row's field pairs (they sum to 1). FM gives every pair the same weight 1.")
 pair_frame = afm.field_pair_frame(ws.models["afm"], one_row, explanations["afm"])
+relative_row = pair_frame["relative_attention"]
+st.caption(
+    f"Relative attention P·a_ij over this row's {len(pair_frame)} field pairs (1 = uniform, as FM would weigh them; "
+    f"the a_ij sum to 1). Here it ranges from {relative_row.min():.5f} to {relative_row.max():.5f}, on a log scale "
+    "whose range comes from this row."
+)
 fig = plots.pair_heatmap(
-    explain.field_pair_matrix(pair_frame, "mean_attention"),
-    "a_ij, this row",
-    value_name="a_ij",
-    kind="attention",
+    explain.field_pair_matrix(pair_frame, "relative_attention"),
+    "P·a_ij, this row",
+    value_name="P·a_ij",
+    kind="relative",
     n_pairs=len(pair_frame),
-)  # white at 1/P, as on the Attention page
+)  # white at 1 (uniform), as on the Attention page
 fig.update_layout(height=380)
 state.show_figure(fig, "explain-row-attention")
