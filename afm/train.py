@@ -411,7 +411,7 @@ def train_pair(
     result: dict[str, tuple[AFM | FM, History]] = {"fm": (fm_model, fm_history)}
     recipe = config.afm_recipe
     if fm_history.stopped in ("callback", "interrupted"):
-        afm = _from_fm(fm_model, config)
+        afm = _from_fm(fm_model, config).eval()
         history = History(fm_history.task, fm_history.monitor, start=fm_history.best, best_epoch=0, recipe="from_fm")
         history.stopped = "fm_stopped"
         best = fm_history.best_epoch
