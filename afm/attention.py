@@ -142,14 +142,16 @@ class AttentionEffect:
         )
         if self.negligible:
             return (
-                f"{moves}: less than {NEGLIGIBLE:.0%} of the pair term's spread across rows ({f.format(self.pair_std)}), "
+                f"{moves}: less than {NEGLIGIBLE:.0%} of the pair term's spread across rows "
+                f"({f.format(self.pair_std)}), "
                 "so this AFM predicts as its FM would with uniform attention. Its attention weights are "
                 f"{uniform_words(self)}; no ranking of pairs by attention is shown."
             )
         return (
             f"{moves}. Relative attention P·a_ij ranges from {self.relative_min:.4g} to {self.relative_max:.4g} "
             f"(1 = uniform). Shuffling each row's attention among its pairs would move predictions by "
-            f"{f.format(self.permuted_abs)} (90% of shuffles: {f.format(self.permuted_lo)}–{f.format(self.permuted_hi)})."
+            f"{f.format(self.permuted_abs)} (90% of shuffles: {f.format(self.permuted_lo)}–"
+            f"{f.format(self.permuted_hi)})."
         )
 
 

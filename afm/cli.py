@@ -371,8 +371,10 @@ def _print_deletion(curve: pd.DataFrame, agreement: dict[str, Any], effect: Atte
     order = [r for r in ("contribution", "attention", "random", "permuted") if r in set(curve["ranking"])]
     metric = TASKS[curve.attrs["task"]].label(curve.attrs["metric"])
     if effect.negligible or agreement["tied"]:
-        print("\nNo ranking of pairs by attention: " + (
-            "the attention part is negligible (see above)" if effect.negligible else "the attention is tied"))
+        print(
+            "\nNo ranking of pairs by attention: "
+            + ("the attention part is negligible (see above)" if effect.negligible else "the attention is tied")
+        )
         order = [r for r in order if r not in ("attention", "permuted")]
     else:
         a = agreement

@@ -156,7 +156,7 @@ class TrainConfig:
         afm_only=True,
     )
     p_init: str = knob(
-        "ones",
+        "normal",
         "p at a fresh start",
         "AFM's projection p without pre-training: ones (the authors' "
         "code) or a Glorot normal (deepctr-torch); moot with pre-training, which sets p = P",

@@ -105,7 +105,8 @@ def anchored_range(
     ``kind`` "attention": (0, m/P) with m >= 2, so 1/P (FM's uniform weight) sits at 0..2/P's middle;
     m grows in whole steps of 1/P only when a value exceeds 2/P. "relative": the values are relative
     attention P·a_ij and the range is of log(P·a_ij): (-m, m) with m the ``nice_ceiling`` of the largest
-    |log(P·a_ij)|, a symmetric log scale around 1 whose width comes from the model on screen. "signed": (-m, m), symmetric about 0.
+    |log(P·a_ij)|, a symmetric log scale around 1 whose width comes from the model on screen.
+    "signed": (-m, m), symmetric about 0.
     "magnitude": (0, m). For the last two m is ``nice_ceiling`` of the largest |value|. ``previous``
     (a range shown before) is only ever widened, never narrowed, so pictures of one session compare.
     """
@@ -349,8 +350,9 @@ def waterfall(terms: pd.DataFrame, title: str = "How the prediction adds up") ->
     # the attention parts (row_terms(split=True)): framed in the attention colour, so they read as their own bars
     moved = [n for n, kind in enumerate(terms["kind"]) if kind in ("attention", "other attention")]
     for n in moved:
-        fig.add_shape(type="rect", x0=n - 0.45, x1=n + 0.45, y0=float(terms["cumulative"].iloc[n] - terms["value"].iloc[n]),
-                      y1=float(terms["cumulative"].iloc[n]), line={"color": ATTENTION_COLOUR, "width": 3})  # fmt: skip
+        top = float(terms["cumulative"].iloc[n])
+        fig.add_shape(type="rect", x0=n - 0.45, x1=n + 0.45, y0=top - float(terms["value"].iloc[n]), y1=top,
+                      line={"color": ATTENTION_COLOUR, "width": 3})  # fmt: skip
     if moved:
         fig.add_annotation(text=f"<span style='color:{ATTENTION_COLOUR}'>framed</span>: what attention moves, "
                            "(a_ij − 1/P)·s_ij; the pair bars are the uniform parts s_ij / P", xref="paper",

@@ -404,7 +404,9 @@ def train_pair(
     warm = warm or {}
     if fm is None:
         fm_model = _warm(_build("fm", config, train), warm.get("fm"))
-        fm_epochs = config.pretrain_epochs if config.afm_recipe != "scratch" and config.pretrain_epochs else config.epochs
+        fm_epochs = (
+            config.pretrain_epochs if config.afm_recipe != "scratch" and config.pretrain_epochs else config.epochs
+        )
         fm_history = fit(fm_model, train, valid, seed=config.seed, **{**common, "epochs": fm_epochs})
     else:
         fm_model, fm_history = fm
@@ -445,9 +447,7 @@ def train_pair(
     chosen = _better(trained, fm_history.monitor) if valid is not None else next(iter(trained))
     afm, history = trained[chosen]
     if recipe == "auto":
-        losses = ", ".join(
-            f"{name} {h.best[f'valid_{h.monitor}']:.4f}" for name, (_, h) in trained.items() if h.best
-        )
+        losses = ", ".join(f"{name} {h.best[f'valid_{h.monitor}']:.4f}" for name, (_, h) in trained.items() if h.best)
         history.message = (history.message + "; " if history.message else "") + (
             f"auto: kept {chosen} (validation {fm_history.monitor}: {losses})"
         )

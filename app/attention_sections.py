@@ -65,8 +65,11 @@ def agreement_panel(
     if effect.negligible or agreement["tied"]:
         st.markdown(
             "No ranking of pairs by attention: "
-            + ("its attention part is negligible, so this AFM predicts as its FM." if effect.negligible
-               else "its attention is tied (uniform), and ties rank nothing.")  # fmt: skip
+            + (
+                "its attention part is negligible, so this AFM predicts as its FM."
+                if effect.negligible
+                else "its attention is tied (uniform), and ties rank nothing."
+            )  # fmt: skip
         )
         return agreement
     a = agreement
@@ -85,7 +88,8 @@ def agreement_panel(
         f"for the top share the credit ({a['tied_rows']:.1%} of rows have a tie).",
     )
     st.caption(f"uniform attention: {a['top_pair_uniform']:.1%} (chance, 1/{n_pairs}); shuffled: "
-               f"{a['top_pair_permuted']:.1%} ({a['top_pair_permuted_lo']:.1%}–{a['top_pair_permuted_hi']:.1%})")  # fmt: skip
+               f"{a['top_pair_permuted']:.1%} ({a['top_pair_permuted_lo']:.1%}–"
+               f"{a['top_pair_permuted_hi']:.1%})")  # fmt: skip
     st.metric(
         "var(log|c_ij|) explained by s_ij",
         f"{a['interaction_share']:.0%}",
@@ -253,12 +257,15 @@ def changed_settings(before: Any, now: Any) -> tuple[str, str]:
 
 
 def session_range(ws: state.Workspace, column: str, n_pairs: int, *values: Any) -> tuple[float, float]:
-    """The heatmap's colour range for ``column``: ``plots.anchored_range`` of ``values``, widened to the
-    range shown before in this session (``st.session_state["heatmap-ranges"]``), never narrowed, so a
-    picture after a live change reads on the same scale as the one before it."""
+    """The heatmap's colour range for ``column``: ``plots.anchored_range`` of ``values``, widened to the range
+    shown before in this session (``st.session_state["heatmap-ranges"]``), never narrowed, so a picture after a
+    live change reads on the same scale as the one before it. Relative attention is the exception: its log scale
+    comes from the models on screen alone, so a real 0.999-1.001 pattern stays visible."""
+    z = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values])
+    if HEAT_KINDS[column] == "relative":  # its range comes from the models on screen, never from earlier ones
+        return plots.anchored_range(z, "relative", n_pairs)
     store = st.session_state.setdefault("heatmap-ranges", {})
     key = (ws.data_key, ws.task, column, n_pairs)
-    z = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values])
     store[key] = plots.anchored_range(z, HEAT_KINDS[column], n_pairs, store.get(key))
     return store[key]
 

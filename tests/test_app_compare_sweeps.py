@@ -132,7 +132,7 @@ def test_compare_splits_afm_minus_fm_into_attention_and_weights(compare: AppTest
     np.testing.assert_allclose(as_array(attention["y"]), expected["attention"], rtol=1e-9, atol=1e-12)
     # the two parts add up to AFM's mean c_ij minus FM's, pair by pair
     np.testing.assert_allclose(as_array(weights["y"]) + as_array(attention["y"]), as_array(total["y"]), atol=1e-7)
-    direct = (afm_frame.set_index("label")["mean_contribution"] - fm_frame.set_index("label")["mean_contribution"])
+    direct = afm_frame.set_index("label")["mean_contribution"] - fm_frame.set_index("label")["mean_contribution"]
     np.testing.assert_allclose(as_array(total["y"]), direct.loc[list(total["x"])], atol=1e-9)
     split = afm.attention.afm_fm_difference(models["afm"], models["fm"], parts["all"])
     assert split["difference"] == pytest.approx(split["weights"] + split["attention"])

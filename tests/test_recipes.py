@@ -65,7 +65,9 @@ def test_auto_keeps_the_better_recipe_on_validation(trained) -> None:
     assert history.recipe == better
     assert same_weights(model, trained[better]["afm"][0])
     assert f"auto: kept {better}" in history.message
-    assert f"from_fm {losses['from_fm']:.4f}" in history.message and f"scratch {losses['scratch']:.4f}" in history.message
+    assert (
+        f"from_fm {losses['from_fm']:.4f}" in history.message and f"scratch {losses['scratch']:.4f}" in history.message
+    )
     # the FM is trained once and is the same in every recipe
     assert same_weights(trained["auto"]["fm"][0], trained["from_fm"]["fm"][0])
 

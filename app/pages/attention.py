@@ -120,7 +120,8 @@ if not no_ranking:
         f"Removing each row's top pair moves its prediction by **{change['contribution']:.3f}** on average when the "
         f"pair is chosen by |contribution|, **{change['attention']:.3f}** by attention, **{change['random']:.3f}** "
         f"for a random pair (= by uniform attention, where every pair ties) and **{change['permuted']:.3f}** "
-        f"by shuffled attention (90%: {first.loc['permuted', 'change_lo']:.3f}–{first.loc['permuted', 'change_hi']:.3f})."
+        f"by shuffled attention (90%: {first.loc['permuted', 'change_lo']:.3f}–"
+        f"{first.loc['permuted', 'change_hi']:.3f})."
     )
 else:
     st.markdown("No deletion by attention: this AFM's attention ranks nothing (see the verdict above).")

@@ -45,10 +45,13 @@ if source == sources[0]:
     state.show_data_in("data_sample", ws.bundled or names[0], ws)
     name = st.radio("Sample", names, format_func=SAMPLE_CHOICES.get, horizontal=True, key="data_sample",
                     help="Switch between the two to see the contrast: on the pairs sample AFM's attention stays "
-                    "uniform because FM already has what it needs; on the salient sample it cannot stay uniform.")  # fmt: skip
+                    "uniform because FM already has what it needs; on the salient sample it cannot "
+                    "stay uniform.")  # fmt: skip
     task = st.radio("Label", tasks, horizontal=True, key="data_task", help="regression: squared loss, RMSE; "
                     "binary: log loss, AUC")  # fmt: skip
-    if (ws.bundled and (task, name) != (ws.task, ws.bundled)) or (not ws.bundled and st.button("Use the bundled sample")):
+    if (ws.bundled and (task, name) != (ws.task, ws.bundled)) or (
+        not ws.bundled and st.button("Use the bundled sample")
+    ):
         if state.replace_workspace(state.sample_workspace(task, name), f"the {SAMPLE_CHOICES[name]} ({task})"):
             ws = st.session_state.ws
     st.caption(SAMPLE_NOTES[name])
