@@ -139,24 +139,24 @@ def set_number(s: Session, label: str, value: int) -> None:
 
 
 def test_attention_faithfulness_in_a_real_browser(server: str, browser) -> None:  # noqa: ANN001
-    """The Attention page with the pre-trained models: coloured by mean |contribution|, the agreement figures
-    equal afm's, the deletion curves drawn; then "Would another seed agree?": train, Stop, go on, and the
-    results survive a visit to another page."""
+    """The Attention page with the pre-trained binary models (their attention part is not negligible): coloured by
+    what attention moves, the agreement figures equal afm's, the deletion curves drawn; then "Would another seed
+    agree?": train, Stop, go on, and the results survive a visit to another page."""
     import afm
 
     context = browser.new_context(viewport=VIEWPORT)
     try:
         page = context.new_page()
         s = Session(page, server)
-        page.goto(server + "/", timeout=60_000)
+        page.goto(server + "/?task=binary", timeout=60_000)
         s.wait_until_run("Data & model")
         s.go("Attention")
         s.check("Attention", (PLOTLY, DATAFRAME))
         checked = page.locator('[data-testid="stRadio"] label:has(input:checked)').all_inner_texts()
-        assert any("mean |contribution|" in t for t in checked), checked
+        assert any("what attention moves" in t for t in checked), checked
 
-        parts = afm.datasets.load_parts("sample", task="regression", seed=0)
-        model = afm.load_model(afm.datasets.SAMPLE_DIR / "pretrained" / "regression-afm.pt")[0].eval()
+        parts = afm.datasets.load_parts("sample", task="binary", seed=0)
+        model = afm.load_model(afm.datasets.SAMPLE_DIR / "pretrained" / "binary-afm.pt")[0].eval()
         agreement = afm.attention_agreement(model, parts["all"])
         assert metric_value(page, "Spearman: attention vs |contribution|") == f"{agreement['spearman']:.2f}"
         top_share = metric_value(page, "Rows with the same top pair")
@@ -330,3 +330,60 @@ def test_a_teachers_session_in_a_real_browser(server: str, browser, tmp_path: Pa
     print("live-mode timings:", timings)
     for name, seconds in timings.items():
         assert seconds < 30, (name, seconds)  # a sanity bound; the 5 s target is measured in benchmarks/
+
+
+def test_what_attention_does_on_the_two_samples_in_a_real_browser(server: str, browser) -> None:  # noqa: ANN001
+    """The contrast a teacher shows: on the pairs sample the default AFM's attention part is negligible and every
+    attention view says so in words; on the salient sample, after the default training, the attention views show
+    structure and the attention-part figure. Then a Stop during the FM and the message it leaves."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        s = Session(page, server)
+        s.deadline += 240
+        page.goto(server + "/", timeout=60_000)  # the pairs sample, regression
+        s.wait_until_run("Data & model")
+        s.go("Attention")
+        s.check("Attention", (PLOTLY, DATAFRAME))
+        verdict = page.locator(WARNING_BOX).first.inner_text()
+        assert "predicts as its FM" in verdict and "no ranking of pairs by attention" in verdict, verdict
+        s.screenshot("20-pairs-sample-uniform-verdict")
+
+        # one click to the salient sample, then the default training
+        s.go("Data & model")
+        page.get_by_text("salient sample (attention needed)").click()
+        s.wait_until_run("Data & model")
+        assert "salient" in sidebar_text(page)
+        page.get_by_role("button", name="Train AFM and FM").click()
+        page.locator(PROGRESS).filter(has_text="done after").wait_for(timeout=min(TRAIN_S, s.left_s()) * 1000)
+        s.wait_until_run("Data & model")
+        assert "trained here" in sidebar_text(page) and "AFM recipe" in sidebar_text(page)
+        s.go("Attention")
+        s.check("Attention", (PLOTLY, DATAFRAME))
+        headline = page.locator(INFO_BOX).filter(has_text="What attention moves").first.inner_text()
+        assert "Attention moves predictions by" in headline and "predicts as its FM" not in headline, headline
+        moved = float(re.search(r"Attention moves predictions by ([0-9.e-]+)", headline).group(1))
+        assert moved > 0.05, headline
+        assert page.locator('[data-testid="stMetric"]').filter(has_text="Rows with the same top pair").count() == 1
+        s.screenshot("21-salient-attention-part")
+        page.get_by_text("relative attention P·a_ij").first.click()
+        s.wait_until_run("Attention")
+        s.screenshot("22-salient-relative-attention")
+
+        # Stop during the FM: the AFM is kept, started exactly at the FM's best epoch so far, and the page says so
+        s.go("Data & model")
+        set_slider(page, "Epochs", "End")
+        page.get_by_role("spinbutton", name="Patience (epochs)").fill("20")
+        page.get_by_role("button", name="Train AFM and FM").click()
+        page.locator(PROGRESS).filter(has_text=re.compile(r"(?<!A)FM epoch [2-9]")).wait_for(
+            timeout=min(TRAIN_S, s.left_s()) * 1000
+        )
+        page.get_by_role("button", name="Stop training").click()
+        s.wait_until_run("Data & model", timeout_s=TRAIN_S)
+        status = sidebar_text(page)
+        assert "stopped during the FM" in status and "starts exactly at the FM" in status, status
+        s.screenshot("23-stop-during-the-fm")
+        s.go("Attention")
+        assert "predicts as its FM" in page.locator(WARNING_BOX).first.inner_text()
+    finally:
+        context.close()
