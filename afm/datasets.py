@@ -1,8 +1,9 @@
-"""Ready-made datasets: the bundled teaching sample, and Frappe / MovieLens-tag from a local folder.
+"""Ready-made datasets: the bundled teaching samples, and Frappe / MovieLens-tag from a local folder.
 
-``sample()`` needs nothing; ``frappe(root)`` and ``movielens_tag(root)`` read the
-``{name}.train/validation/test.libfm`` parts present in ``root``. ``download(name, root)`` fetches
-the files from the NFM authors' public repository for users with internet (never at import).
+``sample()`` needs nothing (``sample(name="salient")``: the second sample, where attention is needed);
+``frappe(root)`` and ``movielens_tag(root)`` read the ``{name}.train/validation/test.libfm`` parts present
+in ``root``. ``download(name, root)`` fetches the files from the NFM authors' public repository for users
+with internet (never at import).
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import json
 import os
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -36,6 +39,28 @@ SAMPLE_DIR = _sample_dir()
 SAMPLE_CSV = SAMPLE_DIR / "sample.csv"
 SAMPLE_TRUTH = SAMPLE_DIR / "planted_pairs.json"
 SAMPLE_LABELS = {"regression": "engagement", "binary": "clicked"}
+SALIENT_CSV = SAMPLE_DIR / "salient.csv"
+SALIENT_TRUTH = SAMPLE_DIR / "salient_truth.json"
+SALIENT_LABELS = {"regression": "watch_score", "binary": "finished"}
+
+
+@dataclass(frozen=True)
+class BundledSample:
+    """One bundled teaching sample: its CSV, its ground-truth JSON, task -> label column, numeric fields."""
+
+    name: str
+    csv: Path
+    truth: Path
+    labels: dict[str, str]
+    numeric: tuple[str, ...] = ()
+    card: str = "README.md"  # its data card, in SAMPLE_DIR
+
+
+# name -> sample; ``sample(name=...)`` and ``load_parts(name)`` read these
+SAMPLES: dict[str, BundledSample] = {
+    "sample": BundledSample("sample", SAMPLE_CSV, SAMPLE_TRUTH, SAMPLE_LABELS, ("app_rating",)),
+    "salient": BundledSample("salient", SALIENT_CSV, SALIENT_TRUTH, SALIENT_LABELS, (), "SALIENT.md"),
+}
 
 # Frappe's field layout (see the data set's README): name -> inclusive global id range.
 FRAPPE_FIELDS: dict[str, tuple[int, int]] = {
@@ -57,31 +82,100 @@ _SOURCE = "https://raw.githubusercontent.com/hexiangnan/neural_factorization_mac
 _REMOTE = {"frappe": "frappe", "movielens_tag": "ml-tag"}
 
 
+def _bundled(name: str) -> BundledSample:
+    if name not in SAMPLES:
+        raise ValueError(f"unknown bundled sample {name!r}; expected one of {sorted(SAMPLES)}")
+    return SAMPLES[name]
+
+
 @cache
-def sample_frame() -> pd.DataFrame:
-    """The bundled sample as a DataFrame (categorical fields, ``app_rating``, two label columns)."""
-    return pd.read_csv(SAMPLE_CSV)
+def sample_frame(name: str = "sample") -> pd.DataFrame:
+    """A bundled sample as a DataFrame: ``"sample"`` (categorical fields, ``app_rating``, two label columns)
+    or ``"salient"`` (six categorical fields, two label columns)."""
+    return pd.read_csv(_bundled(name).csv)
 
 
-def sample(label: str = "regression") -> Dataset:
-    """The bundled teaching sample: ``label="regression"`` (engagement) or ``"binary"`` (clicked).
+def sample(label: str = "regression", name: str = "sample") -> Dataset:
+    """A bundled teaching sample, ``name`` one of ``SAMPLES``: ``label="regression"`` (the first sample's
+    engagement, the salient sample's watch_score) or ``"binary"`` (clicked, finished).
 
-    Every categorical column is a field; ``app_rating`` is the numeric field.
+    Every categorical column is a field, in the file's column order; the first sample's ``app_rating`` is
+    its numeric field. The other label column is left out.
     """
-    if label not in SAMPLE_LABELS:
-        raise ValueError(f"label must be one of {sorted(SAMPLE_LABELS)}, got {label!r}")
-    frame = sample_frame()
-    other = [c for c in SAMPLE_LABELS.values() if c != SAMPLE_LABELS[label]]
+    bundled = _bundled(name)
+    if label not in bundled.labels:
+        raise ValueError(f"label must be one of {sorted(bundled.labels)}, got {label!r}")
+    frame = sample_frame(name)
+    target = bundled.labels[label]
+    other = [c for c in bundled.labels.values() if c != target]
     features = frame.drop(columns=other)
-    numeric = ["app_rating"]
-    categorical = [c for c in features.columns if c not in numeric and c != SAMPLE_LABELS[label]]
-    return load_table(features, SAMPLE_LABELS[label], categorical, numeric, name=f"sample ({label})")
+    numeric = list(bundled.numeric)
+    categorical = [c for c in features.columns if c not in numeric and c != target]
+    return load_table(features, target, categorical, numeric, name=f"{name} ({label})")
 
 
 def sample_truth() -> list[dict[str, Any]]:
     """The planted field pairs, strongest first: ``{"fields": [a, b], "strength", "variance_share",
     "effects": {"value_a|value_b": effect}, "story"}``."""
     return json.loads(SAMPLE_TRUTH.read_text())["planted_pairs"]
+
+
+@cache
+def _salient_truth_text() -> str:
+    return SALIENT_TRUTH.read_text()
+
+
+def salient_truth() -> dict[str, Any]:
+    """The salient sample's ground truth (``salient_truth.json``; ``sample_data/SALIENT.md`` explains it):
+    ``fields`` (column order), ``pairs`` (field pairs in ``torch.triu_indices`` order), ``salience``,
+    ``decisive_pairs`` (``{"fields", "values", "pair_index", "salience", "verdict", "rows", "story"}``),
+    ``tastes`` (the ordinary pairs' tables: ``{"fields", "pair_index", "strength", "effects", "story"}``), the
+    main effects, noise and label models. A fresh dict each call."""
+    return json.loads(_salient_truth_text())
+
+
+def _decoded(data: Dataset | pd.DataFrame) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Field names and, per field, each row's value as text: from a Dataset's categorical ids (through its
+    schema) or from a frame's columns."""
+    if isinstance(data, pd.DataFrame):
+        names = [c for c in data.columns if c not in SALIENT_LABELS.values()]
+        return names, {c: data[c].astype(str).to_numpy() for c in names}
+    idx = data.idx.numpy()
+    values = {}
+    for j, spec in enumerate(data.schema.fields):
+        if spec.kind != "categorical":
+            raise ValueError(f"salient_weights: field {spec.name!r} is not categorical")
+        values[spec.name] = np.asarray(spec.values, dtype=object)[idx[:, j] - spec.offset]
+    return data.schema.field_names, values
+
+
+def salient_weights(data: Dataset | pd.DataFrame, truth: dict[str, Any] | None = None) -> np.ndarray:
+    """The TRUE attention weights of the salient sample's recipe, one row per row of ``data``: float64
+    [N, P], P = F(F-1)/2 pairs over ``data``'s fields in their order (``torch.triu_indices(F, F, 1)``, the
+    models' pair order), each row non-negative and summing to 1.
+
+    ``data``: a ``Dataset`` of the salient sample (``sample("regression", name="salient")``, any part of
+    ``load_parts("salient")``; its rows decoded through its schema) or a frame with the sample's columns
+    (label columns are ignored). The weights are the generator's: w = softmax over the row's pairs of
+    sigma_ij, sigma_ij = the salience of a decisive value pair (``truth["decisive_pairs"]``), else 0; they are
+    recomputed here rather than stored per row.
+    """
+    truth = salient_truth() if truth is None else truth
+    names, values = _decoded(data)
+    pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+    if not pairs:
+        raise ValueError(f"salient_weights: the data needs at least two fields, got {names}")
+    sigma = np.zeros((len(data), len(pairs)))
+    for decisive in truth["decisive_pairs"]:
+        (fa, fb), (va, vb) = decisive["fields"], decisive["values"]
+        if fa not in values or fb not in values:
+            raise ValueError(f"salient_weights: the data has no {fa!r} or {fb!r} field (fields: {names})")
+        a, b = names.index(fa), names.index(fb)
+        q = pairs.index((min(a, b), max(a, b)))
+        hit = (values[fa] == va) & (values[fb] == vb)
+        sigma[hit, q] = np.maximum(sigma[hit, q], float(decisive["salience"]))
+    e = np.exp(sigma - sigma.max(axis=1, keepdims=True))  # the generator's softmax, operation for operation
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def _read_parts(root: str | os.PathLike[str], stem: str, fields: Any) -> dict[str, Dataset]:
@@ -186,7 +280,8 @@ def load_parts(
 ) -> dict[str, Dataset]:
     """Resolve a data spec (as the CLI's ``--data`` takes it) into ``{"train", "valid", "test"}``.
 
-    ``"sample"``: the bundled sample (label from ``task``), split by the fractions with ``seed``.
+    ``"sample"`` or ``"salient"`` (``SAMPLES``): a bundled sample (label from ``task``), split by the
+    fractions with ``seed``.
     A folder: its ``*.train/validation/test.libfm`` parts; without a train part, the validation
     part is split into train and valid (for a Frappe folder given by the user with only the validation and
     test parts).
@@ -198,10 +293,10 @@ def load_parts(
     """
     text = str(spec)
     path = Path(text)
-    if text == "sample":
-        data = sample("binary" if task == "binary" else "regression")
+    if text in SAMPLES:
+        data = sample("binary" if task == "binary" else "regression", name=text)
         if schema is not None:
-            data = load_table(sample_frame(), data.schema.label, schema=schema, name=data.name)
+            data = load_table(sample_frame(text), data.schema.label, schema=schema, name=data.name)
     elif path.is_dir():
         stems = {p.name.split(".")[0] for p in path.glob("*.libfm")}
         stem = "frappe" if "frappe" in stems else "ml-tag" if "ml-tag" in stems else None

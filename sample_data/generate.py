@@ -18,6 +18,8 @@ planted_pairs.json. `clicked` ~ Bernoulli(sigmoid(a * (noiseless signal + own no
 
 Run `python sample_data/generate.py` to rebuild sample.csv and planted_pairs.json byte for byte,
 or `python sample_data/generate.py --check` to verify the committed files (exit 1 if they differ).
+Both commands also cover the second sample, salient.csv and salient_truth.json, whose recipe lives in
+generate_salient.py (its data card: SALIENT.md).
 """
 
 from __future__ import annotations
@@ -29,6 +31,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+try:  # run as a script (python sample_data/generate.py): its folder is on sys.path
+    import generate_salient
+except ImportError:  # imported as afm.sample_data.generate
+    from . import generate_salient
 
 SEED = 20170819  # IJCAI 2017
 N_ROWS = 30_000
@@ -227,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="verify the committed files instead of writing them")
     args = parser.parse_args(argv)
     outputs = dict(zip((CSV_PATH, JSON_PATH), build(), strict=True))
+    outputs.update(generate_salient.outputs())
     if args.check:
         stale = [p.name for p, data in outputs.items() if not p.is_file() or p.read_bytes() != data]
         if stale:

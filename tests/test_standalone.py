@@ -41,9 +41,11 @@ def test_sample_dir_holds_the_sample_its_card_and_the_pretrained_models() -> Non
     assert (sample_dir / "README.md").is_file()  # the data card
     assert (sample_dir / "planted_pairs.json").is_file()
     pretrained = sample_dir / "pretrained"
-    assert sorted(p.name for p in pretrained.glob("*.pt")) == [
-        f"{task}-{kind}.pt" for task in ("binary", "regression") for kind in ("afm", "fm")
-    ]
+    assert (sample_dir / "salient.csv").is_file() and (sample_dir / "SALIENT.md").is_file()  # the second sample
+    assert sorted(p.name for p in pretrained.glob("*.pt")) == sorted(
+        f"{prefix}{task}-{kind}.pt" for prefix in ("", "salient-") for task in ("binary", "regression")
+        for kind in ("afm", "fm")
+    )  # fmt: skip
     model, _ = load_model(pretrained / "regression-afm.pt")
     assert model.config.kind == "afm"
 
