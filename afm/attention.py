@@ -278,3 +278,49 @@ def difference_frame(afm_frame: pd.DataFrame, fm_frame: pd.DataFrame) -> pd.Data
     )
     order = frame["difference"].abs().sort_values(ascending=False, kind="stable").index
     return frame.loc[order].reset_index(drop=True)
+
+
+def truth_recovery(
+    explanation: Explanation, truth: np.ndarray, permutations: int = PERMUTATIONS, seed: int = 0
+) -> dict[str, float]:
+    """How well a model's attention finds known per-row pair weights (the salient sample's, from
+    ``afm.datasets.salient_weights``: ``truth`` [N, P], rows summing to 1, the rows of ``explanation``).
+
+    Rows whose true weights are not uniform are the *decisive* rows; their dominant pair is the true argmax.
+    Returns ``hit_rate`` (the share of decisive rows whose top-attention pair is the dominant one; pairs tied for
+    the top share the credit, as ``afm.faithfulness.attention_agreement`` counts), ``chance`` (1/P), the
+    permutation null of the hit rate (``hit_permuted``, ``hit_permuted_lo``, ``hit_permuted_hi``: each row's
+    attention shuffled among its pairs), ``dominant_relative`` (the mean P·a_ij of the dominant pair on decisive
+    rows), ``entropy_decisive`` / ``entropy_other`` (attention entropy / log P, 1 = uniform), ``decisive_rows``
+    and ``rows``.
+    """
+    a = explanation.attention.double()
+    truth_t = torch.as_tensor(np.asarray(truth, dtype=np.float64))
+    if truth_t.shape != a.shape:
+        raise ValueError(f"the true weights have shape {list(truth_t.shape)}, the attention {list(a.shape)}")
+    n_rows, n_pairs = a.shape
+    decisive = (truth_t.max(1).values > 1.0 / n_pairs + 1e-9) if n_rows else torch.zeros(0, dtype=torch.bool)
+    dominant = truth_t.argmax(1, keepdim=True)
+
+    def hits(weights: Tensor) -> Tensor:
+        top = top_set(weights)
+        return top.gather(1, dominant).squeeze(1).double() / top.sum(1).double()
+
+    entropy = -(a * a.clamp_min(1e-300).log()).sum(1) / np.log(max(n_pairs, 2))
+    generator = torch.Generator().manual_seed(seed)
+    null = np.array([float(hits(permuted_attention(a, generator))[decisive].mean()) for _ in range(permutations)])
+    lo, hi = INTERVAL
+    nan = float("nan")
+    some = bool(decisive.any())
+    return {
+        "hit_rate": float(hits(a)[decisive].mean()) if some else nan,
+        "chance": 1.0 / n_pairs,
+        "hit_permuted": float(np.median(null)) if some else nan,
+        "hit_permuted_lo": float(np.quantile(null, lo)) if some else nan,
+        "hit_permuted_hi": float(np.quantile(null, hi)) if some else nan,
+        "dominant_relative": float((a.gather(1, dominant).squeeze(1) * n_pairs)[decisive].mean()) if some else nan,
+        "entropy_decisive": float(entropy[decisive].mean()) if some else nan,
+        "entropy_other": float(entropy[~decisive].mean()) if bool((~decisive).any()) else nan,
+        "decisive_rows": int(decisive.sum()),
+        "rows": int(n_rows),
+    }

@@ -334,3 +334,22 @@ def heatmap_section(
                 f"these push some rows up and others down, so their mean is near 0 (white) although they move "
                 f"predictions: {listed}. Colour by mean |contribution| to see their size."
             )
+
+
+def truth_section(ws: state.Workspace, data: afm.Dataset, exp: afm.Summary) -> None:
+    """On the salient sample: the AFM's attention against the true per-row pair weights of its recipe."""
+    st.subheader("Attention against the truth")
+    truth = afm.datasets.salient_weights(exp.sample_data)  # the rows the summary explained in full
+    found = cached("truth", (ws.token, data.name, len(data)), lambda: afm.attention.truth_recovery(exp.sample, truth))
+    st.caption(
+        f"The salient sample was generated with known weights: in {found['decisive_rows']:,} of these "
+        f"{found['rows']:,} rows one decisive pair of values takes most of the row's weight (sample_data/SALIENT.md). "
+        "Does the AFM's attention find it? Beside each figure: the same with each row's attention shuffled."
+    )
+    a, b, c = st.columns(3)
+    a.metric("Decisive rows whose top-attention pair is the true one", f"{found['hit_rate']:.1%}")
+    a.caption(f"chance 1/P = {found['chance']:.1%}; shuffled {found['hit_permuted']:.1%} "
+              f"({found['hit_permuted_lo']:.1%}–{found['hit_permuted_hi']:.1%})")  # fmt: skip
+    b.metric("P·a_ij of the decisive pair (1 = uniform)", f"{found['dominant_relative']:.2f}")
+    c.metric("Attention entropy / log P: decisive rows", f"{found['entropy_decisive']:.2f}")
+    c.caption(f"other rows: {found['entropy_other']:.2f} (1 = uniform)")

@@ -187,3 +187,22 @@ def test_seed_stability_trains_once_and_shows_tau(at: AppTest, model, parts, mon
     assert metric(at, "Mean Kendall τ between seeds (by |contribution|)") == f"{tau:.2f}"
     assert at.button(key="stability-run").disabled
     assert math.isfinite(tau)
+
+
+def test_the_salient_sample_opens_from_a_link_and_shows_attention_against_the_truth() -> None:
+    app = AppTest.from_file(str(APP), default_timeout=300)
+    app.query_params["data"] = "salient-regression"
+    app.run()
+    app.switch_page("pages/attention.py").run()
+    assert not app.exception, app.exception
+    ws = app.session_state["ws"]
+    assert ws.bundled == "salient" and ws.data_id == "salient-regression"
+    model = afm.load_model(PRETRAINED / "salient-regression-afm.pt")[0].eval()
+    data = ws.parts["all"]
+    summary = afm.summarize(model, data)
+    found = afm.attention.truth_recovery(summary.sample, afm.datasets.salient_weights(summary.sample_data))
+    assert metric(app, "Decisive rows whose top-attention pair is the true one") == f"{found['hit_rate']:.1%}"
+    assert found["hit_rate"] > 0.9
+    effect = afm.attention_effect(model, data, summary)
+    assert any(f"Attention moves predictions by {effect.attention_abs:.3g}" in i.value for i in app.info)
+    assert not app.warning or not any("predicts as its FM" in w.value for w in app.warning)

@@ -192,3 +192,28 @@ def test_seed_stability_has_a_permutation_null_and_no_tau_for_tied_attention() -
     assert not frame.attrs["attention_tied"] and frame.attrs["attention_tau"] is not None
     lo, median, hi = frame.attrs["attention_tau_permuted"]
     assert -1 <= lo <= median <= hi <= 1 and hi - lo > 0
+
+
+# ---------------------------------------------------------------------------- the salient sample's truth
+
+
+def test_the_default_afm_finds_the_salient_samples_decisive_pairs() -> None:
+    data = afm.datasets.load_parts("salient", task="regression", seed=0)["test"]
+    model = afm.load_model(PRETRAINED / "salient-regression-afm.pt")[0]
+    exp = explain.explain_dataset(model, data)
+    truth = afm.datasets.salient_weights(data)
+    found = afm.attention.truth_recovery(exp, truth, permutations=10)
+    # the pre-trained AFM (default recipe) picks the true decisive pair in (nearly) every decisive row, far above
+    # chance (1/15) and above every shuffle of its own attention
+    assert found["decisive_rows"] > 300 and found["chance"] == pytest.approx(1 / 15)
+    assert found["hit_rate"] > 0.9 > found["hit_permuted_hi"] > 0
+    assert found["entropy_decisive"] < found["entropy_other"] <= 1.0
+    # by hand: the share of decisive rows whose largest attention is at the true argmax
+    a = exp.attention.numpy()
+    decisive = truth.max(1) > 1 / 15 + 1e-9
+    assert found["hit_rate"] == pytest.approx(float((a.argmax(1) == truth.argmax(1))[decisive].mean()), abs=0.01)
+    effect = attention_effect(model, data, exp)
+    assert not effect.negligible and effect.share > 0.3  # attention moves a third of the pair term or more
+    # ... while on the pairs sample the same recipe's attention part is negligible (regression)
+    pairs = afm.datasets.load_parts("sample", task="regression", seed=0)["test"]
+    assert attention_effect(afm.load_model(PRETRAINED / "regression-afm.pt")[0], pairs).negligible

@@ -171,6 +171,9 @@ if ws.is_sample:
     state.show_table(planted, "attention-planted")
     state.show_figure(plots.rank_agreement(planted, len(frame)), "attention-rank-agreement")
 
+if ws.bundled == "salient":
+    sections.truth_section(ws, data, exp)
+
 st.subheader("Spread of attention per pair")
 st.caption(
     "Mean attention hides how much a_ij varies from row to row: the same field pair can get much of a row's weight "

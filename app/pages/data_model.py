@@ -20,8 +20,9 @@ SAMPLE_CHOICES = {"sample": "pairs sample (FM suffices)", "salient": "salient sa
 SAMPLE_NOTES = {
     "sample": "App engagement with a few planted field pairs, each a value × value table: exactly what FM represents, "
     "so AFM's attention has nothing to add and stays near uniform.",
-    "salient": "Viewing sessions where one decisive pair of values, when present, overrides the rest of the row: a "
-    "row-dependent weighting that FM's fixed sum of pairs cannot represent and AFM's attention can.",
+    "salient": "Streaming sessions: usually the viewer's own tastes decide, but five decisive moments (live sport at "
+    "prime time, animation with the kids, ...) override them when present. That row-dependent weighting is what "
+    "FM's fixed sum of pairs cannot represent and AFM's attention can (the regression label shows it best).",
 }
 
 ws = state.workspace()
