@@ -154,7 +154,7 @@ def collect(ws: Any) -> str | None:
         if afm_history is None:
             source += "; the AFM was not trained"
         elif afm_history.stopped == "fm_stopped":  # a Stop during the FM keeps an AFM started exactly at it
-            source = f"stopped during the FM ({done.split(',')[0]}); {afm_history.message}"
+            source = f"{afm_history.message} (FM: {done.split(',')[0].removeprefix('FM ')})"
     else:
         source = f"trained here ({job.seconds:.1f} s)"
     if job.result.get("warm"):
