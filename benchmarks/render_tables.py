@@ -43,7 +43,7 @@ import afm_vs_fm  # noqa: E402  (a script beside this one, not a package)
 
 RESULTS = HERE / "results"
 REPRODUCTION = ROOT / "docs" / "reproduction"
-DOCUMENTS = (ROOT / "docs" / "REPRODUCTION.md", ROOT / "README.md")
+DOCUMENTS = (ROOT / "docs" / "REPRODUCTION.md", ROOT / "README.md", ROOT / "docs" / "ATTENTION.md")
 BLOCK = re.compile(r"(<!-- generated:(bench-[\w-]+) -->)(.*?)(<!-- /generated:\2 -->)", re.S)
 
 FM, FROM_FM, FRESH = "FM", "AFM (FM start)", "AFM (fresh start)"
@@ -443,9 +443,19 @@ def reconcile_markdown(results: Path = RESULTS, reproduction: Path = REPRODUCTIO
 # ---------------------------------------------------------------------------- fill
 
 
+def result_markdown(path: Path) -> str:
+    """A results table a benchmark wrote as markdown (``table.md``), as it is, less its own top heading and with
+    its section headings one level down (they sit inside a document's section)."""
+    lines = [line for line in path.read_text().strip().splitlines() if not line.startswith("# ")]
+    lines = [("#" + line) if line.startswith("### ") else line for line in lines]
+    return "\n".join(lines).strip()
+
+
 def blocks(results: Path = RESULTS, reproduction: Path = REPRODUCTION) -> dict[str, str]:
     """Every block this module renders, by name."""
     return {
+        "bench-recipes": result_markdown(results / "recipes" / "table.md"),
+        "bench-salient-sample": result_markdown(results / "salient_sample" / "table.md"),
         "bench-protocols": protocols_markdown(results, reproduction),
         "bench-reconcile": reconcile_markdown(results, reproduction),
         "bench-afm-vs-fm-fixed": fixed_markdown(results),

@@ -176,7 +176,7 @@ def test_attention_faithfulness_in_a_real_browser(server: str, browser) -> None:
         s.check("Attention", (PLOTLY, DATAFRAME))
         trained = int(metric_value(page, "Seeds trained").split("/")[0])
         assert 1 <= trained < 3
-        assert "Stopped" in page.locator(INFO_BOX).first.inner_text()
+        assert page.locator(INFO_BOX).filter(has_text="Stopped").count() == 1
         page.get_by_role("button", name=f"Train {3 - trained} seed").click()
         s.wait_until_run("Attention", timeout_s=TRAIN_S)
         assert metric_value(page, "Seeds trained") == "3 / 3"
