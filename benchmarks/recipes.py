@@ -123,14 +123,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "recipes")
+    parser.add_argument("--recipes", nargs="*", default=list(RECIPES), choices=RECIPES, help="recipes to train")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KNOB=VALUE", help="override a default knob")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    base = TrainConfig()
+    knobs = {k.name: k for k in afm.config.knobs()}
+    overrides = dict(item.split("=", 1) for item in args.set)
+    base = TrainConfig(**{name: knobs[name].check(value) for name, value in overrides.items()})
     args.out.mkdir(parents=True, exist_ok=True)
     started, rows = time.perf_counter(), []
     for name, (spec, task) in datasets(args.data).items():
         for seed in range(args.seeds):
-            for recipe in RECIPES:
+            for recipe in args.recipes:
                 rows.append(run(name, spec, task, seed, recipe, base))
                 r = rows[-1]
                 print(f"{name} seed {seed} {recipe}: valid FM {r['fm_valid']:.4f} AFM {r['afm_valid']:.4f}, "
