@@ -124,7 +124,9 @@ def test_a_training_job_stopped_mid_way_keeps_the_best_epoch() -> None:
     job.stop("s")
     assert job.wait(30) and job.state == jobs.STOPPED
     fm, history = job.result["fm"]
-    assert "afm" not in job.result and history.stopped == "callback" and 1 <= len(history.epochs) < 50
+    assert history.stopped == "callback" and 1 <= len(history.epochs) < 50
+    # the AFM is kept, untrained, started exactly at the FM's best epoch (issue 24)
+    assert job.result["afm"][1].stopped == "fm_stopped" and job.result["afm"][1].epochs == []
     best = min(e["valid_rmse"] for e in history.epochs)
     valid = afm.evaluate(fm, parts["valid"], label_range=afm.label_range(parts["train"], "regression"))
     assert valid["rmse"] == pytest.approx(min(best, history.start["valid_rmse"]), rel=1e-5)
