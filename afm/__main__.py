@@ -1,12 +1,21 @@
-"""``python -m afm``: see ``afm.cli``."""
+"""``python -m afm`` and the ``afm`` console script: see ``afm.cli``."""
+
+from __future__ import annotations
 
 import os
 import sys
 
-# OpenMP threads that spin while waiting lose most of their time on a shared, busy machine; passive
-# waiting costs little on a quiet one. Set before torch loads (a user's own setting wins).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .cli import main  # noqa: E402
+def main(prog: str = "afm") -> int:
+    """The command line (``afm.cli.main``), with OpenMP told to wait passively."""
+    # OpenMP threads that spin while waiting lose most of their time on a shared, busy machine; passive
+    # waiting costs little on a quiet one. Set before torch loads, which ``import afm`` does not do (a user's
+    # own setting wins).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from .cli import main as cli_main
 
-sys.exit(main())
+    return cli_main(prog=prog)
+
+
+if __name__ == "__main__":
+    sys.exit(main("python -m afm"))

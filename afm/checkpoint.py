@@ -170,9 +170,10 @@ MAX_FIELDS = 10_000  # P = F(F-1)/2 pairs; beyond this a checkpoint is not a pla
 
 def _check_sizes(config: dict[str, Any], state: dict[str, Any], source: str) -> None:
     """The config's sizes must be plain ints that the stored tensors actually have."""
-    sizes = {name: config.get(name) for name in ("n_features", "n_fields", "embed_dim")}
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes.values()):
-        raise ValueError(f"{source}: checkpoint config sizes must be positive integers, got {sizes}")
+    given = {name: config.get(name) for name in ("n_features", "n_fields", "embed_dim")}
+    sizes = {name: v for name, v in given.items() if isinstance(v, int) and not isinstance(v, bool) and v >= 1}
+    if len(sizes) < len(given):
+        raise ValueError(f"{source}: checkpoint config sizes must be positive integers, got {given}")
     if sizes["n_fields"] > MAX_FIELDS:
         raise ValueError(f"{source}: n_fields {sizes['n_fields']} is more than {MAX_FIELDS}")
     V = state.get("V")

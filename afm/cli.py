@@ -1,4 +1,5 @@
-"""Command line: ``python -m afm train | evaluate | explain | predict | stability | runs | download``.
+"""Command line: ``afm train | evaluate | explain | predict | stability | runs | reproduce | download | dashboard``
+(the ``afm`` console script, or ``python -m afm``).
 
 Bad arguments and bad files give one line on stderr and exit status 2, never a traceback.
 Distributed training: ``torchrun --standalone --nproc_per_node 2 -m afm train ...``.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -121,8 +124,8 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type = Train
             group.add_argument(*flags, dest=k.name, type=_KIND_TYPES[k.kind], default=k.default, help=help_text)
 
 
-def build_parser(config_class: type = TrainConfig) -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m afm", description="Attentional Factorization Machines: train, inspect, predict.")
+def build_parser(config_class: type = TrainConfig, prog: str = "python -m afm") -> argparse.ArgumentParser:
+    parser = _Parser(prog=prog, description="Attentional Factorization Machines: train, inspect, predict.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train an AFM or FM", description="Train an AFM or FM and save a checkpoint.")
@@ -211,6 +214,15 @@ def build_parser(config_class: type = TrainConfig) -> argparse.ArgumentParser:
     d = sub.add_parser("download", help="fetch Frappe or MovieLens-tag", description="Download a data set (internet).")
     d.add_argument("name", choices=["frappe", "movielens_tag"])
     d.add_argument("--root", type=Path, default=Path("data"), help="folder to write to (default data/)")
+
+    sub.add_parser(
+        "dashboard",
+        help="start the dashboard (Streamlit)",
+        description=f"Start the dashboard: streamlit run {app_dir() / 'streamlit_app.py'} with this Python. "
+        "Every further argument goes to streamlit run, e.g. --server.port 8600 or --server.address 0.0.0.0; "
+        "Streamlit prints the address to open.",
+        usage=f"{prog} dashboard [-h] [streamlit run options ...]",
+    )
     return parser
 
 
@@ -494,6 +506,25 @@ def cmd_download(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def app_dir() -> Path:
+    """The dashboard's folder: the copy installed inside the package (``afm/app``, from the repository's
+    top-level ``app/`` by pyproject's package-dir mapping), else, in a source checkout or an editable
+    install, that top-level folder itself (as ``afm.datasets.SAMPLE_DIR`` finds the sample)."""
+    installed = Path(__file__).resolve().parent / "app"
+    return installed if (installed / "streamlit_app.py").is_file() else Path(__file__).resolve().parent.parent / "app"
+
+
+def cmd_dashboard(args: argparse.Namespace) -> None:
+    script = app_dir() / "streamlit_app.py"
+    if not script.is_file():
+        raise CLIError(f"the dashboard is not installed: no {script}")
+    command = [sys.executable, "-m", "streamlit", "run", str(script), *args.streamlit_args]
+    if os.name == "posix":  # streamlit takes this process over: Ctrl-C and kill reach it, its exit status is ours
+        os.execv(sys.executable, command)
+    else:  # Windows has no exec that keeps the console
+        raise SystemExit(subprocess.call(command))
+
+
 COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
@@ -503,11 +534,16 @@ COMMANDS = {
     "runs": cmd_runs,
     "reproduce": cmd_reproduce,
     "download": cmd_download,
+    "dashboard": cmd_dashboard,
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m afm") -> int:
+    parser = build_parser(prog=prog)
+    args, extra = parser.parse_known_args(argv)  # only dashboard takes arguments of its own (streamlit's)
+    if extra and args.command != "dashboard":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.streamlit_args = extra
     try:
         COMMANDS[args.command](args)
     except (CLIError, ValueError, ConnectionError, OSError) as err:

@@ -105,7 +105,7 @@ class TrainConfig:
     """Every knob of one training; the single source of the default settings.
 
     The defaults were chosen on validation data (Frappe's and the bundled sample's) by
-    ``benchmarks/afm_vs_fm.py`` and the runs README's "Defaults" section describes. The default AFM
+    ``benchmarks/afm_vs_fm.py`` and the runs docs/defaults.md describes. The default AFM
     recipe is the paper's: train an FM (``lr``, ``dropout``, ``batch_size``), start an AFM exactly at
     it (``AFM.from_fm``) and train that with ``finetune_lr``; ``fit`` keeps the FM start when no epoch
     improves the validation loss, so the default AFM is never worse than its FM on validation.
@@ -145,7 +145,7 @@ class TrainConfig:
         bounds=(0.0, 0.9),
         live=True,
     )
-    # 0.1 stopped every FM-started AFM on the sample from improving on its FM (README, "Defaults")
+    # 0.1 stopped every FM-started AFM on the sample from improving on its FM (docs/defaults.md)
     attention_dropout: float = knob(
         0.0,
         "Dropout on the attention weights",

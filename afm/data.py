@@ -16,12 +16,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:  # pandas loads when a table is read, not with the model and the trainer
+    import pandas as pd
 
 _ODD_WHITESPACE = re.compile(r"[^\S \n]| {2}")  # tabs, CR, unicode spaces, runs of spaces
 
@@ -353,6 +355,8 @@ def _assign_ranges(
 
 def _numeric_column(column: pd.Series, name: str, source: str) -> np.ndarray:
     """A float64 array, or ValueError naming the first row that is not a finite number."""
+    import pandas as pd
+
     x = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     with np.errstate(invalid="ignore"):
         bad = np.flatnonzero(~(np.abs(x) <= _FLOAT32_MAX))  # NaN, inf, or beyond float32
@@ -374,6 +378,8 @@ def read_table(source: str | os.PathLike[str] | pd.DataFrame | io.BytesIO, name:
 def guess_columns(frame: pd.DataFrame, label: str) -> tuple[list[str], list[str]]:
     """(categorical, numeric): number columns (not booleans) are numeric, every other column but the
     label is categorical. ``load_table`` uses this rule when given neither list."""
+    import pandas as pd
+
     others = [c for c in frame.columns if c != label]
     numeric = [
         c for c in others if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
@@ -405,6 +411,8 @@ def _read_table(
     """Read a table within the cell budget: Parquet's row and column counts come from its metadata
     before any data is read (a small, highly compressed file cannot expand past the budget); a CSV is
     read up to the budget's row count for its width, and one row more is an error."""
+    import pandas as pd
+
     if isinstance(path_or_frame, pd.DataFrame):
         return path_or_frame, name or "frame"
     source = name or str(path_or_frame)

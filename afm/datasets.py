@@ -296,7 +296,8 @@ def load_parts(
     if text in SAMPLES:
         data = sample("binary" if task == "binary" else "regression", name=text)
         if schema is not None:
-            data = load_table(sample_frame(text), data.schema.label, schema=schema, name=data.name)
+            label = _bundled(text).labels["binary" if task == "binary" else "regression"]
+            data = load_table(sample_frame(text), label, schema=schema, name=data.name)
     elif path.is_dir():
         stems = {p.name.split(".")[0] for p in path.glob("*.libfm")}
         stem = "frappe" if "frappe" in stems else "ml-tag" if "ml-tag" in stems else None

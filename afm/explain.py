@@ -125,12 +125,11 @@ def feature_pair_frame(
     the sample's rows. A whole-data ``Explanation`` gives every row. ``frame.attrs`` holds ``rows`` (the
     rows counted) and ``of_rows`` (the rows of ``data``).
     """
-    if summary is None and not isinstance(explanation, Explanation):
-        summary = as_summary(model, data, explanation)
-    if summary is not None:
-        exp, rows = summary.sample, summary.sample_data
+    if summary is None and isinstance(explanation, Explanation):
+        exp, rows = explanation, data
     else:
-        exp, rows = explanation, data  # type: ignore[assignment]
+        summary = summary if summary is not None else as_summary(model, data, explanation)
+        exp, rows = summary.sample, summary.sample_data
     empty = ["label", "feature_i", "feature_j", "id_i", "id_j", "field_i", "field_j", "count"]
     if exp.pairs.numel() == 0 or len(rows) == 0:
         return pd.DataFrame(columns=empty)

@@ -54,12 +54,19 @@ INTERVAL = (0.05, 0.95)  # the "90% interval" across seeds: the 5th and 95th per
 # ---------------------------------------------------------------------------- attention vs contribution
 
 
+def _constant(x: np.ndarray, y: np.ndarray) -> bool:
+    """True when a rank correlation is undefined: fewer than two values, or either side constant (SciPy would
+    warn and give NaN)."""
+    return len(x) < 2 or bool(np.ptp(x) == 0) or bool(np.ptp(y) == 0)
+
+
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman's rank correlation (average ranks for ties); NaN when either side is constant."""
-    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
-    if len(rx) < 2 or np.ptp(rx) == 0 or np.ptp(ry) == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
+    """Spearman's rank correlation (``scipy.stats.spearmanr``, average ranks for ties); NaN when either side
+    is constant."""
+    from scipy.stats import spearmanr  # on first use: `import afm` stays light
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    return float("nan") if _constant(x, y) else float(spearmanr(x, y).statistic)
 
 
 def _top_agreement(attention: Tensor, contribution: Tensor) -> Tensor:
@@ -147,8 +154,8 @@ def attention_agreement(
     # the permuted Spearman ranks the sample's permuted means against the sample's mean |c|
     sample_abs_c = exp.contribution.double().abs().mean(0).numpy()
     permuted_spearman = np.array([_spearman(row, sample_abs_c) for row in permuted_sums])
-    for name, values in (("top_pair", permuted_top / n_rows), ("spearman", permuted_spearman)):
-        finite = values[np.isfinite(values)]
+    for name, null in (("top_pair", permuted_top / n_rows), ("spearman", permuted_spearman)):
+        finite = null[np.isfinite(null)]
         out[f"{name}_permuted"] = float(np.median(finite)) if finite.size else nan
         out[f"{name}_permuted_lo"] = float(np.quantile(finite, lo)) if finite.size else nan
         out[f"{name}_permuted_hi"] = float(np.quantile(finite, hi)) if finite.size else nan
@@ -305,14 +312,11 @@ class SeedProgress:
 
 
 def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
-    """Kendall's τ-b between two score vectors (ties counted as in ``scipy.stats.kendalltau``)."""
+    """Kendall's τ-b between two score vectors (``scipy.stats.kendalltau``); NaN when either side is constant."""
+    from scipy.stats import kendalltau  # on first use: `import afm` stays light
+
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    i, j = np.triu_indices(len(x), 1)
-    dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
-    pairs_x, pairs_y = np.count_nonzero(dx), np.count_nonzero(dy)
-    if pairs_x == 0 or pairs_y == 0:
-        return float("nan")
-    return float((dx * dy).sum() / math.sqrt(pairs_x * pairs_y))
+    return float("nan") if _constant(x, y) else float(kendalltau(x, y).statistic)
 
 
 def mean_kendall_tau(scores: Sequence[np.ndarray]) -> float:

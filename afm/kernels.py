@@ -17,6 +17,7 @@ exist only because autograd's generic versions spend most of a training step on 
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any
 
 import torch
@@ -170,8 +171,16 @@ def _threads() -> int:
     return torch.get_num_threads()
 
 
-def _contiguous(*tensors: Tensor | None) -> list[Tensor | None]:
-    return [None if x is None else x.detach().contiguous() for x in tensors]
+def _contiguous(*tensors: Tensor) -> list[Tensor]:
+    return [x.detach().contiguous() for x in tensors]
+
+
+def _library() -> ctypes.CDLL:
+    """The fused kernel's library, where ``fused_applies`` said there is one."""
+    lib = native.library()
+    if lib is None:
+        raise RuntimeError("afm's fused C kernel is not available (afm.native.info() says why)")
+    return lib
 
 
 def _mask(keep: Tensor | None, e: Tensor) -> Tensor | None:
@@ -189,18 +198,22 @@ class _FusedInteraction(torch.autograd.Function):
     def forward(ctx: Any, e: Tensor, W: Tensor, b: Tensor, h: Tensor, keep: Tensor | None) -> tuple[Tensor, ...]:
         e, W, b, h = _contiguous(e, W, b, h)
         keep = _mask(keep, e)
-        pooled, score, attention, _ = _bridge.forward(native.library(), e, W, b, h, keep, threads=_threads())
+        pooled, score, attention, _ = _bridge.forward(_library(), e, W, b, h, keep, threads=_threads())
         ctx.save_for_backward(e, W, b, h, keep, attention)
         return pooled, score, attention
 
     @staticmethod
-    def backward(ctx: Any, grad_pooled: Tensor, grad_score: Tensor, grad_attention: Tensor) -> tuple[Any, ...]:
+    def backward(
+        ctx: Any, grad_pooled: Tensor | None, grad_score: Tensor | None, grad_attention: Tensor | None
+    ) -> tuple[Any, ...]:
         e, W, b, h, keep, attention = ctx.saved_tensors
         # named, so that the contiguous copies (of an expanded gradient, say) outlive the C call
-        grad_pooled, grad_score, grad_attention = _contiguous(grad_pooled, grad_score, grad_attention)
+        grad_score = None if grad_score is None else grad_score.detach().contiguous()
+        grad_attention = None if grad_attention is None else grad_attention.detach().contiguous()
         if grad_pooled is None:  # only score or attention were used
             grad_pooled = e.new_zeros(e.shape[0], e.shape[2])
-        grads = _bridge.backward(native.library(), e, W, b, h, keep, attention, grad_pooled, grad_score,
+        grad_pooled = grad_pooled.detach().contiguous()
+        grads = _bridge.backward(_library(), e, W, b, h, keep, attention, grad_pooled, grad_score,
                                  grad_attention, threads=_threads())  # fmt: skip
         return *grads, None
 
@@ -235,7 +248,8 @@ def interaction(
         if torch.is_grad_enabled() and any(x.requires_grad for x in (e, W, b, h)):
             return _FusedInteraction.apply(e, W, b, h, keep)
         e, W, b, h = _contiguous(e, W, b, h)  # prediction: no autograd node
-        return _bridge.forward(native.library(), e, W, b, h, _mask(keep, e), threads=_threads())[:3]
+        pooled, score, attention, _ = _bridge.forward(_library(), e, W, b, h, _mask(keep, e), threads=_threads())
+        return pooled, score, attention
     return attention_pool(pair_products(e), W, b, h, keep)
 
 
@@ -248,7 +262,11 @@ def interaction_terms(
     check_interaction(e, W, b, h, keep, p)
     if fused_available(e, W, b, h, p):
         e, W, b, h, p = _contiguous(e, W, b, h, p)
-        return _bridge.forward(native.library(), e, W, b, h, _mask(keep, e), p, threads=_threads())  # type: ignore[return-value]
+        pooled, score, attention, interaction = _bridge.forward(
+            _library(), e, W, b, h, _mask(keep, e), p, threads=_threads()
+        )
+        assert interaction is not None  # p was given
+        return pooled, score, attention, interaction
     u = pair_products(e)
     pooled, score, attention = attention_pool(u, W, b, h, keep)
     return pooled, score, attention, u @ p
@@ -288,17 +306,19 @@ def self_test(lib: Any) -> None:
     upstream = [torch.randn(batch, k, generator=g), torch.randn(batch, n_pairs, generator=g)]
     upstream.append(torch.randn(batch, n_pairs, generator=g))
     ours = _bridge.forward(lib, e, W, b, h, keep, p, threads=2)
-    ours_grads = _bridge.backward(lib, e, W, b, h, keep, ours[2], *upstream, threads=2)
+    ours_grads = _bridge.backward(lib, e, W, b, h, keep, ours[2], upstream[0], upstream[1], upstream[2], threads=2)
     # autograd even where the first use comes under no_grad or inference_mode (predict, evaluate)
     with torch.inference_mode(False), torch.enable_grad():
         leaves = [x.double().requires_grad_() for x in (e, W, b, h)]
         u = pair_products(leaves[0])
-        outputs = attention_pool(u, *leaves[1:], keep.double())
-        total = sum((o * g_.double()).sum() for o, g_ in zip(outputs, upstream, strict=True))
+        outputs = attention_pool(u, leaves[1], leaves[2], leaves[3], keep.double())
+        total = torch.stack([(o * g_.double()).sum() for o, g_ in zip(outputs, upstream, strict=True)]).sum()
         grads = torch.autograd.grad(total, leaves)
     expected = [*outputs, (u @ p.double()).detach(), *grads]
     names = ["pooled", "score", "attention", "interaction", "grad e", "grad W", "grad b", "grad h"]
     for name, a, ref in zip(names, [*ours, *ours_grads], expected, strict=True):
+        if a is None:  # the interaction, which comes back because p was given
+            raise AssertionError(f"{name} did not come back")
         ref = ref.detach()
         error = (a.double() - ref).abs().max().item()
         if not error <= 1e-4 * (ref.abs().max().item() + 1e-6):  # NaN fails too

@@ -112,20 +112,17 @@ def label_range(data: Dataset, task: str = "regression") -> tuple[float, float] 
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U, ties averaged); NaN with one class only."""
-    positive = positive.astype(bool)
-    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
-    if n_pos == 0 or n_neg == 0:
+    """Area under the ROC curve (scikit-learn's ``roc_auc_score``; tied scores count half); NaN with one
+    class only or a NaN score, where it is undefined."""
+    from sklearn.metrics import roc_auc_score  # on first use: `import afm` stays light
+
+    positive = np.asarray(positive).astype(bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    if positive.all() or not positive.any() or np.isnan(scores).any():
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    sorted_scores = scores[order]
-    # average ranks over ties
-    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
-    starts = np.concatenate([[0], boundaries])
-    ends = np.concatenate([boundaries, [len(scores)]])
-    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    # ±inf logits (a model that blew up) still rank: the AUC reads only the order, which clipping keeps
+    finite = np.finfo(np.float64).max
+    return float(roc_auc_score(positive, np.clip(scores, -finite, finite)))
 
 
 @torch.inference_mode()
@@ -159,7 +156,7 @@ def metrics_of(pred: np.ndarray, y: np.ndarray, task: str, label_range: tuple[fl
         lo, hi = label_range if label_range is not None else (float(y.min()), float(y.max()))
         err = np.clip(pred, lo, hi) - y
         return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))), "n": float(len(y))}
-    positive = spec.positive(y)
+    positive = np.asarray(spec.positive(y), dtype=bool)
     p = np.clip(spec.probability(pred), 1e-7, 1 - 1e-7)
     logloss = -np.mean(np.where(positive, np.log(p), np.log(1 - p)))
     return {

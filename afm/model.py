@@ -116,10 +116,42 @@ def pair_vectors(e: Tensor) -> Tensor:
     return kernels.pair_products(e)
 
 
+def _resolve_config(kind: str, config: ModelConfig | int | None, **settings: Any) -> ModelConfig:
+    """The ``ModelConfig`` that ``AFM(...)`` / ``FM(...)`` was given, or the one its settings build.
+
+    ``config`` is a ``ModelConfig`` (then no other setting may be given: which would win?), or the number of
+    features (the positional form ``AFM(100, 4)``), or None (``n_features=`` by keyword). Settings left as
+    None take the dataclass's defaults.
+    """
+    given = {name: value for name, value in settings.items() if value is not None}
+    name = kind.upper()
+    if isinstance(config, ModelConfig):
+        if given:
+            raise TypeError(
+                f"{name}(config) takes no other settings, got {', '.join(sorted(given))} too: "
+                "use dataclasses.replace(config, ...) to change a config"
+            )
+        return config
+    if config is not None:  # AFM(100, 4, ...): the first positional argument is the number of features
+        if "n_features" in given:
+            raise TypeError(f"{name}() got n_features twice: as the first argument ({config}) and by keyword")
+        given["n_features"] = config
+    missing = [size for size in ("n_features", "n_fields") if size not in given]
+    if missing:
+        raise TypeError(
+            f"{name}() needs a ModelConfig or both n_features and n_fields "
+            f"(e.g. {name}(n_features=100, n_fields=4)); missing {' and '.join(missing)}"
+        )
+    if kind == "fm":
+        given["attention_factor"] = 0  # FM has no attention network
+    return ModelConfig(kind, **given)
+
+
 class _FactorizationMachine(nn.Module):
     """Shared parts: w0, w, V, the embedded inputs and the linear terms."""
 
     config: ModelConfig
+    pairs: Tensor  # [P, 2] a buffer: the field indices (i, j) of each pair, in triu order
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -236,22 +268,24 @@ class AFM(_FactorizationMachine):
 
     def __init__(
         self,
-        config: ModelConfig | int,
+        config: ModelConfig | int | None = None,
         n_fields: int | None = None,
-        embed_dim: int = 16,
-        attention_factor: int = 16,
-        dropout: float = 0.0,
-        attention_dropout: float = 0.0,
+        embed_dim: int | None = None,
+        attention_factor: int | None = None,
+        dropout: float | None = None,
+        attention_dropout: float | None = None,
         *,
-        seed: int = 0,
-        p_init: str = "ones",
+        n_features: int | None = None,
+        seed: int | None = None,
+        p_init: str | None = None,
     ) -> None:
-        """``AFM(config)`` with a ``ModelConfig`` of kind "afm"; ``AFM(n_features, n_fields, ...)`` is a
-        convenience that builds that config from the keywords."""
-        if not isinstance(config, ModelConfig):
-            config = ModelConfig(
-                "afm", config, n_fields, embed_dim, attention_factor, dropout, attention_dropout, seed, p_init
-            )
+        """``AFM(config)`` with a ``ModelConfig`` of kind "afm", or the sizes and settings that build one:
+        ``AFM(n_features=100, n_fields=4, embed_dim=8, attention_factor=4)``, or positionally
+        ``AFM(100, 4, 8, 4)``. A setting left out takes ``ModelConfig``'s default (k = t = 16, no dropout,
+        seed 0, p = ones). A config and sizes together, or neither, raise ``TypeError``."""
+        sizes = {"n_features": n_features, "n_fields": n_fields, "embed_dim": embed_dim}
+        settings = {"attention_factor": attention_factor, "dropout": dropout, "attention_dropout": attention_dropout}
+        config = _resolve_config("afm", config, **sizes, **settings, seed=seed, p_init=p_init)
         if config.kind != "afm":
             raise ValueError(f"AFM needs a config of kind 'afm', got {config.kind!r}")
         if config.attention_factor < 1:
@@ -339,16 +373,19 @@ class FM(_FactorizationMachine):
 
     def __init__(
         self,
-        config: ModelConfig | int,
+        config: ModelConfig | int | None = None,
         n_fields: int | None = None,
-        embed_dim: int = 16,
-        dropout: float = 0.0,
+        embed_dim: int | None = None,
+        dropout: float | None = None,
         *,
-        seed: int = 0,
+        n_features: int | None = None,
+        seed: int | None = None,
     ) -> None:
-        """``FM(config)`` with a ``ModelConfig`` of kind "fm"; ``FM(n_features, n_fields, ...)`` builds it."""
-        if not isinstance(config, ModelConfig):
-            config = ModelConfig("fm", config, n_fields, embed_dim, 0, dropout, 0.0, seed)
+        """``FM(config)`` with a ``ModelConfig`` of kind "fm", or the sizes that build one:
+        ``FM(n_features=100, n_fields=4, embed_dim=8)`` or ``FM(100, 4, 8)`` (defaults as ``AFM``'s)."""
+        config = _resolve_config(
+            "fm", config, n_features=n_features, n_fields=n_fields, embed_dim=embed_dim, dropout=dropout, seed=seed
+        )
         if config.kind != "fm":
             raise ValueError(f"FM needs a config of kind 'fm', got {config.kind!r}")
         super().__init__(config)
@@ -367,7 +404,7 @@ class FM(_FactorizationMachine):
         return prediction, parts
 
 
-MODELS: dict[str, type[_FactorizationMachine]] = {}  # kind -> class, filled below
+MODELS: dict[str, type[AFM] | type[FM]] = {}  # kind -> class, filled below
 
 
 def build_model(config: ModelConfig | dict[str, Any]) -> AFM | FM:

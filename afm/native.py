@@ -405,7 +405,7 @@ def _obtain() -> tuple[ctypes.CDLL | None, str]:
     for _ in range(2):  # the cached library, or a new one; a rejected cached one: one rebuild
         record = _read_record(folder, key)
         fresh = record is None
-        if fresh:
+        if record is None:
             record = _build(compiler, folder, key, source_id, openmp, problems[-1] if problems else None)
         problem = _check_file(folder, key, record, private)
         if problem is None:

@@ -144,8 +144,8 @@ def anchored_colours(lo: float, hi: float, anchor: float | None) -> list[list[An
         return [[i / 4, colour] for i, colour in enumerate(WHITE_RED)]
     mid = min(max((anchor - lo) / (hi - lo), 0.0), 1.0) if hi > lo else 0.5
     blue, light_blue, white, light_red, red = BLUE_WHITE_RED
-    stops = [[0.0, blue], [mid / 2, light_blue], [mid, white], [mid + (1 - mid) / 2, light_red], [1.0, red]]
-    return [stop for stop in stops if 0.0 <= stop[0] <= 1.0]
+    stops = [(0.0, blue), (mid / 2, light_blue), (mid, white), (mid + (1 - mid) / 2, light_red), (1.0, red)]
+    return [[at, colour] for at, colour in stops if 0.0 <= at <= 1.0]
 
 
 def cell_decimals(lo: float, hi: float, digits: int = 3) -> int:
@@ -440,7 +440,7 @@ def prediction_density(
     y: np.ndarray, predictions: dict[str, np.ndarray], bins: int = 30, title: str = "Predicted vs true"
 ) -> go.Figure:
     """One panel per model (AFM, then FM), side by side on the same axes: how many rows fall in each
-    (label, prediction) cell of a ``bins`` x ``bins`` grid (``density_edges``; z[r][c] = rows with the
+    (label, prediction) cell of a ``bins`` x ``bins`` grid (``density_edges``; ``z[r][c]`` = rows with the
     prediction in bin r and the label in bin c, empty cells blank), with the diagonal y = x. Two
     overplotted clouds of thousands of points hide each other; counts do not."""
     from plotly.subplots import make_subplots

@@ -78,6 +78,13 @@ EQUAL = 1e-6  # metric differences below this are float rounding (an AFM that ke
 NEARLY_UNIFORM = 0.1  # attention spread below this: weights within about 10% of 1/P
 
 
+def _as_fm(model: AFM | FM) -> FM:
+    """``train_model("fm", ...)``'s model, typed as the FM it is."""
+    if not isinstance(model, FM):
+        raise TypeError(f"expected an FM, got {type(model).__name__}")
+    return model
+
+
 @dataclass
 class Plan:
     """How much to run: ``quick`` is a smoke test (seconds to a minute); ``full`` is what the docs report.
@@ -253,7 +260,7 @@ class Setting:
         parts = self.parts[seed]
         config = dataclasses.replace(self.base, dropout=dropout, seed=seed)
         model, history = train_model("fm", config, parts["train"], parts["valid"])
-        self.fms[(dropout, seed)] = model  # the start of the FM-pretrained AFMs
+        self.fms[(dropout, seed)] = _as_fm(model)  # the start of the FM-pretrained AFMs
         point = {"attention_factor": float("nan"), "l2_attention": float("nan"), "dropout": dropout}
         self._record("fm", 0, point, seed, model, history, seconds=time.perf_counter() - started)
 
@@ -269,12 +276,13 @@ class Setting:
             fm_row = next(
                 r for r in self.rows if r["model"] == "fm" and r["dropout"] == fm_dropout and r["seed"] == seed
             )
+            model: AFM | FM
             if kind == "fm-continued":  # the control for the extra epochs at a smaller learning rate
                 model = copy.deepcopy(fm)
             else:
                 model = AFM.from_fm(copy.deepcopy(fm), t, dropout, self.plan.attention_dropout, seed=seed)
-            if kind == "afm-uniform":  # the control for p: h stays 0, so every a_ij stays 1/P
-                model.h.requires_grad_(False)
+                if kind == "afm-uniform":  # the control for p: h stays 0, so every a_ij stays 1/P
+                    model.h.requires_grad_(False)
             history = fit(
                 model,
                 parts["train"],
@@ -387,9 +395,10 @@ class Setting:
 
         fm_dropout = chosen["fm"]["dropout"]
         config = dataclasses.replace(self.base, dropout=fm_dropout, seed=seed, epochs=plan.curve_epochs, patience=None)
-        fm, history = train_model(
+        trained, history = train_model(
             "fm", config, parts["train"], parts["valid"], callback=recorder(FM_ROW, "FM", 0, True)
         )
+        fm = _as_fm(trained)
         values = [e[f"valid_{self.loss}"] for e in history.epochs]
         start = history.start[f"valid_{self.loss}"] if history.start else math.inf
         handover = max(early_stopping_epoch(start, values, plan.patience), 1)

@@ -191,7 +191,7 @@ class _Sums:
         uniform, moved = _numpy(e.uniform_part), _numpy(e.attention_part)
 
         def total(x: np.ndarray) -> np.ndarray:
-            return np.sum(x, axis=0, dtype=np.float64)
+            return x.sum(axis=0, dtype=np.float64)
 
         batch = {
             "attention": total(attention),
@@ -274,11 +274,11 @@ def summarize(
     index = sample_index(len(data), sample_rows, seed)
     acc: _Sums | None = None
     kept: dict[str, Tensor] = {}
-    bias, uniform_weight = 0.0, torch.tensor(1.0)
+    bias, uniform_weight, pairs = 0.0, torch.tensor(1.0), torch.empty(0, 2, dtype=torch.long)
     for start, e in explain_batches(model, data, batch_size):
         if acc is None:  # the first batch says the shapes
             acc = _Sums(e.attention.shape[1], e.linear.shape[1])
-            bias, uniform_weight = float(e.bias), e.uniform_weight.cpu()
+            bias, uniform_weight, pairs = float(e.bias), e.uniform_weight.cpu(), e.pairs.cpu()
             kept = {name: _empty_like(getattr(e, name), len(index)) for name in ROW_FIELDS}
         acc.add(e)
         end = start + e.attention.shape[0]
@@ -288,7 +288,7 @@ def summarize(
             for name in ROW_FIELDS:
                 kept[name][lo:hi] = getattr(e, name)[local].cpu()
     assert acc is not None  # data is not empty
-    sample = Explanation(bias=torch.tensor(bias), pairs=acc.pairs, uniform_weight=uniform_weight, **kept)  # type: ignore[arg-type]
+    sample = Explanation(bias=torch.tensor(bias), pairs=pairs, uniform_weight=uniform_weight, **kept)
     return acc.summary(sample, bias, index, data)
 
 

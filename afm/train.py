@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -43,7 +43,7 @@ class Progress:
     epoch_end: bool = False
     metrics: dict[str, float] = field(default_factory=dict)  # validation metrics (epoch ends)
     history: History | None = None
-    model: nn.Module | None = None  # the model being trained (e.g. to keep a copy of its best weights)
+    model: AFM | FM | None = None  # the model being trained (e.g. to keep a copy of its best weights)
 
     @property
     def fraction(self) -> float:
@@ -203,7 +203,7 @@ def fit(
     history = History(task, monitor)
     best_value, best_state, last_good, waited = None, None, _snapshot(model), 0
     clip_range = label_range(train, task)
-    penalise = l2_attention > 0 and isinstance(model, AFM)
+    penalised = model.W if l2_attention > 0 and isinstance(model, AFM) else None  # L2 on the attention's W
     if valid is not None:
         start_metrics = evaluate(model, valid, task, label_range=clip_range, device=device)
         start_metrics.pop("n", None)
@@ -226,7 +226,7 @@ def fit(
                     pred = net(idx[rows], None if all_ones else val[rows])
                     # a rank whose share of a tiny last batch is empty still joins the gradient sync
                     loss = loss_fn(pred, y[rows]) if len(rows) else pred.sum() * 0.0
-                    total = loss + l2_attention * model.W.square().sum() if penalise else loss
+                    total = loss + l2_attention * penalised.square().sum() if penalised is not None else loss
                     opt.zero_grad(set_to_none=True)
                     total.backward()
                     batch_loss = loss.detach()
@@ -363,7 +363,10 @@ def _build(kind: str, config: TrainConfig, train: Dataset) -> AFM | FM:
     return build_model(config.model_config(kind, train))
 
 
-def _warm(model: AFM | FM, start: AFM | FM | None) -> AFM | FM:
+_Model = TypeVar("_Model", AFM, FM)
+
+
+def _warm(model: _Model, start: AFM | FM | None) -> _Model:
     """``model`` with ``start``'s weights (same shapes), or as it is when ``start`` is None."""
     if start is not None:
         model.load_state_dict(start.state_dict())
@@ -403,7 +406,7 @@ def train_pair(
     common = _fit_kwargs(config, callback, device)
     warm = warm or {}
     if fm is None:
-        fm_model = _warm(_build("fm", config, train), warm.get("fm"))
+        fm_model = _warm(FM(config.model_config("fm", train)), warm.get("fm"))
         fm_epochs = (
             config.pretrain_epochs if config.afm_recipe != "scratch" and config.pretrain_epochs else config.epochs
         )
@@ -426,7 +429,7 @@ def train_pair(
         return result
     afm_fit = {**common, "l2_attention": config.l2_attention, "seed": config.seed}
     if "afm" in warm:
-        afm = _warm(_build("afm", config, train), warm["afm"])
+        afm = _warm(AFM(config.model_config("afm", train)), warm["afm"])
         lr = config.scratch_lr if recipe == "scratch" else config.finetune_lr
         history = fit(afm, train, valid, **{**afm_fit, "lr": lr if lr is not None else config.lr})
         history.recipe = recipe
@@ -438,10 +441,10 @@ def train_pair(
         if name == "from_fm":
             afm, lr = _from_fm(fm_model, config), config.finetune_lr
         else:
-            afm, lr = _build("afm", config, train), config.scratch_lr
+            afm, lr = AFM(config.model_config("afm", train)), config.scratch_lr
         history = fit(afm, train, valid, **{**afm_fit, "lr": lr if lr is not None else config.lr})
         history.recipe = name
-        trained[name] = (afm, history)  # type: ignore[assignment]
+        trained[name] = (afm, history)
         if history.stopped == "callback":  # Stop: no second candidate
             break
     chosen = _better(trained, fm_history.monitor) if valid is not None else next(iter(trained))

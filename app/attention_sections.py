@@ -353,3 +353,31 @@ def truth_section(ws: state.Workspace, data: afm.Dataset, exp: afm.Summary) -> N
     b.metric("P·a_ij of the decisive pair (1 = uniform)", f"{found['dominant_relative']:.2f}")
     c.metric("Attention entropy / log P: decisive rows", f"{found['entropy_decisive']:.2f}")
     c.caption(f"other rows: {found['entropy_other']:.2f} (1 = uniform)")
+
+
+def sample_and_pair_picker(ws: state.Workspace) -> tuple[str, int, int, list[str]]:
+    """How AFM works' pickers: the part, a row of it and a pair of its fields (by default the pair that moves that
+    row's prediction most, the one worth explaining), kept in the link. Stops the page when there are no pairs."""
+    left, middle, right = st.columns(3)
+    with left:
+        part = state.part_picker(ws, "how_part", "test", "Part of the data", key="how-part")
+    data = ws.parts[part]
+    linked_row = min(max(state.query_value("how_row", 0, int), 0), len(data) - 1)
+    row = int(middle.number_input("Sample (row index)", 0, len(data) - 1, linked_row, 1, key=f"how-row-{part}"))
+    idx, val = data.idx[row : row + 1], data.val[row : row + 1]  # (1, F)
+    exp = ws.models["afm"].explain(idx, val)
+    pair_labels = state.pair_label_list(ws)
+    if not pair_labels:
+        st.info("This data has a single field, so there are no pairs to attend to.")
+        st.stop()
+    default_pair = int(exp.contribution[0].abs().argmax())
+    linked_pair = state.query_value("how_pair", default_pair, int)
+    pair = right.selectbox(
+        "Pair (i, j)",
+        range(len(pair_labels)),
+        index=linked_pair if 0 <= linked_pair < len(pair_labels) else default_pair,
+        format_func=pair_labels.__getitem__,
+        key="how-pair",
+    )
+    state.set_query(how_row=row, how_pair=pair)
+    return part, row, pair, pair_labels

@@ -1,6 +1,6 @@
 """afm dashboard: train or load an AFM, see its attention, compare with FM, turn the knobs live.
 
-streamlit run app/streamlit_app.py
+streamlit run app/streamlit_app.py   (from the repository), or `afm dashboard` (installed: afm/app)
 """
 
 from __future__ import annotations
@@ -16,8 +16,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 
+# The dashboard's modules import each other by plain names (`import state`): this folder goes on the path,
+# in the repository (app/) and installed (afm/app/) alike. In the repository the folder above holds `afm`,
+# which then imports even without `pip install -e .`; installed, the folder above is the package itself,
+# whose modules must not become top-level names.
 HERE = Path(__file__).resolve().parent
-for path in (HERE, HERE.parent):  # `state` beside this file; `afm` even without `pip install -e .`
+for path in (HERE, HERE.parent) if (HERE.parent / "afm" / "__init__.py").is_file() else (HERE,):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 

@@ -37,7 +37,7 @@ Without it the search runs and writes ``trials-<setting>.csv`` (every configurat
 validation loss); with ``--split-per-seed`` it then also rewrites the fixed-split ``table.csv`` so that
 the fixed table always comes from the committed trials.
 
-The tables in docs/REPRODUCTION.md and README.md are rendered from these files by
+The tables in docs/REPRODUCTION.md and docs/defaults.md are rendered from these files by
 ``benchmarks/render_tables.py`` (``tests/test_docs_tables.py`` checks them).
 """
 

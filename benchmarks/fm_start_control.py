@@ -7,7 +7,7 @@ at it (AFM.from_fm) and (b) the same FM, continued; both with the default ``fine
 Prints validation and test loss and the AFM's attention entropy over log P (1 = uniform), and writes them
 to ``--out`` (default ``benchmarks/results``): ``fm_start_control.csv`` (one row per data set),
 ``fm_start_control.md`` (the printed table) and ``fm_start_control.json`` (the defaults used, CPU, date,
-wall time, torch version). docs/REPRODUCTION.md and README.md render their table from the CSV
+wall time, torch version). docs/REPRODUCTION.md and docs/defaults.md render their table from the CSV
 (``benchmarks/render_tables.py``).
 """
 

@@ -1,7 +1,7 @@
-"""The AFM-vs-FM benchmark tables of docs/REPRODUCTION.md and README.md, rendered from the committed results.
+"""The benchmark tables of README.md and docs/, rendered from the committed results.
 
-    python benchmarks/render_tables.py           # refill the blocks in both documents
-    python benchmarks/render_tables.py --check   # exit 1 (and name the blocks) when a document disagrees
+    python benchmarks/render_tables.py           # refill the blocks in every document of DOCUMENTS
+    python benchmarks/render_tables.py --check   # exit 1 (and name the documents) when one disagrees
 
 A block is ``<!-- generated:bench-NAME -->`` ... ``<!-- /generated:bench-NAME -->``, the marker style of
 ``afm.reproduce.fill``. These names start with ``bench-`` and hold hyphens, so ``afm.reproduce.fill`` (whose
@@ -18,7 +18,14 @@ Sources (nothing is typed by hand):
   run-split-per-seed.json;
 - ``bench-reconcile``: the figures the reconciliation of the binary verdicts rests on (trials-binary.csv,
   the runs above, Table 2);
-- ``bench-fm-start-control``: benchmarks/results/fm_start_control.csv and .json.
+- ``bench-fm-start-control``: benchmarks/results/fm_start_control.csv and .json;
+- ``bench-recipes``, ``bench-salient-sample``: the recipes' and the salient sample's ``table.md``, as written;
+- ``bench-readme-results``: README's compact table, from the salient sample's ``table.md`` (the default
+  recipe's rows) and the recipes' ``table.csv`` (what ``auto`` costs);
+- ``bench-speed-log``: benchmarks/RESULTS.md, the log of ``benchmarks/speed.py`` runs;
+- ``bench-live-browser``: benchmarks/results/live_browser/README.md and after-pacing/README.md, as written
+  by ``benchmarks/live_browser.py``;
+- ``bench-load``: benchmarks/results/load/results.md, as written by ``benchmarks/load.py``.
 """
 
 from __future__ import annotations
@@ -43,7 +50,16 @@ import afm_vs_fm  # noqa: E402  (a script beside this one, not a package)
 
 RESULTS = HERE / "results"
 REPRODUCTION = ROOT / "docs" / "reproduction"
-DOCUMENTS = (ROOT / "docs" / "REPRODUCTION.md", ROOT / "README.md", ROOT / "docs" / "ATTENTION.md")
+DOCS = ROOT / "docs"
+DOCUMENTS = (
+    ROOT / "README.md",
+    DOCS / "REPRODUCTION.md",
+    DOCS / "ATTENTION.md",
+    DOCS / "defaults.md",
+    DOCS / "dashboard.md",
+    DOCS / "speed.md",
+    DOCS / "load.md",
+)
 BLOCK = re.compile(r"(<!-- generated:(bench-[\w-]+) -->)(.*?)(<!-- /generated:\2 -->)", re.S)
 
 FM, FROM_FM, FRESH = "FM", "AFM (FM start)", "AFM (fresh start)"
@@ -451,9 +467,91 @@ def result_markdown(path: Path) -> str:
     return "\n".join(lines).strip()
 
 
+def log_markdown(path: Path) -> str:
+    """A log a benchmark keeps as markdown, as it is, less its own top heading and with every other heading two
+    levels down (the log sits under a ``##`` section of a page)."""
+    lines = [line for line in path.read_text().strip().splitlines() if not line.startswith("# ")]
+    lines = [("##" + line) if re.match(r"#{2,4} ", line) else line for line in lines]
+    return "\n".join(lines).strip()
+
+
+def markdown_tables(path: Path) -> dict[str, list[dict[str, str]]]:
+    """The tables of a benchmark's ``table.md``, by the heading above each (without its #s): a list of rows, each
+    a dict from column header to cell."""
+    tables: dict[str, list[dict[str, str]]] = {}
+    heading, header = "", None
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            heading, header = line.lstrip("#").strip(), None
+        elif line.startswith("|") and "---" not in line:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if header is None:
+                header = cells
+                tables[heading] = []
+            else:
+                tables[heading].append(dict(zip(header, cells, strict=True)))
+        elif not line.strip():
+            header = None
+    return tables
+
+
+def _section(tables: dict[str, list[dict[str, str]]], start: str) -> list[dict[str, str]]:
+    found = [rows for heading, rows in tables.items() if heading.startswith(start)]
+    if len(found) != 1:
+        raise ValueError(f"expected one table under a heading starting {start!r}, found {len(found)}")
+    return found[0]
+
+
+def readme_markdown(results: Path = RESULTS) -> str:
+    """README's results in a few lines: the default recipe on the two bundled samples (regression, 3 seeds, from
+    the salient sample's table.md), and what the ``auto`` recipe costs against it (the recipes' table.csv)."""
+    table_md = results / "salient_sample" / "table.md"
+    tables = markdown_tables(table_md)
+    default = "from_fm"
+    salient = next(r for r in _section(tables, "salient, regression") if r["recipe"] == default)
+    pairs = next(r for r in _section(tables, "sample, regression") if r["recipe"] == default)
+    facts = next(line for line in table_md.read_text().splitlines() if line.strip() and not line.startswith("#"))
+    lines = [
+        "| bundled sample (regression label) | FM test RMSE | AFM test RMSE | AFM/FM | top-1 hit (chance) |",
+        "|---|---|---|---|---|",
+        f"| salient: one decisive pair per row, attention needed | {salient['FM test RMSE']} | "
+        f"{salient['AFM test RMSE']} | {salient['AFM/FM']} | {salient['top-1 hit (chance)']} |",
+        f"| pairs: pair tables, FM suffices | {pairs['FM test RMSE']} | {pairs['AFM test RMSE']} | "
+        f"{pairs['AFM/FM']} | no decisive pair |",
+        "",
+        f"Default recipe (`{default}`), mean ± std over 3 seeds, each with its own split; top-1 hit: how often the "
+        f"AFM's highest-attention pair is the row's true decisive pair. `python benchmarks/salient_sample.py`: {facts}",
+    ]
+    recipes = pd.read_csv(results / "recipes" / "table.csv").set_index(["data", "recipe"])
+    datas = list(dict.fromkeys(recipes.index.get_level_values("data")))
+    lines += [
+        "",
+        "| data | seconds, FM + AFM: `from_fm` (the default) | `auto` | `auto` kept |",
+        "|---|---|---|---|",
+    ]
+    for data in datas:
+        if (data, "auto") in recipes.index:
+            auto = recipes.loc[(data, "auto")]
+            lines.append(
+                f"| {data} | {recipes.loc[(data, default), 'seconds_mean']:.1f} | {auto['seconds_mean']:.1f} | "
+                f"{auto['auto_chose']} |"
+            )
+    lines += ["", "Mean over 3 seeds, 1 thread (`python benchmarks/recipes.py`)."]
+    return "\n".join(lines)
+
+
 def blocks(results: Path = RESULTS, reproduction: Path = REPRODUCTION) -> dict[str, str]:
     """Every block this module renders, by name."""
+    live = results / "live_browser"
     return {
+        "bench-readme-results": readme_markdown(results),
+        "bench-speed-log": log_markdown(results.parent / "RESULTS.md"),
+        "bench-live-browser": "\n\n".join(
+            f"**{title}** (`benchmarks/results/live_browser/{where}README.md`)\n\n"
+            + log_markdown(live / where / "README.md")
+            for title, where in (("First run", ""), ("After the class-load changes", "after-pacing/"))
+        ),
+        "bench-load": log_markdown(results / "load" / "results.md"),
         "bench-recipes": result_markdown(results / "recipes" / "table.md"),
         "bench-salient-sample": result_markdown(results / "salient_sample" / "table.md"),
         "bench-protocols": protocols_markdown(results, reproduction),

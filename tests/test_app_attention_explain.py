@@ -57,14 +57,9 @@ def waterfall_total(at: AppTest) -> float:
 
 
 @pytest.fixture(scope="module")
-def parts() -> dict[str, afm.Dataset]:
-    return afm.datasets.load_parts("sample", task="regression", seed=0)
-
-
-@pytest.fixture(scope="module")
-def models() -> dict[str, Any]:
+def models(pretrained) -> dict[str, Any]:
     """The bundled pre-trained AFM and FM, loaded here, not through the app."""
-    return {kind: afm.load_model(PRETRAINED / f"regression-{kind}.pt")[0].eval() for kind in ("afm", "fm")}
+    return {kind: pretrained(f"regression-{kind}") for kind in ("afm", "fm")}
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ PRETRAINED = afm.datasets.SAMPLE_DIR / "pretrained"
 
 
 @pytest.fixture(scope="module")
-def parts() -> dict[str, afm.Dataset]:
-    return afm.datasets.load_parts("sample", task="binary", seed=0)
+def parts(binary_parts: dict[str, afm.Dataset]) -> dict[str, afm.Dataset]:
+    return binary_parts  # this file's data is the binary label (conftest's ``parts`` is the regression one)
 
 
 @pytest.fixture(scope="module")

@@ -39,9 +39,12 @@ from browserkit import (  # noqa: E402
     serve,
 )
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: `bash tests/setup.sh` installs Debian's chromium"
-)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing: `bash tests/setup.sh` installs Debian's chromium"
+    ),
+]
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed: `bash tests/setup.sh` installs it"
 )

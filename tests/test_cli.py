@@ -94,6 +94,7 @@ def test_table_data_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
         (["evaluate", "--checkpoint", "nope.pt"], "nope.pt: no such checkpoint file"),
         (["evaluate", "--checkpoint", "notes.txt"], "notes.txt: not a readable afm checkpoint"),
         (["frobnicate"], "invalid choice"),
+        (["train", "--bogus", "1"], "unrecognized arguments: --bogus 1"),  # only dashboard passes arguments on
         (["train", "--device", "cuda"] if not torch.cuda.is_available() else ["train", "--lr", "-1"], "error"),
     ],
 )
@@ -116,10 +117,37 @@ def test_help_is_complete(capsys: pytest.CaptureFixture[str]) -> None:
     flags += "--numeric --device --runs-dir --patience"
     for flag in flags.split():
         assert flag in text, flag
-    for command in ("evaluate", "explain", "predict", "runs", "download"):
+    for command in ("evaluate", "explain", "predict", "runs", "download", "dashboard"):
         with pytest.raises(SystemExit) as info:
             main([command, "--help"])
         assert info.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+def test_dashboard_runs_streamlit_on_the_app_with_the_extra_arguments(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls = []
+    monkeypatch.setattr(os, "name", "posix")
+    monkeypatch.setattr(os, "execv", lambda path, argv: calls.append((path, argv)))  # instead of becoming streamlit
+    assert main(["dashboard", "--server.port", "8600", "--server.headless=true"], prog="afm") == 0
+    script = str(ROOT / "app" / "streamlit_app.py")  # a checkout or an editable install runs the repository's app
+    assert calls == [(sys.executable, [sys.executable, "-m", "streamlit", "run", script, "--server.port", "8600",
+                                       "--server.headless=true"])]  # fmt: skip
+    with pytest.raises(SystemExit) as info:
+        main(["dashboard", "--help"], prog="afm")
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.startswith("usage: afm dashboard [-h] [streamlit run options ...]")
+    assert f"Start the dashboard: streamlit run {script}" in text and "--server.port 8600" in text
+
+
+def test_the_console_script_and_python_m_afm_name_themselves() -> None:
+    """``afm`` (the console script: afm.__main__:main) and ``python -m afm`` run the same command line."""
+    script = "import sys; from afm.__main__ import main; sys.argv = ['afm', 'dashboard', '--help']; sys.exit(main())"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0 and result.stdout.startswith("usage: afm dashboard"), result.stderr
+    result = run_cli("runs", "--help", cwd=ROOT)
+    assert result.returncode == 0 and result.stdout.startswith("usage: python -m afm runs"), result.stderr
 
 
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")

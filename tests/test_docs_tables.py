@@ -1,10 +1,10 @@
-"""The AFM-vs-FM benchmark figures in docs/REPRODUCTION.md and README.md against the committed results.
+"""The benchmark figures in README.md and docs/ against the committed results.
 
 ``benchmarks/render_tables.py`` renders the ``bench-*`` blocks (the protocols table, the equal-budget tables
-on one split and with a split per seed, the reconciliation's figures, the FM-start control) from
-``benchmarks/results/``; these tests fail when a document, or the prose around those blocks, disagrees with
-the files. No training, except one short smoke run of ``afm_vs_fm.py --split-per-seed`` on Frappe (skipped
-without it).
+on one split and with a split per seed, the reconciliation's figures, the FM-start control, the recipes, the
+salient sample, README's summary, the speed, live-mode and load logs) from ``benchmarks/results/``; these tests
+fail when a document, or the prose around the AFM-vs-FM blocks, disagrees with the files. No training, except
+one short smoke run of ``afm_vs_fm.py --split-per-seed`` on Frappe (skipped without it).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import render_tables  # noqa: E402
 
 DOC = ROOT / "docs" / "REPRODUCTION.md"
 README = ROOT / "README.md"
+DEFAULTS = ROOT / "docs" / "defaults.md"
 AVF = ROOT / "benchmarks" / "results" / "afm_vs_fm"
 RESULTS = ROOT / "benchmarks" / "results"
 REPRODUCTION = ROOT / "docs" / "reproduction"
@@ -44,15 +45,19 @@ NUMBER = re.compile(r"\d+\.\d{4}")  # the 4-decimal figures the tables print
 SECTIONS = [
     (DOC, "## AFM against FM: the protocols side by side"),
     (DOC, "## AFM against FM with the same tuning budget (`benchmarks/afm_vs_fm.py`)"),
-    (README, "### AFM against FM with the same tuning budget (Frappe)"),
-    (README, "## Reproducing the paper"),
+    (DEFAULTS, "## AFM against FM with the same tuning budget (Frappe)"),
 ]
-UNFILED = {"0.2778", "0.2780"}  # README: the frozen-embeddings run, one run whose output was not kept (it says so)
+UNFILED = {"0.2778", "0.2780"}  # defaults.md: the frozen-embeddings run, one run whose output was not kept (it says so)
 ATTENTION = ROOT / "docs" / "ATTENTION.md"
+ELSEWHERE = {"bench-recipes", "bench-salient-sample", "bench-readme-results", "bench-speed-log", "bench-live-browser"}
 EXPECTED = {
-    DOC: set(render_tables.blocks()) - {"bench-recipes", "bench-salient-sample"},
+    DOC: set(render_tables.blocks()) - ELSEWHERE - {"bench-load"},
     ATTENTION: {"bench-recipes", "bench-salient-sample"},
-    README: {"bench-afm-vs-fm-fixed", "bench-afm-vs-fm-split-per-seed", "bench-fm-start-control"},
+    README: {"bench-readme-results"},
+    DEFAULTS: {"bench-afm-vs-fm-fixed", "bench-afm-vs-fm-split-per-seed", "bench-fm-start-control"},
+    ROOT / "docs" / "speed.md": {"bench-speed-log"},
+    ROOT / "docs" / "dashboard.md": {"bench-live-browser"},
+    ROOT / "docs" / "load.md": {"bench-load"},
 }
 
 
@@ -62,6 +67,8 @@ def blocks() -> dict[str, str]:
 
 
 def test_documents_match_the_committed_results(blocks: dict[str, str]) -> None:
+    assert set(EXPECTED) == set(render_tables.DOCUMENTS)  # every document that holds blocks is refilled
+    assert set().union(*EXPECTED.values()) == set(blocks)  # and every block has its place
     for path, names in EXPECTED.items():
         text = path.read_text()
         present = set(OPEN.findall(text))
@@ -73,7 +80,7 @@ def test_every_generated_block_is_rendered_by_someone() -> None:
     """Each block of both documents is closed and known to afm.reproduce or to render_tables; each renderer
     leaves the other's blocks alone."""
     known = set(reproduce.report(REPRODUCTION)) | set(render_tables.blocks())
-    for path in (DOC, README, ATTENTION):
+    for path in render_tables.DOCUMENTS:
         text = path.read_text()
         names = OPEN.findall(text)
         assert len(names) == len(set(names)), f"{path.name}: a block appears twice"

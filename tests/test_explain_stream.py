@@ -22,13 +22,8 @@ ROW_TERMS = ("prediction", "linear", "score", "attention", "interaction", "contr
 
 
 @pytest.fixture(scope="module")
-def parts() -> dict[str, afm.Dataset]:
-    return afm.datasets.load_parts("sample", task="regression", seed=0)
-
-
-@pytest.fixture(scope="module")
-def models() -> dict[str, afm.AFM | afm.FM]:
-    return {kind: afm.load_model(PRETRAINED / f"regression-{kind}.pt")[0].eval() for kind in ("afm", "fm")}
+def models(pretrained) -> dict[str, afm.AFM | afm.FM]:
+    return {kind: pretrained(f"regression-{kind}") for kind in ("afm", "fm")}
 
 
 @pytest.mark.parametrize("kind", ["afm", "fm"])

@@ -7,6 +7,7 @@ explanation's arrays, and the model's own attention kernel (``kernels.interactio
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -22,18 +23,13 @@ PRETRAINED = afm.datasets.SAMPLE_DIR / "pretrained"
 
 
 @pytest.fixture(scope="module")
-def parts() -> dict[str, afm.Dataset]:
-    return afm.datasets.load_parts("sample", task="regression", seed=0)
+def model(pretrained) -> afm.AFM:
+    return pretrained("regression-afm")
 
 
 @pytest.fixture(scope="module")
-def model() -> afm.AFM:
-    return afm.load_model(PRETRAINED / "regression-afm.pt")[0].eval()
-
-
-@pytest.fixture(scope="module")
-def fm() -> afm.FM:
-    return afm.load_model(PRETRAINED / "regression-fm.pt")[0].eval()
+def fm(pretrained) -> afm.FM:
+    return pretrained("regression-fm")
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +178,17 @@ def test_kendall_tau_matches_scipy() -> None:
         x, y = rng.integers(0, 5, 12).astype(float), rng.integers(0, 5, 12).astype(float)  # with ties
         assert faithfulness.kendall_tau(x, y) == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
     assert np.isnan(faithfulness.mean_kendall_tau([np.arange(3.0)]))
+
+
+def test_rank_correlations_are_scipys_and_nan_without_a_warning_when_a_side_is_constant() -> None:
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 6, 40).astype(float), rng.normal(size=40)  # ties on one side
+    assert faithfulness._spearman(x, y) == stats.spearmanr(x, y).statistic
+    assert faithfulness.kendall_tau(x, y) == stats.kendalltau(x, y).statistic
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # SciPy's ConstantInputWarning would fail here
+        for a, b in ((np.ones(5), np.arange(5.0)), (np.arange(5.0), np.full(5, 2.0)), (np.ones(1), np.ones(1))):
+            assert np.isnan(faithfulness._spearman(a, b)) and np.isnan(faithfulness.kendall_tau(a, b))
 
 
 @pytest.fixture(scope="module")

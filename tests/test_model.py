@@ -241,6 +241,51 @@ def test_bad_input_shapes() -> None:
         model(torch.zeros(4, 3, dtype=torch.long), torch.ones(4, 2))
 
 
+def test_sizes_by_keyword_by_position_and_a_config_build_the_same_model() -> None:
+    from afm import ModelConfig
+
+    readme = AFM(n_features=100, n_fields=4, embed_dim=8, attention_factor=4)  # README's first example
+    config = ModelConfig("afm", 100, 4, embed_dim=8, attention_factor=4)
+    assert readme.config == config
+    for model in (
+        AFM(100, 4, 8, 4),
+        AFM(config),
+        AFM(config=config),
+        AFM(100, n_fields=4, embed_dim=8, attention_factor=4),
+    ):
+        assert model.config == config
+        for name in ("w0", "w", "V", "W", "b", "h", "p"):  # the same seed: the same weights
+            assert torch.equal(getattr(model, name), getattr(readme, name)), name
+    idx, val = batch(100, 4)
+    assert readme(idx, val).shape == (12,)
+    assert AFM(n_features=9, n_fields=3, dropout=0.2, seed=4, p_init="normal").config == ModelConfig(
+        "afm", 9, 3, dropout=0.2, seed=4, p_init="normal"
+    )
+    fm = FM(n_features=30, n_fields=6, embed_dim=4, dropout=0.1, seed=2)
+    assert fm.config == ModelConfig("fm", 30, 6, embed_dim=4, attention_factor=0, dropout=0.1, seed=2)
+    assert FM(30, 6, 4, 0.1, seed=2).config == fm.config == FM(fm.config).config == FM(config=fm.config).config
+
+
+@pytest.mark.parametrize("model_class", [AFM, FM], ids=["AFM", "FM"])
+def test_a_config_and_sizes_together_or_neither_is_a_clear_error(model_class: type) -> None:
+    from afm import ModelConfig
+
+    config = ModelConfig(model_class.__name__.lower(), 10, 3)
+    name = model_class.__name__
+    with pytest.raises(TypeError, match=rf"{name}\(config\) takes no other settings, got embed_dim, n_fields"):
+        model_class(config, n_fields=3, embed_dim=4)
+    with pytest.raises(TypeError, match="takes no other settings, got n_features"):
+        model_class(config=config, n_features=10)
+    with pytest.raises(TypeError, match="missing n_features and n_fields"):
+        model_class()
+    with pytest.raises(TypeError, match="missing n_fields"):
+        model_class(n_features=10)
+    with pytest.raises(TypeError, match="missing n_features"):
+        model_class(n_fields=3, embed_dim=4)
+    with pytest.raises(TypeError, match="n_features twice"):
+        model_class(10, 3, n_features=10)
+
+
 def test_p_init_normal_draws_p_and_changes_nothing_else() -> None:
     ones = AFM(30, 5, embed_dim=8, attention_factor=4, seed=7)
     normal = AFM(30, 5, embed_dim=8, attention_factor=4, seed=7, p_init="normal")

@@ -27,6 +27,14 @@ def test_no_page_is_over_200_lines(page: Path) -> None:
     assert lines <= 200, f"{page.name} has {lines} lines: move library work into afm/ or shared widgets into app/"
 
 
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_no_page_meets_the_guard_by_skipping_the_formatter(page: Path) -> None:
+    skipped = [
+        n for n, line in enumerate(page.read_text().splitlines(), 1) if "fmt: skip" in line or "fmt: off" in line
+    ]
+    assert not skipped, f"{page.name} lines {skipped} skip ruff format: move code out of the page instead"
+
+
 def test_no_task_rules_in_the_app() -> None:
     found = [
         f"{path.relative_to(ROOT)}:{n}: {line.strip()}"

@@ -18,11 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "app"))
 import jobs  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def parts() -> dict[str, afm.Dataset]:
-    return afm.datasets.load_parts("sample", task="regression", seed=0)
-
-
 def direct(parts: dict[str, afm.Dataset], model: afm.AFM | afm.FM) -> dict[str, float]:
     clip = afm.label_range(parts["train"], "regression")
     return afm.evaluate(model, parts["valid"], "regression", label_range=clip)

@@ -60,6 +60,21 @@ def test_auc_matches_pairwise_definition() -> None:
     assert roc_auc(scores, positive) == pytest.approx(expected)
 
 
+def test_auc_is_scikit_learns_and_nan_where_undefined() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    scores, positive = np.round(rng.normal(size=500), 1), rng.random(500) < 0.3
+    assert roc_auc(scores, positive) == roc_auc_score(positive, scores)
+    assert roc_auc(scores, positive.astype(float)) == roc_auc(scores, positive)  # 0/1 reads as False/True
+    assert np.isnan(roc_auc(scores, np.ones(500, dtype=bool)))  # one class: undefined
+    assert np.isnan(roc_auc(scores, np.zeros(500, dtype=bool)))
+    assert np.isnan(roc_auc(np.array([0.1, np.nan, 0.3, 0.2]), np.array([1, 0, 1, 0], dtype=bool)))
+    blown = np.array([np.inf, 2.0, -np.inf, 1.0, np.inf])  # infinite logits still rank
+    # positives inf, 2 against negatives -inf, 1, inf: 1 + 1 + 0.5 (inf = inf) + 1 + 1 + 0 of 6 pairs
+    assert roc_auc(blown, np.array([1, 1, 0, 0, 0], dtype=bool)) == pytest.approx(4.5 / 6)
+
+
 def test_regression_metrics_clip_to_the_label_range(parts: list[afm.Dataset]) -> None:
     _, valid, _ = parts
     model = new_afm(valid)

@@ -30,11 +30,15 @@ scores = {
     (label, part): state.evaluate_part(model, ws, part) for label, model in models.items() for part in ("valid", "test")
 }
 rows = [  # a fixed order (the task's metrics, headline first), whatever order a training left the dicts in
-    {"part": afm.plots.PART_WORDS[part], "metric": spec.label(name), "AFM": scores["AFM", part][name],
-     "FM": scores["FM", part][name]}
+    {
+        "part": afm.plots.PART_WORDS[part],
+        "metric": spec.label(name),
+        "AFM": scores["AFM", part][name],
+        "FM": scores["FM", part][name],
+    }
     for part in ("valid", "test")
     for name in spec.metrics
-]  # fmt: skip
+]
 table = pd.DataFrame(rows)
 table["AFM − FM"] = table["AFM"] - table["FM"]
 for column, part in zip(st.columns(2), ("test", "valid"), strict=True):

@@ -124,8 +124,9 @@ kind = st.radio(
     horizontal=True,
     key="explain-model",
 )
-relative = st.toggle("Terms relative to an average row", state.query_value("explain_relative", True, bool),
-                     key="explain-relative")  # fmt: skip
+relative = st.toggle(
+    "Terms relative to an average row", state.query_value("explain_relative", True, bool), key="explain-relative"
+)
 state.set_query(explain_model=kind, explain_relative=relative)
 baseline = state.summary(ws, kind, "all") if relative else None
 split = kind == "afm"  # AFM's pair bars are the uniform parts; what attention moves follows as its own bars

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import attention_sections
 import numpy as np
 import pandas as pd
 import state
@@ -25,29 +26,10 @@ if not state.require_models(ws):
     st.stop()
 schema, afm_model, fm_model = ws.schema, ws.models["afm"], ws.models["fm"]
 
-left, middle, right = st.columns(3)
-with left:
-    part = state.part_picker(ws, "how_part", "test", "Part of the data", key="how-part")
+part, row, pair, pair_labels = attention_sections.sample_and_pair_picker(ws)
 data = ws.parts[part]
-linked_row = min(max(state.query_value("how_row", 0, int), 0), len(data) - 1)
-row = int(middle.number_input("Sample (row index)", 0, len(data) - 1, linked_row, 1, key=f"how-row-{part}"))
 idx, val = data.idx[row : row + 1], data.val[row : row + 1]  # (1, F)
 exp, fm_exp = afm_model.explain(idx, val), fm_model.explain(idx, val)
-pair_labels = state.pair_label_list(ws)
-if not pair_labels:
-    st.info("This data has a single field, so there are no pairs to attend to.")
-    st.stop()
-# By default the pair that moves this sample's prediction most: the one worth explaining.
-default_pair = int(exp.contribution[0].abs().argmax())
-linked_pair = state.query_value("how_pair", default_pair, int)
-pair = right.selectbox(
-    "Pair (i, j)",
-    range(len(pair_labels)),
-    index=linked_pair if 0 <= linked_pair < len(pair_labels) else default_pair,
-    format_func=pair_labels.__getitem__,
-    key="how-pair",
-)
-state.set_query(how_row=row, how_pair=pair)
 
 # The paper's equations in NumPy from the trained parameters, checked below against the model's own numbers.
 params = afm.paper_parameters(afm_model)
@@ -63,8 +45,10 @@ st.markdown(
     f"**The sample.** Row {row} of *{part}* has one non-zero feature per field (F = {schema.n_fields}), so "
     f"P = F(F−1)/2 = {n_pairs} pairs. The chosen pair: **{features[i]} × {features[j]}**."
 )
-state.show_table(pd.DataFrame({"field": schema.field_names, "feature": features, "x_i": x,
-                               "w_i x_i (AFM)": steps["linear"]}), "how-sample")  # fmt: skip
+state.show_table(
+    pd.DataFrame({"field": schema.field_names, "feature": features, "x_i": x, "w_i x_i (AFM)": steps["linear"]}),
+    "how-sample",
+)
 
 st.header("1 · Factorization machine")
 st.latex(
@@ -156,8 +140,18 @@ state.metric_row(
 )
 names = [f"{features[a]} × {features[b]}" for a, b in steps["pairs"]]
 st.caption(f"All pairs of this sample (the chosen one is row {pair + 1}):")
-state.show_table(pd.DataFrame({"pair": names, "a'_ij": steps["score"], "a_ij": steps["attention"],
-                               "s_ij": steps["interaction"], "c_ij": steps["contribution"]}), "how-pairs")  # fmt: skip
+state.show_table(
+    pd.DataFrame(
+        {
+            "pair": names,
+            "a'_ij": steps["score"],
+            "a_ij": steps["attention"],
+            "s_ij": steps["interaction"],
+            "c_ij": steps["contribution"],
+        }
+    ),
+    "how-pairs",
+)
 
 st.header("7 · AFM's prediction")
 st.latex(

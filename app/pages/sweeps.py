@@ -8,41 +8,11 @@ import jobs
 import pandas as pd
 import state
 import streamlit as st
+import sweep_sections
 import training
 
 import afm.sweeps
 from afm import plots
-
-# parameter -> (what the paper's figure shows, default values, seeds, FM pre-training, a note), chosen on the sample's
-# validation part: t and λ move its error by about a seed's spread, so they default to error bars over seeds.
-PARAMETERS: dict[str, tuple[str, str, int, bool, str]] = {
-    "dropout": ("Dropout on the pairwise-interaction layer (AFM and FM)", "0, 0.1, 0.2, 0.3, 0.4, 0.5", 1, True, ""),
-    "attention_factor": ("Attention factor t, the attention network's hidden size (AFM)", "1, 4, 16, 64", 3, True, ""),
-    "l2_attention": ("λ, the L2 penalty on the attention network's W (AFM)", "0, 0.01, 0.1, 1", 2, False,
-                     "λ's default trains each AFM from random weights: an AFM started at its FM keeps near-uniform "
-                     "attention, so λ has nothing to regularise (on the sample, λ > 0 then only adds error)."),
-    "attention_dropout": ("Dropout on the attention weights (AFM)", "0, 0.1, 0.2, 0.3", 1, True, ""),
-}  # fmt: skip
-
-
-def stored(ws: state.Workspace, key: str) -> pd.DataFrame | None:  # this session's finished sweep of these settings
-    return next((f for f in reversed(ws.sweeps) if f.attrs.get("key") == key and not f.attrs.get("stopped")), None)
-
-
-def collect(ws: state.Workspace) -> bool:
-    """Keep this session's finished sweep job's rows in ``ws.sweeps`` (the last 5, keyed by settings)."""
-    job, job_key, data_id, _ = st.session_state.get("sweeps_job", (None,) * 4)
-    if job is None or not job.done:
-        return False
-    del st.session_state["sweeps_job"]
-    if job.state == jobs.FAILED:
-        st.error(f"The sweep failed: {job.error}")
-    elif job.result is not None and data_id == ws.data_id:
-        frame = job.result.copy()
-        frame.attrs = {"key": job_key, "stopped": job.state == jobs.STOPPED, "seconds": job.seconds}
-        ws.sweeps[:] = [f for f in ws.sweeps if f.attrs.get("key") != job_key][-4:] + [frame]
-    return True
-
 
 st.title("Sweeps")
 st.caption(
@@ -56,39 +26,47 @@ if "train" not in ws.parts or "valid" not in ws.parts:
     st.info("A sweep needs a training and a validation part: load data on the **Data & model** page.")
     st.stop()
 headline, _ = state.metric_names(ws.task)
-collect(ws)  # a sweep that finished while the session looked elsewhere
+sweep_sections.collect(ws)  # a sweep that finished while the session looked elsewhere
 if "sweeps_from_link" not in st.session_state:  # read once: was this session opened with a sweep link?
     st.session_state.sweeps_from_link = "sweep_values" in st.query_params
 
 # Nothing here trains until Run is pressed, so the settings sit outside a form and the estimate follows them.
-names = list(PARAMETERS)
+names = list(sweep_sections.PARAMETERS)
 wanted = state.query_value("sweep_parameter", "dropout")
 parameter = st.selectbox(
-    "Parameter", names, index=names.index(wanted) if wanted in names else 0,
-    format_func=lambda name: PARAMETERS[name][0], key="sweeps_parameter",
-)  # fmt: skip
+    "Parameter",
+    names,
+    index=names.index(wanted) if wanted in names else 0,
+    format_func=lambda name: sweep_sections.PARAMETERS[name][0],
+    key="sweeps_parameter",
+)
 if parameter != wanted and "sweep_values" in st.query_params:
     del st.query_params["sweep_values"]  # the values in the URL were another parameter's
 state.set_query(sweep_parameter=parameter)
 values_text = st.text_input(
     "Values (comma separated)",
-    state.query_value("sweep_values", None) or PARAMETERS[parameter][1],
+    state.query_value("sweep_values", None) or sweep_sections.PARAMETERS[parameter][1],
     key=f"sweeps_values_{parameter}",  # one box per parameter, so each keeps its own grid
 )
 left, right, third = st.columns(3)
 epochs = left.number_input(  # clamped: a hand-edited URL must not put a number input out of its range (that raises)
-    "Epochs per training (at most)", 1, 200, min(max(state.query_value("sweep_epochs", ws.config.epochs, int), 1), 200),
-    key="sweeps_epochs", help=f"Early stopping (patience {ws.config.patience}) ends most trainings sooner.",
-)  # fmt: skip
-seeds_default = min(max(state.query_value("sweep_seeds", PARAMETERS[parameter][2], int), 1), 10)
+    "Epochs per training (at most)",
+    1,
+    200,
+    min(max(state.query_value("sweep_epochs", ws.config.epochs, int), 1), 200),
+    key="sweeps_epochs",
+    help=f"Early stopping (patience {ws.config.patience}) ends most trainings sooner.",
+)
+seeds_default = min(max(state.query_value("sweep_seeds", sweep_sections.PARAMETERS[parameter][2], int), 1), 10)
 n_seeds = right.number_input("Seeds (0, 1, ...)", 1, 10, seeds_default, key=f"sweeps_seeds_{parameter}")
 pretrain = third.toggle(
-    "FM pre-training", state.query_value("sweep_pretrain", str(PARAMETERS[parameter][3]).lower()) == "true",
-    key=f"sweeps_pretrain_{parameter}", help="On: each AFM starts exactly at its FM (the default recipe). Off: at "
-    "random weights.",
-)  # fmt: skip
-if PARAMETERS[parameter][4]:
-    st.caption(PARAMETERS[parameter][4])
+    "FM pre-training",
+    state.query_value("sweep_pretrain", str(sweep_sections.PARAMETERS[parameter][3]).lower()) == "true",
+    key=f"sweeps_pretrain_{parameter}",
+    help="On: each AFM starts exactly at its FM (the default recipe). Off: at random weights.",
+)
+if sweep_sections.PARAMETERS[parameter][4]:
+    st.caption(sweep_sections.PARAMETERS[parameter][4])
 try:
     values, problem = afm.sweeps.parse_values(parameter, values_text), None
 except ValueError as err:
@@ -99,28 +77,7 @@ key = jobs.job_key("sweep", ws.data_id, parameter, values, seeds, base.to_dict()
 
 run_column, estimate_column, stop_column = st.columns([1, 3, 1], vertical_alignment="center")
 run = run_column.button("Run sweep", type="primary", key="sweeps_run")
-estimate = None
-if problem:
-    estimate_column.error(f"Values: {problem}")
-elif stored(ws, key) is not None:
-    estimate_column.caption("Results for these settings are in this session: Run shows them at once.")
-else:
-    measured = afm.sweeps.measured_per_epoch(ws.sweeps[-1]) if ws.sweeps else None  # real epochs under real load
-    timing = (ws.data_id, base.batch_size, base.embed_dim, base.attention_factor, base.optimizer)
-    if not measured and st.session_state.get("sweeps_timing", (None,))[0] != timing:  # one short timing
-        per_epoch = afm.sweeps.seconds_per_epoch(ws.parts["train"], ws.parts["valid"], base)
-        st.session_state.sweeps_timing = (timing, per_epoch)
-    steps = afm.sweeps.plan(parameter, values, seeds)
-    per_epoch, count = measured or st.session_state.sweeps_timing[1], afm.sweeps.trainings(steps)
-    same = base == dataclasses.replace(ws.config, task=ws.task)  # then the session's models ran as long as these will
-    expected = afm.sweeps.expected_epochs(base, ws.histories if same else None)
-    estimate = afm.sweeps.estimate_seconds(steps, per_epoch, expected)
-    estimate_column.caption(
-        f"Estimate: about **{estimate:.0f} s** for {count['fm']} FM + {count['afm']} AFM trainings "
-        f"(~{expected['fm']:.0f} and ~{expected['afm']:.0f} epochs at {per_epoch['fm']:.2f} and "
-        f"{per_epoch['afm']:.2f} s per epoch, {'as the last sweep ran' if measured else 'timed just now'}), plus any "
-        "wait in the queue."
-    )  # fmt: skip
+estimate = sweep_sections.estimate(ws, estimate_column, problem, key, parameter, values, seeds, base)
 others = [n for n in ("embed_dim", "attention_factor", "dropout", "l2_attention") if n != parameter]
 st.caption(
     f"Every other setting is this session's training configuration ({training.describe(base, others)}; lr {base.lr}, "
@@ -132,7 +89,7 @@ if run and not problem:
     shown = ", ".join(str(v) for v in values)
     state.set_query(sweep_values=shown, sweep_epochs=epochs, sweep_seeds=n_seeds, sweep_pretrain=pretrain)
     st.session_state.sweeps_from_link = False
-    if (frame := stored(ws, key)) is not None:
+    if (frame := sweep_sections.stored(ws, key)) is not None:
         ws.sweeps[:] = [f for f in ws.sweeps if f is not frame] + [frame]  # shown at once, as the latest
     else:
         if "sweeps_job" in st.session_state:  # one sweep at a time per session: let the earlier one go
@@ -151,29 +108,36 @@ if "sweeps_job" in st.session_state:
     if "sweeps_job" in st.session_state and not job.done:  # a click (Stop, another page) ends this wait
         of = f" of about {job_estimate:.0f} s" if job_estimate else ""
         training.follow(job, text_of=lambda job: f"{job.text} · {job.seconds:.0f} s{of}")
-    if collect(ws):
+    if sweep_sections.collect(ws):
         st.rerun()  # draw the page again with the results (and the settings' "in this session" note)
-if st.session_state.sweeps_from_link and stored(ws, key) is None:
-    st.info("This link restores the sweep's settings; press **Run sweep** to compute its results (links do not "
-            "store results).")  # fmt: skip
+if st.session_state.sweeps_from_link and sweep_sections.stored(ws, key) is None:
+    st.info(
+        "This link restores the sweep's settings; press **Run sweep** to compute its results (links do not "
+        "store results)."
+    )
 if not ws.sweeps:
     st.info("No sweep yet in this session: pick a parameter and values, then **Run sweep**.")
     st.stop()
 
-latest = stored(ws, key) if stored(ws, key) is not None else ws.sweeps[-1]
+latest = sweep_sections.stored(ws, key) if sweep_sections.stored(ws, key) is not None else ws.sweeps[-1]
 st.subheader(f"Sweep of {latest['parameter'].iloc[0]}" if len(latest) else "Sweep")
 if latest.attrs.get("stopped"):
-    st.warning(f"Stopped after {latest.attrs['seconds']:.0f} s: {len(latest) and latest['value'].nunique()} value(s) "
-               "finished and shown; the rest were not trained. **Run sweep** computes the whole sweep.")  # fmt: skip
+    st.warning(
+        f"Stopped after {latest.attrs['seconds']:.0f} s: {len(latest) and latest['value'].nunique()} value(s) "
+        "finished and shown; the rest were not trained. **Run sweep** computes the whole sweep."
+    )
 if latest.attrs.get("key") != key:
     st.caption("These results are the session's latest sweep; the settings above differ from it.")
 if len(latest):  # (a sweep stopped before its first value has no rows)
     metrics = [c for c in latest.columns if c.startswith("valid_")]
     wanted_metric = state.query_value("sweep_metric", f"valid_{headline}")
     metric = st.selectbox(
-        "Metric", metrics, index=metrics.index(wanted_metric) if wanted_metric in metrics else 0, key="sweeps_metric",
+        "Metric",
+        metrics,
+        index=metrics.index(wanted_metric) if wanted_metric in metrics else 0,
+        key="sweeps_metric",
         format_func=plots.words,
-    )  # fmt: skip
+    )
     state.set_query(sweep_metric=metric)
     state.show_figure(plots.sweep_plot(afm.sweeps.summarise(latest), metric), "sweep")
     st.caption("Mean over seeds per value; error bars are one standard deviation over seeds (none with one seed).")
@@ -184,8 +148,11 @@ everything = pd.concat(ws.sweeps, keys=range(1, len(ws.sweeps) + 1), names=["swe
 everything = everything.drop(columns="row").reset_index()
 st.download_button(
     f"Download all session results (CSV, {len(ws.sweeps)} sweep{'s' if len(ws.sweeps) > 1 else ''})",
-    everything.to_csv(index=False), file_name="afm-sweeps.csv", mime="text/csv", key="sweeps-all-csv",
-)  # fmt: skip
+    everything.to_csv(index=False),
+    file_name="afm-sweeps.csv",
+    mime="text/csv",
+    key="sweeps-all-csv",
+)
 if st.button("Clear results", key="sweeps_clear"):
     ws.sweeps.clear()
     st.rerun()
