@@ -26,7 +26,7 @@ _HOMES: dict[str, tuple[str, ...]] = {
     "explain": ("explain_dataset", "feature_pair_frame", "field_pair_frame", "planted_recovery"),
     "faithfulness": ("attention_agreement", "deletion_curve", "seed_stability"),
     "metrics": ("TASKS", "evaluate", "infer_task", "label_range", "predict", "roc_auc"),
-    "model": ("AFM", "FM", "Explanation", "build_model", "paper_parameters"),
+    "model": ("AFM", "FM", "Explanation", "build_model", "paper_parameters", "register_model"),
     "summary": ("Summary", "summarize"),
     "train": (
         "History",
@@ -45,7 +45,7 @@ _PUBLIC_MODULES = (
     *("attention", "checkpoint", "config", "datasets", "explain", "faithfulness", "metrics", "plots", "runs"),
     *("summary", "sweeps"),
 )
-_SUBMODULES = (*_PUBLIC_MODULES, "cli", "data", "kernels", "model", "native", "reproduce", "train")
+_SUBMODULES = (*_PUBLIC_MODULES, "cli", "data", "kernels", "model", "native", "reproduce", "settings", "train")
 
 __all__ = [
     "AFM",
@@ -98,6 +98,7 @@ __all__ = [
     "train_model",
     "train_pair",
     "build_model",
+    "register_model",
     "load_model",
     "paper_parameters",
     "save_model",
@@ -128,7 +129,7 @@ if TYPE_CHECKING:
     from .explain import explain_dataset, feature_pair_frame, field_pair_frame, planted_recovery
     from .faithfulness import attention_agreement, deletion_curve, seed_stability
     from .metrics import TASKS, evaluate, infer_task, label_range, predict, roc_auc
-    from .model import AFM, FM, Explanation, build_model, paper_parameters
+    from .model import AFM, FM, Explanation, build_model, paper_parameters, register_model
     from .summary import Summary, summarize
     from .train import (
         History,

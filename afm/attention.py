@@ -32,7 +32,7 @@ from torch import Tensor
 
 from .data import Dataset
 from .model import AFM, FM, Explanation
-from .summary import Summary
+from .summary import Summary, as_summary
 
 # Two attention weights within this fraction of the row's largest are tied. float32 softmax outputs carry
 # about 1e-7 relative rounding; 1e-5 leaves room for the sums of the kernels while the near-uniform attention
@@ -178,7 +178,6 @@ def attention_effect(
     exact over every row; the range of P·a_ij and the permutation null use the summary's row sample (at most
     ``max_rows`` of it for the null). FM: ``has_attention`` False, everything about attention 0.
     """
-    from .explain import as_summary  # explain imports this module
 
     summary = as_summary(model, data, explanation)
     exp = summary.sample

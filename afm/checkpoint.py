@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from .config import MODEL_KINDS
 from .model import AFM, FM, ModelConfig, build_model
 
 FORMAT = "afm-checkpoint"
@@ -183,7 +184,7 @@ def _check_sizes(config: dict[str, Any], state: dict[str, Any], source: str) -> 
             f"{source}: checkpoint does not match its config: V has shape {shape}, "
             f"expected ({sizes['n_features']}, {sizes['embed_dim']})"
         )
-    if config.get("kind") == "afm":
+    if MODEL_KINDS.get(str(config.get("kind"))):  # an attention network: W is t x k
         W, t = state.get("W"), config.get("attention_factor")
         if not isinstance(W, torch.Tensor) or not isinstance(t, int) or tuple(W.shape) != (t, sizes["embed_dim"]):
             raise ValueError(f"{source}: checkpoint does not match its config: W does not have shape (t, k)")

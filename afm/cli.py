@@ -24,12 +24,12 @@ import torch
 from . import datasets
 from .attention import AttentionEffect, attention_effect
 from .checkpoint import atomic_write, load_model, save_model
-from .config import TrainConfig, knobs
+from .config import Knob, TrainConfig, knobs
 from .data import Dataset, Schema
 from .explain import PAIR_SEP, explain_batches, feature_pair_frame, field_pair_frame, pair_names, summarize
 from .faithfulness import SeedProgress, attention_agreement, deletion_curve, seed_stability, tau_in_words
 from .metrics import TASKS
-from .model import AFM, FM
+from .model import AFM, FM, MODELS
 from .runs import list_runs, runs_dir, save_run
 from .summary import SAMPLE_CELLS, SAMPLE_ROWS
 from .train import Progress, evaluate, init_distributed, label_range, resolve_task, train_model
@@ -98,30 +98,52 @@ def _add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     g.add_argument("--test-fraction", type=_fraction, default=0.1, help="rows held out for testing (default 0.1)")
 
 
-_KIND_TYPES: dict[str, Callable[[str], Any]] = {
-    "int": int,
-    "positive_int": _positive_int,
-    "float": float,
-    "positive_float": _positive_float,
-    "fraction": _fraction,
-}
+def knob_type(k: Knob) -> Callable[[str], Any]:
+    """The argparse ``type=`` of knob ``k``'s flag: ``Knob.check``, the validator the dashboard's widgets and
+    links use too, so the CLI refuses the same values with the same message (argparse puts "argument --flag:"
+    before it)."""
+
+    def convert(text: str) -> Any:
+        try:
+            return k.check(text)
+        except (TypeError, ValueError) as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    convert.__name__ = k.name
+    return convert
 
 
 def add_config_flags(parser: argparse.ArgumentParser, config_class: type = TrainConfig) -> None:
     """One flag per training knob, generated from ``config_class``'s fields (``afm.config.knobs``):
-    ``--name-with-dashes``, its type, choices, default and help all come from the field."""
-    group = parser.add_argument_group("training settings (afm.TrainConfig)")
+    ``--name-with-dashes``, its type, choices, default and help all come from the field, and every value is
+    checked by ``Knob.check`` (``knob_type``). ``config_class`` is also stored as the parsed arguments'
+    ``config_class``, so the command builds that class (``config_from_args``)."""
+    name = "afm.TrainConfig" if config_class is TrainConfig else config_class.__name__
+    group = parser.add_argument_group(f"training settings ({name})")
     for k in knobs(config_class):
-        flags = (*k.flags, "--" + k.name.replace("_", "-"))
-        shown = "on" if k.default is True else "off" if k.default is False else k.default
-        help_text = f"{k.help} ({shown})"
+        flags = (*k.flags, k.flag)
+        shown = (
+            "on" if k.default is True else "off" if k.default is False else "none" if k.default is None else k.default
+        )
+        allowed = f"; {k.bounds[0]:g} to {k.bounds[1]:g}" if k.bounds else ""
+        none = ", or none" if k.optional and k.default is not None else ""
+        help_text = f"{k.help} ({shown}{allowed}{none})"
         if k.type is bool:
             group.add_argument(*flags, dest=k.name, action=argparse.BooleanOptionalAction, default=k.default,
                                help=help_text)  # fmt: skip
-        elif k.kind == "choice":
-            group.add_argument(*flags, dest=k.name, choices=k.choices, default=k.default, help=help_text)
         else:
-            group.add_argument(*flags, dest=k.name, type=_KIND_TYPES[k.kind], default=k.default, help=help_text)
+            metavar = "{" + ",".join(map(str, k.choices)) + "}" if k.kind == "choice" and k.choices else None
+            group.add_argument(*flags, dest=k.name, type=knob_type(k), default=k.default, metavar=metavar,
+                               help=help_text)  # fmt: skip
+    parser.set_defaults(config_class=config_class)
+
+
+def config_from_args(args: argparse.Namespace, **changes: Any) -> TrainConfig:
+    """The training configuration the flags describe (of the class ``add_config_flags`` was given), with
+    ``changes`` set (e.g. the task, once resolved from the data)."""
+    config_class = getattr(args, "config_class", TrainConfig)
+    config: TrainConfig = config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
+    return config.replace(**changes)
 
 
 def build_parser(config_class: type = TrainConfig, prog: str = "python -m afm") -> argparse.ArgumentParser:
@@ -130,7 +152,9 @@ def build_parser(config_class: type = TrainConfig, prog: str = "python -m afm") 
 
     t = sub.add_parser("train", help="train an AFM or FM", description="Train an AFM or FM and save a checkpoint.")
     _add_data_args(t)
-    t.add_argument("--model", choices=["afm", "fm"], default="afm", help="model to train (default afm)")
+    t.add_argument(
+        "--model", choices=sorted(MODELS), default="afm", help="model to train (default afm; afm.model.register_model)"
+    )
     add_config_flags(t, config_class)
     o = t.add_argument_group("device")
     o.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
@@ -197,7 +221,7 @@ def build_parser(config_class: type = TrainConfig, prog: str = "python -m afm") 
 
     rp = sub.add_parser(
         "reproduce",
-        help="the paper's experiments on Frappe and the sample",
+        help="the paper's experiments on Frappe and the sample (runs benchmarks/reproduce.py of a checkout)",
         description="Run the AFM paper's experiments (Table 2, dropout / t / lambda sweeps, per-epoch curves) on "
         "Frappe (when present: --frappe, else $AFM_FRAPPE, else data/frappe or data/, where `download frappe` "
         "writes) and the bundled sample; writes CSVs and plotly figures.",
@@ -286,8 +310,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.device = f"cuda:{rank % torch.cuda.device_count()}"
     parts = _parts(args, "regression" if args.task == "auto" else args.task)
     train, valid, test = parts["train"], parts.get("valid"), parts.get("test")
-    args.task = resolve_task(args.task, train)
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    config = config_from_args(args, task=resolve_task(args.task, train))
+    task = config.task
     quiet = args.quiet or rank != 0
     started = time.perf_counter()
     model, history = train_model(args.model, config, train, valid, callback=_Bar(args.model, quiet), device=args.device)
@@ -297,11 +321,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     model.cpu()
     metrics: dict[str, dict[str, float]] = {}
     if valid is not None:
-        metrics["valid"] = evaluate(model, valid, args.task, label_range=label_range(train, args.task))
+        metrics["valid"] = evaluate(model, valid, task, label_range=label_range(train, task))
     if test is not None:
-        metrics["test"] = evaluate(model, test, args.task, label_range=label_range(train, args.task))
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    meta = {"task": args.task, "schema": train.schema.to_dict(), "config": settings, "seconds": seconds}
+        metrics["test"] = evaluate(model, test, task, label_range=label_range(train, task))
+    # the configuration as every entry point stores it (the dashboard too): TrainConfig.to_dict()
+    settings = config.to_dict()
+    meta = {"task": task, "schema": train.schema.to_dict(), "config": settings, "data": args.data, "seconds": seconds}
     if history.stopped == "diverged":
         print(f"afm: warning: {history.message}", file=sys.stderr)
     if args.out:
@@ -411,8 +436,7 @@ def cmd_stability(args: argparse.Namespace) -> None:
     if args.part not in parts:
         raise CLIError(f"--data {args.data} has no {args.part!r} part (it has {sorted(parts)})")
     train, valid, data = parts["train"], parts.get("valid"), parts[args.part]
-    args.task = resolve_task(args.task, train)
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    config = config_from_args(args, task=resolve_task(args.task, train))
     seeds = [args.seed + n for n in range(args.seeds)]
     started = time.perf_counter()
 
@@ -494,11 +518,24 @@ def cmd_runs(args: argparse.Namespace) -> None:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> None:
-    from .reproduce import reproduce  # imported on demand: only this command needs it
+    """The paper's reproduction is an experiment runner, not library code: it lives in the repository's
+    benchmarks/reproduce.py (the experiment definitions it runs are ``afm.reproduce``'s). From a checkout this
+    command runs it; an installed package without the repository says where it is."""
+    import importlib.util
 
-    out = args.out or runs_dir(None) / time.strftime("reproduce-%Y%m%d-%H%M%S")
-    table = reproduce(out, quick=args.quick, frappe_root=args.frappe, log=lambda m: print(m, file=sys.stderr))
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "reproduce.py"
+    if not script.is_file():
+        raise CLIError("the paper's reproduction runs from a checkout of the repository: benchmarks/reproduce.py")
+    sys.path.insert(0, str(script.parent))  # its neighbours (reproduce_report) import by plain names
+    spec = importlib.util.spec_from_file_location("afm_benchmarks_reproduce", script)
+    assert spec is not None and spec.loader is not None
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    argv = [*(["--quick"] if args.quick else []), *(["--out", str(args.out)] if args.out else [])]
+    argv += ["--frappe", str(args.frappe)] if args.frappe else []
+    code = runner.main(argv, prog="afm reproduce")
+    if code:
+        raise SystemExit(code)
 
 
 def cmd_download(args: argparse.Namespace) -> None:
@@ -538,8 +575,10 @@ COMMANDS = {
 }
 
 
-def main(argv: list[str] | None = None, prog: str = "python -m afm") -> int:
-    parser = build_parser(prog=prog)
+def main(argv: list[str] | None = None, prog: str = "python -m afm", config_class: type = TrainConfig) -> int:
+    """Run one command; returns the exit status. ``config_class``: the training configuration the flags of
+    ``train`` and ``stability`` come from and that they train with (a ``TrainConfig`` subclass adds knobs)."""
+    parser = build_parser(config_class, prog=prog)
     args, extra = parser.parse_known_args(argv)  # only dashboard takes arguments of its own (streamlit's)
     if extra and args.command != "dashboard":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -1,25 +1,30 @@
 """The two configurations: ``ModelConfig`` (what a model is) and ``TrainConfig`` (how it is trained).
 
 ``TrainConfig`` is the one place a training knob is declared. Each field carries its own description
-(``knob(...)`` metadata: label, help, kind, choices or bounds, whether live mode retrains on it), and
-everything else is derived from it:
+(``knob(...)`` metadata: label, help, kind, choices or bounds, its symbol and words, whether live mode
+retrains on it), and everything else is derived from it:
 
-- ``fit()``'s keyword defaults (``afm.train``),
-- ``python -m afm train``'s flags (``afm.cli`` calls ``knobs()``),
-- the dashboard's widgets (``app/knobs.py`` calls ``knobs()``),
+- what ``fit(model, train, valid, config, **overrides)`` trains with (``afm.train``),
+- ``python -m afm train``'s flags and their validation (``afm.cli`` calls ``knobs()`` and ``Knob.check``),
+- the dashboard's widgets, its link parameters and their validation (``app/knobs.py`` calls ``knobs()``),
+- the words that name a knob: ``Knob.short`` and ``describe`` (settings lines), ``Knob.words`` (figures and
+  tables: ``afm.plots.words``), ``Knob.description`` (a long description, as the Sweeps page shows),
 - checkpoints and run folders (``TrainConfig.to_dict``).
 
 A field without knob metadata makes ``knobs()`` raise, so a new setting cannot silently miss its flag
-or widget. To add a knob: add a field here with ``knob(...)``; use it in ``afm/train.py``.
+or widget. To add a knob: add a field here with ``knob(...)``; read it in ``afm/train.py`` (or, from a
+subclass, through a hook such as ``TrainConfig.optimizer_options``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import types
 import typing
-from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from .data import Dataset
@@ -31,6 +36,8 @@ P_INITS = ("ones", "normal")
 RECIPES = ("from_fm", "scratch", "auto")
 RECIPE_WORDS = {"from_fm": "from FM (exact start)", "scratch": "from scratch", "auto": "auto (better on validation)"}
 OPTIMIZERS = ("adam", "adagrad")
+# model kind -> whether it has an attention network (AFM's family); afm.model.register_model fills it
+MODEL_KINDS: dict[str, bool] = {}
 KNOB_KINDS = ("int", "positive_int", "float", "positive_float", "fraction", "bool", "choice")
 
 
@@ -75,17 +82,31 @@ def knob(
     flags: tuple[str, ...] = (),
     widget: bool = True,
     afm_only: bool = False,
+    symbol: str | None = None,
+    words: str | None = None,
+    description: str | None = None,
 ) -> Any:
-    """A ``TrainConfig`` field with the metadata that its CLI flag and dashboard widget are built from.
+    """A ``TrainConfig`` field with the metadata that its CLI flag, its dashboard widget and every word
+    naming it are built from.
 
-    ``kind``: one of ``KNOB_KINDS``; ``choices``: the allowed values (a choice knob) or the values a
-    slider offers; ``bounds``: (min, max) for a number; ``live``: live mode retrains when it changes
-    (t and the dropouts); ``flags``: extra short flags (``-k``); ``widget``: False for a setting the
-    dashboard sets itself (the task, from the data section); ``afm_only``: FM ignores it, so changing
-    it retrains the AFM only.
+    ``label``: the widget's label; ``help``: the flag's and the widget's help; ``kind``: one of
+    ``KNOB_KINDS``; ``choices``: the allowed values (a choice knob) or the values a slider offers;
+    ``bounds``: (min, max) for a number (the CLI, the widgets and links all refuse a value outside them,
+    through ``Knob.check``); ``live``: live mode retrains when it changes (t and the dropouts); ``flags``:
+    extra short flags (``-k``); ``widget``: False for a setting the dashboard sets itself (the task, from the
+    data section); ``afm_only``: FM ignores it, so changing it retrains the AFM only.
+
+    The words: ``symbol``: the paper's symbol or a short name ("t"), which names the knob in settings lines
+    (``Knob.short``, ``describe``) and titles (``Knob.brief``); ``words``: how a figure's axis or a table's
+    column names it ("attention factor t"; default: the label, its first letter in lower case);
+    ``description``: a sentence describing it, as the Sweeps page offers it (default: the help, capitalised).
     """
     if kind not in KNOB_KINDS:
         raise ValueError(f"knob kind must be one of {KNOB_KINDS}, got {kind!r}")
+    if words is None:
+        words = label[0].lower() + label[1:] if label[1:2].islower() else label
+    if description is None:
+        description = help[0].upper() + help[1:]
     meta = {
         "label": label,
         "help": help,
@@ -96,6 +117,9 @@ def knob(
         "flags": flags,
         "widget": widget,
         "afm_only": afm_only,
+        "symbol": symbol,
+        "words": words,
+        "description": description,
     }
     return field(default=default, metadata={"knob": meta})
 
@@ -126,6 +150,9 @@ class TrainConfig:
         "positive_int",
         choices=(2, 4, 8, 16, 32, 64, 128, 256),
         flags=("-k",),
+        symbol="k",
+        words="embedding size k",
+        description="Embedding size k, the length of every feature's vector v_i (AFM and FM)",
     )
     attention_factor: int = knob(
         16,
@@ -136,6 +163,9 @@ class TrainConfig:
         live=True,
         flags=("-t",),
         afm_only=True,
+        symbol="t",
+        words="attention factor t",
+        description="Attention factor t, the attention network's hidden size (AFM)",
     )
     dropout: float = knob(
         0.2,
@@ -144,6 +174,8 @@ class TrainConfig:
         "fraction",
         bounds=(0.0, 0.9),
         live=True,
+        words="dropout",
+        description="Dropout on the pairwise-interaction layer (AFM and FM)",
     )
     # 0.1 stopped every FM-started AFM on the sample from improving on its FM (docs/defaults.md)
     attention_dropout: float = knob(
@@ -154,6 +186,8 @@ class TrainConfig:
         bounds=(0.0, 0.9),
         live=True,
         afm_only=True,
+        words="attention dropout",
+        description="Dropout on the attention weights (AFM)",
     )
     p_init: str = knob(
         "normal",
@@ -171,6 +205,9 @@ class TrainConfig:
         "float",
         bounds=(0.0, 100.0),
         afm_only=True,
+        symbol="λ",
+        words="λ (L2 on W)",
+        description="λ, the L2 penalty on the attention network's W (AFM)",
     )
     lr: float = knob(
         0.01,
@@ -188,7 +225,11 @@ class TrainConfig:
         bounds=(1, 200),
     )
     batch_size: int = knob(
-        256, "Batch size", "global batch size", "positive_int", choices=(64, 128, 256, 512, 1024, 2048, 4096)
+        256,
+        "Batch size",
+        "global batch size",
+        "positive_int",
+        choices=(64, 128, 256, 512, 1024, 2048, 4096),
     )
     patience: int | None = knob(
         3,
@@ -213,6 +254,7 @@ class TrainConfig:
         "AFM: pre-train an FM and start exactly at it (AFM.from_fm; p_init is then moot); "
         "false is the same as recipe scratch",
         "bool",
+        words="FM pre-training",
     )
     pretrain_epochs: int | None = knob(
         None,
@@ -244,21 +286,40 @@ class TrainConfig:
         spelling of the same choice)."""
         return self.recipe if self.pretrain else "scratch"
 
+    @property
+    def fm_epochs(self) -> int:
+        """The FM's epoch cap in ``train_pair``: ``pretrain_epochs`` when the AFM starts from that FM (recipes
+        from_fm and auto) and it is set, else ``epochs``."""
+        return self.pretrain_epochs if self.afm_recipe != "scratch" and self.pretrain_epochs else self.epochs
+
+    def optimizer_options(self) -> dict[str, Any]:
+        """Keyword arguments for the optimiser besides its learning rate (``fit`` builds ``optimizer`` at ``lr``
+        with them): none here. The hook for a knob of the optimiser's: a subclass that adds, say, a
+        ``weight_decay`` knob returns ``{**super().optimizer_options(), "weight_decay": self.weight_decay}``."""
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
+        """Every field as a plain dict: what checkpoints and run folders store (``from_dict`` reads it back)."""
         return dict(vars(self))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+    def from_dict(cls: type[_Config], data: dict[str, Any]) -> _Config:
         """A config from a plain dict (a checkpoint's); unknown keys are ignored, missing ones default."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def replace(self: _Config, **changes: Any) -> _Config:
+        """This configuration with ``changes`` (field names) set; ``TypeError`` names a keyword that is not a
+        field, and the fields (``overridden``)."""
+        return overridden(self, changes)
+
     def model_config(self, kind: str, data: Dataset) -> ModelConfig:
-        """The ``ModelConfig`` of a ``kind`` ("afm" or "fm") model for ``data`` under these settings
-        (sizes come from the data, so a training configuration exists before the data does)."""
-        if kind not in ("afm", "fm"):
-            raise ValueError(f"model kind must be 'afm' or 'fm', got {kind!r}")
-        is_afm = kind == "afm"
+        """The ``ModelConfig`` of a ``kind`` model ("afm", "fm" or a kind added by ``afm.model.register_model``)
+        for ``data`` under these settings (sizes come from the data, so a training configuration exists before the
+        data does). A kind of AFM's family gets the attention settings; FM's family gets none."""
+        if kind not in MODEL_KINDS:
+            raise ValueError(f"model kind must be one of {', '.join(sorted(MODEL_KINDS))}, got {kind!r}")
+        is_afm = MODEL_KINDS[kind]
         return ModelConfig(
             kind,
             data.n_features,
@@ -272,9 +333,29 @@ class TrainConfig:
         )
 
 
+_Config = TypeVar("_Config", bound=TrainConfig)
+
+
+def overridden(config: _Config, changes: dict[str, Any], caller: str | None = None) -> _Config:
+    """``config`` with ``changes`` set (``dataclasses.replace``; ``config`` itself when there are none).
+
+    A key that is not a field of ``config``'s class raises ``TypeError`` naming it and every valid name;
+    ``caller`` ("fit") is the function the keywords were given to, for the message.
+    """
+    names = [f.name for f in fields(config)]
+    unknown = [key for key in changes if key not in names]
+    if unknown:
+        who = f"{caller}()" if caller else type(config).__name__
+        raise TypeError(
+            f"{who} got unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
+            f"a setting is a field of {type(config).__name__}: {', '.join(names)}"
+        )
+    return replace(config, **changes) if changes else config
+
+
 @dataclass(frozen=True)
 class Knob:
-    """One training setting as a flag and a widget read it (from ``TrainConfig``'s field metadata)."""
+    """One training setting as a flag, a widget and a link read it (from ``TrainConfig``'s field metadata)."""
 
     name: str  # the field name; flag --name-with-dashes
     type: type  # int, float, bool or str
@@ -289,10 +370,35 @@ class Knob:
     flags: tuple[str, ...]
     widget: bool
     afm_only: bool
+    symbol: str | None  # the paper's symbol or a short name: "t", "k", "λ"
+    words: str  # how a figure or a table names it: "attention factor t"
+    description: str  # a sentence: "Attention factor t, the attention network's hidden size (AFM)"
+
+    @property
+    def flag(self) -> str:
+        """Its command-line flag: ``--attention-factor``."""
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def short(self) -> str:
+        """Its name in a line of settings (``describe``): the symbol, else the label up to a colon, in lower
+        case ("t", "dropout on the interaction layer")."""
+        return self.symbol or self.label.split(":")[0].lower()
+
+    @property
+    def brief(self) -> str:
+        """Its name where room is short (a title, "before: t = 16"): the symbol, else ``words`` ("dropout")."""
+        return self.symbol or self.words
 
     def check(self, value: Any) -> Any:
-        """``value`` converted to this knob's type; raises ValueError when it is outside the knob's range."""
-        if value is None and self.optional:
+        """``value`` (a Python value, or text from a flag, a widget or a link) converted to this knob's type.
+
+        The one validator of a setting's value: the CLI's flags, the dashboard's widgets and its links all call
+        it, so they accept and refuse the same values with the same message. Raises ``ValueError`` naming the
+        knob when the value is not of its type or outside its choices or bounds. An optional knob takes None,
+        or the text "none" (any case).
+        """
+        if self.optional and (value is None or (isinstance(value, str) and value.strip().lower() == "none")):
             return None
         if self.type is bool:
             if isinstance(value, str):
@@ -300,7 +406,13 @@ class Knob:
                     raise ValueError(f"{self.name} must be true or false, got {value!r}")
                 return value.lower() in ("true", "1")
             return bool(value)
-        converted = self.type(value)
+        try:
+            converted = self.type(value)
+        except (TypeError, ValueError):
+            what = {int: "a whole number", float: "a number"}.get(self.type, self.type.__name__)
+            raise ValueError(f"{self.name} must be {what}, got {value!r}") from None
+        if self.type is int and isinstance(value, float) and value != converted:
+            raise ValueError(f"{self.name} must be a whole number, got {value!r}")
         if isinstance(converted, float) and not math.isfinite(converted):
             raise ValueError(f"{self.name} must be a finite number, got {value!r}")
         if self.kind == "choice" and converted not in (self.choices or ()):
@@ -320,6 +432,11 @@ def knobs(config_class: type = TrainConfig) -> list[Knob]:
     Raises ``TypeError`` naming a field that has no ``knob(...)`` metadata or an unsupported type:
     a setting is never silently missing from the CLI or the dashboard.
     """
+    return list(_knobs(config_class))
+
+
+@functools.cache
+def _knobs(config_class: type) -> tuple[Knob, ...]:
     hints = typing.get_type_hints(config_class)
     out = []
     for f in fields(config_class):
@@ -334,7 +451,7 @@ def knobs(config_class: type = TrainConfig) -> list[Knob]:
             raise TypeError(f"{config_class.__name__}.{f.name}: unsupported knob type {hints[f.name]}")
         default = None if f.default is MISSING else f.default
         out.append(Knob(f.name, base, optional, default, **meta))
-    return out
+    return tuple(out)
 
 
 def _base_type(hint: Any) -> tuple[type, bool]:
@@ -344,3 +461,32 @@ def _base_type(hint: Any) -> tuple[type, bool]:
         rest = [a for a in args if a is not type(None)]
         return rest[0], True
     return hint, False
+
+
+def knob_of(name: str, config_class: type = TrainConfig) -> Knob:
+    """The ``Knob`` of field ``name`` of ``config_class``; ``KeyError`` naming the knobs when there is none."""
+    found = {k.name: k for k in knobs(config_class)}
+    if name not in found:
+        raise KeyError(f"{config_class.__name__} has no knob {name!r}; its knobs: {', '.join(found)}")
+    return found[name]
+
+
+def describe(config: TrainConfig, names: Iterable[str] | None = None, *, brief: bool = False) -> str:
+    """Settings in words: "t = 8, dropout on the interaction layer = 0.1" (each knob's ``short`` name).
+
+    ``names``: the fields to show, in that order (none or empty: every knob with a widget); ``brief``: each
+    knob's ``brief`` name instead ("t = 8, dropout = 0.1"), for titles.
+    """
+    by_name = {k.name: k for k in knobs(type(config))}
+    shown = list(names or ()) or [k.name for k in by_name.values() if k.widget]
+    return ", ".join(f"{by_name[n].brief if brief else by_name[n].short} = {getattr(config, n)}" for n in shown)
+
+
+def differences(a: TrainConfig, b: TrainConfig, *, widget_only: bool = True) -> list[str]:
+    """The names of the knobs whose values differ between ``a`` and ``b``, in declaration order (only the
+    knobs with a widget, unless ``widget_only`` is False)."""
+    return [
+        k.name
+        for k in knobs(type(a))
+        if (k.widget or not widget_only) and getattr(a, k.name) != getattr(b, k.name, k.default)
+    ]

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import settings
+
 if TYPE_CHECKING:  # pandas loads when a table is read, not with the model and the trainer
     import pandas as pd
 
@@ -387,15 +389,14 @@ def guess_columns(frame: pd.DataFrame, label: str) -> tuple[list[str], list[str]
     return [c for c in others if c not in numeric], numeric
 
 
-DEFAULT_MAX_CELLS = 50_000_000  # rows x columns a table may have; about 400 MB of int64/float64 cells
+# rows x columns a table may have (50 million: about 400 MB of int64/float64 cells); afm/settings.py holds it
+DEFAULT_MAX_CELLS: int = settings.default("AFM_MAX_CELLS")
 
 
 def max_cells() -> int:
-    """The budget of rows x columns for one table: ``$AFM_MAX_CELLS``, else 50 million."""
-    try:
-        return max(1, int(float(os.environ.get("AFM_MAX_CELLS", DEFAULT_MAX_CELLS))))
-    except ValueError:
-        return DEFAULT_MAX_CELLS
+    """The budget of rows x columns for one table: ``$AFM_MAX_CELLS``, else 50 million. A value that is not a
+    whole number of at least 1 raises ValueError naming the variable."""
+    return int(settings.get("AFM_MAX_CELLS"))
 
 
 def _too_big(source: str, rows: int | str, columns: int, budget: int) -> ValueError:

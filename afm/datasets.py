@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import settings
 from .data import Dataset, FieldSpec, Schema, load_libfm, load_table, split
 
 
@@ -210,8 +211,9 @@ def frappe(root: str | os.PathLike[str]) -> dict[str, Dataset]:
 def default_frappe_root() -> Path:
     """Frappe's folder when none is given: ``$AFM_FRAPPE`` if set, else ``data/frappe`` relative to the working
     directory, or ``data/`` when only that holds the parts (``python -m afm download frappe`` writes there)."""
-    if os.environ.get(FRAPPE_ENV):
-        return Path(os.environ[FRAPPE_ENV])
+    folder = settings.get(FRAPPE_ENV)
+    if folder is not None:
+        return Path(folder)
     root = Path("data") / "frappe"
     if not (root / "frappe.validation.libfm").is_file() and (root.parent / "frappe.validation.libfm").is_file():
         return root.parent
@@ -349,12 +351,13 @@ def split_parts(
 def data_roots() -> list[Path]:
     """The folders a server may read data from: ``$AFM_DATA_ROOTS`` (separated by ``os.pathsep``), else
     the bundled sample's folder and a ``data/`` folder in the working directory."""
-    text = os.environ.get("AFM_DATA_ROOTS")
-    roots = [Path(p) for p in text.split(os.pathsep) if p.strip()] if text else [SAMPLE_DIR, Path("data")]
+    listed = settings.get("AFM_DATA_ROOTS")
+    roots = [SAMPLE_DIR, Path("data")] if listed is None else listed
     return [r.resolve() for r in roots]
 
 
-MAX_SERVER_FILE_MB = 200.0  # a libFM file read from a server path; its tensors take about 27x its size
+# a libFM file read from a server path (200 MB; its tensors take about 27x its size); afm/settings.py holds it
+MAX_SERVER_FILE_MB: float = settings.default("AFM_MAX_SERVER_FILE_MB")
 
 
 def allowed_path(text: str, roots: list[Path] | None = None, max_mb: float | None = None) -> Path:
@@ -365,7 +368,7 @@ def allowed_path(text: str, roots: list[Path] | None = None, max_mb: float | Non
     refused = ValueError("not an allowed data path: give a .libfm file or a folder of parts under this server's data "
                          "folders (AFM_DATA_ROOTS)")  # fmt: skip
     roots = data_roots() if roots is None else [Path(r).resolve() for r in roots]
-    limit = float(os.environ.get("AFM_MAX_SERVER_FILE_MB", MAX_SERVER_FILE_MB)) if max_mb is None else max_mb
+    limit = float(settings.get("AFM_MAX_SERVER_FILE_MB")) if max_mb is None else max_mb
     try:
         path = Path(text.strip()).resolve()
         if not text.strip() or not any(path == r or r in path.parents for r in roots):

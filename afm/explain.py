@@ -15,7 +15,16 @@ import torch
 from .attention import tie_ranks, tied
 from .data import Dataset, Schema
 from .model import AFM, FM, ROW_FIELDS, Explanation
-from .summary import SAMPLE_ROWS, Summary, _on_cpu, auto_batch_size, explain_batches, sample_index, summarize
+from .summary import (
+    SAMPLE_ROWS,
+    Summary,
+    _on_cpu,
+    as_summary,
+    auto_batch_size,
+    explain_batches,
+    sample_index,
+    summarize,
+)
 
 __all__ = [  # the summary's names are re-exported: afm.explain.summarize is the documented spelling
     "SAMPLE_ROWS", "Summary", "auto_batch_size", "explain_batches", "sample_index", "summarize",
@@ -48,16 +57,6 @@ def explain_dataset(model: AFM | FM, data: Dataset, batch_size: int | None = Non
 
 def pair_names(field_names: list[str], pairs: torch.Tensor) -> list[str]:
     return [f"{field_names[i]}{PAIR_SEP}{field_names[j]}" for i, j in pairs.tolist()]
-
-
-def as_summary(model: AFM | FM, data: Dataset, explanation: Explanation | Summary | None = None) -> Summary:
-    """``explanation`` as a ``Summary``: a Summary as it is, a whole-data ``Explanation`` (of every row of
-    ``data``) summed up, None: ``summarize(model, data)`` (streaming, bounded memory)."""
-    if isinstance(explanation, Summary):
-        return explanation
-    if explanation is not None:
-        return Summary.from_explanation(explanation, data)
-    return summarize(model, data)
 
 
 def field_pair_frame(

@@ -5,9 +5,10 @@ All are checked against autograd's own gradients, and ``interaction`` against
 exist only because autograd's generic versions spend most of a training step on bookkeeping here:
 
 - ``interaction``: AFM's pair products, attention network, softmax and attention-weighted sum in
-  one C pass per sample each way (``_fused.c``: built and checked by ``native``, called through
-  ``_bridge``); nothing of size [B, P, k] is formed. Where the C kernel does not apply (float64,
-  CUDA, no C compiler, ``AFM_NATIVE=0``), the two PyTorch kernels below compute the same numbers:
+  one C pass per sample each way (``_fused.c``: built and checked by ``native``, which never imports
+  this module; called through ``_bridge``); nothing of size [B, P, k] is formed. Where the C kernel
+  does not apply (float64, CUDA, no C compiler, ``AFM_NATIVE=0``), the two PyTorch kernels below
+  compute the same numbers:
 - ``pair_products``: the slices-and-cat formulation's backward allocates and adds a full-size
   zero tensor per slice; this one accumulates each field's gradient in place.
 - ``attention_pool``: scores, softmax and pooling with one hand-written backward.
@@ -288,38 +289,3 @@ def bytes_per_row(n_fields: int, k: int, *params: Tensor) -> int:
 
 def _pairs(n_fields: int) -> int:
     return n_fields * (n_fields - 1) // 2
-
-
-# ---------------------------------------------------------------------------- the self-test native runs
-
-
-def self_test(lib: Any) -> None:
-    """A small forward and backward of ``lib`` against the PyTorch kernels (dropout mask and all
-    three output gradients included); raises ``AssertionError`` where they disagree. ``native`` runs it
-    on every library before trusting it."""
-    g = torch.Generator().manual_seed(0)
-    batch, n_fields, k, t = 5, 6, 19, 11  # not multiples of any vector width: the padding is exercised
-    n_pairs = _pairs(n_fields)
-    e = torch.randn(batch, n_fields, k, generator=g)
-    W, b, h, p = (torch.randn(*shape, generator=g) for shape in ((t, k), (t,), (t,), (k,)))
-    keep = (torch.rand(batch, n_pairs, generator=g) > 0.3).float() / 0.7
-    upstream = [torch.randn(batch, k, generator=g), torch.randn(batch, n_pairs, generator=g)]
-    upstream.append(torch.randn(batch, n_pairs, generator=g))
-    ours = _bridge.forward(lib, e, W, b, h, keep, p, threads=2)
-    ours_grads = _bridge.backward(lib, e, W, b, h, keep, ours[2], upstream[0], upstream[1], upstream[2], threads=2)
-    # autograd even where the first use comes under no_grad or inference_mode (predict, evaluate)
-    with torch.inference_mode(False), torch.enable_grad():
-        leaves = [x.double().requires_grad_() for x in (e, W, b, h)]
-        u = pair_products(leaves[0])
-        outputs = attention_pool(u, leaves[1], leaves[2], leaves[3], keep.double())
-        total = torch.stack([(o * g_.double()).sum() for o, g_ in zip(outputs, upstream, strict=True)]).sum()
-        grads = torch.autograd.grad(total, leaves)
-    expected = [*outputs, (u @ p.double()).detach(), *grads]
-    names = ["pooled", "score", "attention", "interaction", "grad e", "grad W", "grad b", "grad h"]
-    for name, a, ref in zip(names, [*ours, *ours_grads], expected, strict=True):
-        if a is None:  # the interaction, which comes back because p was given
-            raise AssertionError(f"{name} did not come back")
-        ref = ref.detach()
-        error = (a.double() - ref).abs().max().item()
-        if not error <= 1e-4 * (ref.abs().max().item() + 1e-6):  # NaN fails too
-            raise AssertionError(f"{name} differs from the PyTorch kernels by {error:.3g}")

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from . import kernels
-from .config import P_INITS, ModelConfig
+from .config import MODEL_KINDS, P_INITS, ModelConfig
 
 
 @dataclass
@@ -116,7 +116,9 @@ def pair_vectors(e: Tensor) -> Tensor:
     return kernels.pair_products(e)
 
 
-def _resolve_config(kind: str, config: ModelConfig | int | None, **settings: Any) -> ModelConfig:
+def _resolve_config(
+    kind: str, config: ModelConfig | int | None, attention: bool = True, /, **settings: Any
+) -> ModelConfig:
     """The ``ModelConfig`` that ``AFM(...)`` / ``FM(...)`` was given, or the one its settings build.
 
     ``config`` is a ``ModelConfig`` (then no other setting may be given: which would win?), or the number of
@@ -142,8 +144,8 @@ def _resolve_config(kind: str, config: ModelConfig | int | None, **settings: Any
             f"{name}() needs a ModelConfig or both n_features and n_fields "
             f"(e.g. {name}(n_features=100, n_fields=4)); missing {' and '.join(missing)}"
         )
-    if kind == "fm":
-        given["attention_factor"] = 0  # FM has no attention network
+    if not attention:
+        given["attention_factor"] = 0  # FM's family has no attention network
     return ModelConfig(kind, **given)
 
 
@@ -266,6 +268,8 @@ class AFM(_FactorizationMachine):
     reaches a higher AUC in the first epochs (0.928 against 0.921 after 3, ``benchmarks/speed.py``).
     """
 
+    kind: ClassVar[str] = "afm"  # ModelConfig.kind of this class (afm.model.register_model)
+
     def __init__(
         self,
         config: ModelConfig | int | None = None,
@@ -285,9 +289,9 @@ class AFM(_FactorizationMachine):
         seed 0, p = ones). A config and sizes together, or neither, raise ``TypeError``."""
         sizes = {"n_features": n_features, "n_fields": n_fields, "embed_dim": embed_dim}
         settings = {"attention_factor": attention_factor, "dropout": dropout, "attention_dropout": attention_dropout}
-        config = _resolve_config("afm", config, **sizes, **settings, seed=seed, p_init=p_init)
-        if config.kind != "afm":
-            raise ValueError(f"AFM needs a config of kind 'afm', got {config.kind!r}")
+        config = _resolve_config(self.kind, config, **sizes, **settings, seed=seed, p_init=p_init)
+        if config.kind != self.kind:
+            raise ValueError(f"{type(self).__name__} needs a config of kind {self.kind!r}, got {config.kind!r}")
         if config.attention_factor < 1:
             raise ValueError(f"attention_factor must be >= 1, got {config.attention_factor}")
         if config.p_init not in P_INITS:
@@ -371,6 +375,8 @@ class FM(_FactorizationMachine):
     ``explain`` takes the same value apart into its F(F-1)/2 pair terms.
     """
 
+    kind: ClassVar[str] = "fm"
+
     def __init__(
         self,
         config: ModelConfig | int | None = None,
@@ -384,10 +390,17 @@ class FM(_FactorizationMachine):
         """``FM(config)`` with a ``ModelConfig`` of kind "fm", or the sizes that build one:
         ``FM(n_features=100, n_fields=4, embed_dim=8)`` or ``FM(100, 4, 8)`` (defaults as ``AFM``'s)."""
         config = _resolve_config(
-            "fm", config, n_features=n_features, n_fields=n_fields, embed_dim=embed_dim, dropout=dropout, seed=seed
+            self.kind,
+            config,
+            False,  # no attention network
+            n_features=n_features,
+            n_fields=n_fields,
+            embed_dim=embed_dim,
+            dropout=dropout,
+            seed=seed,
         )
-        if config.kind != "fm":
-            raise ValueError(f"FM needs a config of kind 'fm', got {config.kind!r}")
+        if config.kind != self.kind:
+            raise ValueError(f"{type(self).__name__} needs a config of kind {self.kind!r}, got {config.kind!r}")
         super().__init__(config)
 
     def _predict(self, idx: Tensor, val: Tensor | None, keep: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
@@ -404,7 +417,22 @@ class FM(_FactorizationMachine):
         return prediction, parts
 
 
-MODELS: dict[str, type[AFM] | type[FM]] = {}  # kind -> class, filled below
+MODELS: dict[str, type[AFM] | type[FM]] = {}  # kind -> class: register_model fills it
+
+
+def register_model(cls: type[AFM] | type[FM]) -> type[AFM] | type[FM]:
+    """Make ``cls`` (a subclass of ``AFM`` or ``FM`` with its own ``kind``) a model kind: ``build_model`` and
+    ``load_model`` build it from a config of that kind, ``TrainConfig.model_config(kind, data)`` gives it the
+    settings of its family (an AFM subclass gets the attention settings), the CLI offers it as ``--model``.
+    Usable as a class decorator; returns ``cls``."""
+    kind = getattr(cls, "kind", None)
+    if not isinstance(kind, str) or not kind or not issubclass(cls, (AFM, FM)):
+        raise TypeError(f"{cls.__name__}: a model kind is a subclass of AFM or FM with a class attribute kind = '...'")
+    if kind in MODELS and MODELS[kind] is not cls:
+        raise ValueError(f"model kind {kind!r} is already {MODELS[kind].__name__}")
+    MODELS[kind] = cls
+    MODEL_KINDS[kind] = issubclass(cls, AFM)
+    return cls
 
 
 def build_model(config: ModelConfig | dict[str, Any]) -> AFM | FM:
@@ -416,7 +444,8 @@ def build_model(config: ModelConfig | dict[str, Any]) -> AFM | FM:
     return MODELS[config.kind](config)
 
 
-MODELS.update(afm=AFM, fm=FM)
+register_model(AFM)
+register_model(FM)
 
 
 def paper_parameters(model: AFM | FM) -> dict[str, np.ndarray]:

@@ -3,7 +3,8 @@
 ``library()`` returns the loaded library, or None where it cannot be had (``AFM_NATIVE=0``, no C
 compiler, a failed build, a library that fails its checks); callers then use the PyTorch kernels,
 which compute the same numbers more slowly. Anything that goes wrong here ends in that fallback
-with one warning, never in an exception or a crash of the caller.
+with one warning, never in an exception or a crash of the caller. The one exception: an ``AFM_NATIVE``
+that is not a boolean (``AFM_NATIVE=maybe``) raises a ValueError naming it (``afm.settings``).
 
 Build: the first rung of a flags ladder that the compiler accepts and whose library runs here:
 ``-march=native``, then ``-mcpu=native`` (clang for ARM and Apple clang reject ``-march=native``),
@@ -23,8 +24,8 @@ its size and SHA-256, the flags used and the vector width.
 
 Trust: before a library is loaded its size and hash must match its record (a truncated library
 can kill a process with SIGBUS when mapped, so it is never mapped); once loaded it must speak this
-interface and come from this source (``_bridge.declare``) and agree with the PyTorch kernels on a
-small forward and backward (``kernels.self_test``). A library that fails is deleted and rebuilt
+interface and come from this source (``_bridge.declare``) and agree with the maths, written out in plain
+PyTorch, on a small forward and backward (``self_test``). A library that fails is deleted and rebuilt
 once; if the new one fails too, the PyTorch kernels are used.
 """
 
@@ -48,7 +49,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from . import _bridge
+from . import _bridge, settings
 
 SOURCE = Path(__file__).with_name("_fused.c")
 # -ffp-contract=fast: fused multiply-adds (ISO C mode turns them off); -fopenmp-simd: the simd
@@ -57,7 +58,6 @@ TUNING = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-fopenmp-simd"]
 REQUIRED = ["-fPIC", "-std=c11", "-pthread"]  # always added, AFM_CFLAGS or not
 LADDER = [["-march=native"], ["-mcpu=native"], []]  # target flags, best first; [] = the portable baseline
 SUFFIX = ".dll" if os.name == "nt" else ".so"
-OFF = ("0", "false", "no", "off")
 CPUINFO = "/proc/cpuinfo"
 
 _lock = threading.Lock()
@@ -70,17 +70,18 @@ class BuildError(RuntimeError):
 
 def enabled() -> bool:
     """False when the environment says ``AFM_NATIVE=0`` (use the PyTorch kernels only)."""
-    return os.environ.get("AFM_NATIVE", "1").strip().lower() not in OFF
+    return bool(settings.get("AFM_NATIVE"))
 
 
 def required() -> bool:
     """``AFM_REQUIRE_NATIVE=1``: the kernel tests fail, instead of skipping, when there is no kernel."""
-    return os.environ.get("AFM_REQUIRE_NATIVE", "0").strip().lower() not in (*OFF, "")
+    return bool(settings.get("AFM_REQUIRE_NATIVE"))
 
 
 def cache_dir() -> Path:
-    if os.environ.get("AFM_CACHE"):
-        return Path(os.environ["AFM_CACHE"])
+    folder = settings.get("AFM_CACHE")
+    if folder is not None:
+        return Path(folder)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "afm"
 
@@ -88,7 +89,7 @@ def cache_dir() -> Path:
 def flag_ladder() -> list[list[str]]:
     """The compile flags to try, best first. ``AFM_CFLAGS`` replaces the ladder with one rung: its flags
     follow the tuning ones, so they can also override those (``-O2``, ``-ffp-contract=off``)."""
-    custom = os.environ.get("AFM_CFLAGS", "").strip()
+    custom = str(settings.get("AFM_CFLAGS")).strip()
     if custom:
         return [[*TUNING, *shlex.split(custom, posix=os.name != "nt"), *REQUIRED]]
     return [[*TUNING, *target, *REQUIRED] for target in LADDER]
@@ -177,7 +178,7 @@ def _loaded_openmp() -> str | None:
 
 def _openmp() -> str | None:
     """The OpenMP runtime to link (torch's own), or None: plain threads (``AFM_OPENMP=0``, macOS, Windows)."""
-    if os.environ.get("AFM_OPENMP", "1").strip().lower() in OFF:
+    if not settings.get("AFM_OPENMP"):
         return None
     import torch  # noqa: F401  (loads torch's OpenMP runtime, which the kernel links against)
 
@@ -371,17 +372,51 @@ def _load(path: Path, source_id: str) -> tuple[ctypes.CDLL | None, str]:
     """(the library, "") once it is declared and passes the self-test; (None, why) otherwise."""
     try:
         lib = _bridge.declare(ctypes.CDLL(str(path)), source_id)
-        import torch
-
-        from . import kernels  # here, not at the top: kernels imports this module
-
-        # the first kernel call may come from inside torch.inference_mode (afm.predict): the self-test's
-        # backward needs ordinary tensors and autograd, whatever the caller's mode
-        with torch.inference_mode(False), torch.enable_grad():
-            kernels.self_test(lib)
+        self_test(lib)
         return lib, ""
     except Exception as err:  # noqa: BLE001  (a foreign library can fail in any way: none may escape)
         return None, f"{path.name} failed its checks ({type(err).__name__}: {err})"
+
+
+def self_test(lib: Any) -> None:
+    """A small forward and backward of ``lib`` against AFM's interaction written out in plain PyTorch (float64,
+    autograd's gradients; ``model.attention_reference``'s maths), with an attention-dropout mask and all three
+    output gradients; raises ``AssertionError`` where they disagree. ``library()`` runs it on every library
+    before trusting it. The kernels' own tests hold the PyTorch kernels to the same reference."""
+    import torch
+
+    # the first kernel call may come from inside torch.inference_mode or no_grad (afm.predict, evaluate): the
+    # check needs ordinary tensors and autograd, whatever the caller's mode
+    with torch.inference_mode(False), torch.enable_grad():
+        g = torch.Generator().manual_seed(0)
+        batch, n_fields, k, t = 5, 6, 19, 11  # not multiples of any vector width: the padding is exercised
+        n_pairs = n_fields * (n_fields - 1) // 2
+        e = torch.randn(batch, n_fields, k, generator=g)
+        W, b, h, p = (torch.randn(*shape, generator=g) for shape in ((t, k), (t,), (t,), (k,)))
+        keep = (torch.rand(batch, n_pairs, generator=g) > 0.3).float() / 0.7
+        upstream = [torch.randn(batch, k, generator=g), torch.randn(batch, n_pairs, generator=g)]
+        upstream.append(torch.randn(batch, n_pairs, generator=g))
+        ours = _bridge.forward(lib, e, W, b, h, keep, p, threads=2)
+        ours_grads = _bridge.backward(lib, e, W, b, h, keep, ours[2], upstream[0], upstream[1], upstream[2], threads=2)
+        leaves = [x.double().requires_grad_() for x in (e, W, b, h)]
+        e64, W64, b64, h64 = leaves
+        i, j = torch.triu_indices(n_fields, n_fields, 1)
+        u = e64[:, i] * e64[:, j]  # (B, P, k): u_ij = e_i * e_j
+        score = torch.relu(u @ W64.T + b64) @ h64  # (B, P): a'_ij = h^T ReLU(W u_ij + b)
+        attention = torch.softmax(score, dim=1)  # (B, P): a_ij
+        pooled = ((attention * keep.double()).unsqueeze(2) * u).sum(1)  # (B, k): sum_ij keep_ij a_ij u_ij
+        outputs = (pooled, score, attention)
+        total = torch.stack([(o * g_.double()).sum() for o, g_ in zip(outputs, upstream, strict=True)]).sum()
+        grads = torch.autograd.grad(total, leaves)
+        expected = [*outputs, u @ p.double(), *grads]
+        names = ["pooled", "score", "attention", "interaction", "grad e", "grad W", "grad b", "grad h"]
+        for name, a, ref in zip(names, [*ours, *ours_grads], expected, strict=True):
+            if a is None:  # the interaction, which comes back because p was given
+                raise AssertionError(f"{name} did not come back")
+            ref = ref.detach()
+            error = (a.double() - ref).abs().max().item()
+            if not error <= 1e-4 * (ref.abs().max().item() + 1e-6):  # NaN fails too
+                raise AssertionError(f"{name} differs from the reference by {error:.3g}")
 
 
 def _discard(folder: Path, key: str, record: dict | None) -> None:

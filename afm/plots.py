@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from .config import knobs
+
 SEQUENTIAL = "Viridis"
 DIVERGING = "RdBu"
 MODEL_COLOURS = {"afm": "#d62728", "fm": "#1f77b4"}
@@ -21,6 +23,7 @@ MODEL_COLOURS = {"afm": "#d62728", "fm": "#1f77b4"}
 # ---------------------------------------------------------------------------- words for columns
 
 # Column names -> the words a figure or table shows (a projector audience reads these, not code).
+# Not the training settings: their words live with their knobs (afm/config.py, ``knob(..., words=...)``).
 WORDS = {
     "mean_attention": "mean attention a_ij",
     "std_attention": "std of attention a_ij",
@@ -41,14 +44,8 @@ WORDS = {
     "train_loss": "training loss",
     "epoch": "epoch",
     "seconds": "seconds",
-    "attention_factor": "attention factor t",
-    "embed_dim": "embedding size k",
-    "l2_attention": "λ (L2 on W)",
-    "dropout": "dropout",
-    "attention_dropout": "attention dropout",
-    "lr": "learning rate",
     "entropy": "attention entropy",
-}
+}  # a training setting's column (a sweep's "dropout", "attention_factor") is named by its knob: Knob.words
 METRIC_WORDS = {
     "rmse": "RMSE",
     "mae": "MAE",
@@ -62,9 +59,13 @@ PART_WORDS = {"valid": "validation", "test": "test", "train": "training"}
 
 def words(column: str) -> str:
     """A column name in words: ``valid_rmse`` -> "validation RMSE", ``afm_mean_abs_contribution`` ->
-    "mean |contribution| (AFM)"; a name it does not know comes back unchanged."""
+    "mean |contribution| (AFM)", a training setting as its knob's ``words`` (``attention_factor`` ->
+    "attention factor t"); a name it does not know comes back unchanged."""
     if column in WORDS:
         return WORDS[column]
+    knob_words = {k.name: k.words for k in knobs()}
+    if column in knob_words:
+        return knob_words[column]
     if column in METRIC_WORDS:
         return METRIC_WORDS[column]
     part, _, metric = column.partition("_")

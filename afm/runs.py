@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import settings
 from .checkpoint import STALE_SECONDS, SaveError, load_model, remove_stale_temps, save_error, save_model
 from .model import AFM, FM
 from .train import History
@@ -35,7 +36,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 def runs_dir(path: str | os.PathLike[str] | None = None) -> Path:
     """The runs directory: ``path``, else ``$AFM_RUNS_DIR``, else ``runs/``."""
-    return Path(path or os.environ.get("AFM_RUNS_DIR") or "runs")
+    return Path(path or settings.get("AFM_RUNS_DIR"))
 
 
 def safe_run_name(name: str) -> str:

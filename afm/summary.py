@@ -302,3 +302,13 @@ def _empty_like(x: Tensor, rows: int) -> Tensor:
 
 def _on_cpu(exp: Explanation) -> Explanation:
     return Explanation(**{f.name: getattr(exp, f.name).cpu() for f in dataclasses.fields(exp)})
+
+
+def as_summary(model: AFM | FM, data: Dataset, explanation: Explanation | Summary | None = None) -> Summary:
+    """``explanation`` as a ``Summary``: a Summary as it is, a whole-data ``Explanation`` (of every row of
+    ``data``) summed up, None: ``summarize(model, data)`` (streaming, bounded memory)."""
+    if isinstance(explanation, Summary):
+        return explanation
+    if explanation is not None:
+        return Summary.from_explanation(explanation, data)
+    return summarize(model, data)

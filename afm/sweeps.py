@@ -209,11 +209,8 @@ def run_sweep(
     for step, value, seed in steps:
         state["step"] = (step, value, seed)
         config = dataclasses.replace(base, seed=seed, **({} if value is None else {parameter: value}))
-        if step == "fm":  # trained as train_pair trains the FM it pre-trains
-            epochs = config.pretrain_epochs if config.pretrain and config.pretrain_epochs else config.epochs
-            shared[seed] = train_model(
-                "fm", dataclasses.replace(config, epochs=epochs), train, valid, callback=progress
-            )
+        if step == "fm":  # trained as train_pair trains the FM it pre-trains (for config.fm_epochs)
+            shared[seed] = train_model("fm", config.replace(epochs=config.fm_epochs), train, valid, callback=progress)
         else:
             pair = train_pair(config, train, valid, callback=progress, fm=shared.get(seed))
         if state["stopped"]:

@@ -23,12 +23,12 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .config import TrainConfig
+from .config import TrainConfig, overridden
 from .data import Dataset
 from .metrics import TASKS, evaluate, infer_task, label_range, predict, resolve_task, roc_auc, task_spec  # noqa: F401 (re-exported)
 from .model import AFM, FM, build_model
 
-DEFAULTS = TrainConfig()
+DEFAULTS = TrainConfig()  # the default settings (fit's, the CLI's and the dashboard's starting point)
 
 
 @dataclass
@@ -129,12 +129,24 @@ def _world() -> tuple[int, int]:
 # ---------------------------------------------------------------------------- fit
 
 
-def _optimizer(name: str, params: Any, lr: float) -> torch.optim.Optimizer:
-    if name == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    raise ValueError(f"optimizer must be 'adagrad' or 'adam', got {name!r}")
+def _optimizer(config: TrainConfig, params: Any) -> torch.optim.Optimizer:
+    """``config.optimizer`` at ``config.lr``, with ``config.optimizer_options()`` (a subclass's knobs)."""
+    options = config.optimizer_options()
+    if config.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=config.lr, **options)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, **options)
+    raise ValueError(f"optimizer must be 'adagrad' or 'adam', got {config.optimizer!r}")
+
+
+def _training_config(config: TrainConfig | None, overrides: dict[str, Any], caller: str) -> TrainConfig:
+    """``config`` (default: ``TrainConfig()``) with ``overrides`` (its field names) set; ``TypeError`` names
+    a keyword that is not a field, and the fields."""
+    if config is None:
+        config = TrainConfig()
+    elif not isinstance(config, TrainConfig):
+        raise TypeError(f"{caller}(): config must be a TrainConfig, got {type(config).__name__}")
+    return overridden(config, overrides, caller)
 
 
 def _snapshot(model: nn.Module) -> dict[str, Tensor]:
@@ -145,24 +157,23 @@ def fit(
     model: AFM | FM,
     train: Dataset,
     valid: Dataset | None = None,
+    config: TrainConfig | None = None,
     *,
-    task: str = DEFAULTS.task,
-    epochs: int = DEFAULTS.epochs,
-    batch_size: int = DEFAULTS.batch_size,
-    lr: float = DEFAULTS.lr,
-    optimizer: str = DEFAULTS.optimizer,
-    l2_attention: float = DEFAULTS.l2_attention,
-    seed: int = DEFAULTS.seed,
-    patience: int | None = DEFAULTS.patience,
-    device: str | torch.device = "cpu",
     callback: Callable[[Progress], bool | None] | None = None,
+    device: str | torch.device = "cpu",
     progress_every: int | None = None,
+    **overrides: Any,
 ) -> History:
-    """Train ``model`` in place and return its ``History``.
+    """Train ``model`` in place as ``config`` says and return its ``History``.
 
-    The defaults are ``TrainConfig``'s (``afm.train.DEFAULTS``), shared with the CLI and the
-    dashboard. ``task="auto"`` picks "binary" or "regression" from the training labels
-    (``infer_task``).
+    ``config``: a ``TrainConfig`` (default: ``TrainConfig()``, the settings the CLI and the dashboard start
+    from too); ``overrides``: fields of it to set for this call, ``fit(model, train, valid, epochs=3,
+    lr=0.01)`` or ``fit(model, train, valid, config, lr=config.finetune_lr)``; a keyword that is not a field
+    raises ``TypeError`` naming the fields. ``fit`` reads the training fields (task, epochs, batch_size, lr,
+    optimizer with ``config.optimizer_options()``, l2_attention, seed, patience); the model's own (sizes,
+    dropouts) were set when it was built, and the AFM recipe is ``train_pair``'s.
+
+    ``task="auto"`` picks "binary" or "regression" from the training labels (``infer_task``).
     ``l2_attention`` is lambda on the attention network's W (AFM only), as in the paper.
     ``patience``: stop when the validation metric (regression: rmse; binary: logloss) has not
     improved for that many epochs. With ``valid`` given, the starting weights are evaluated too
@@ -176,7 +187,10 @@ def fit(
     Under ``torchrun`` (after ``init_distributed``), each rank trains on its shard of every
     global batch of ``batch_size`` rows and the gradients are averaged (DDP).
     """
-    task = resolve_task(task, train)
+    config = _training_config(config, overrides, "fit")
+    epochs, batch_size, lr, seed = config.epochs, config.batch_size, config.lr, config.seed
+    l2_attention, patience = config.l2_attention, config.patience
+    task = resolve_task(config.task, train)
     if epochs < 1 or batch_size < 1 or not lr > 0:
         raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0, got {epochs}, {batch_size}, {lr}")
     if len(train) == 0:
@@ -190,7 +204,7 @@ def fit(
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    opt = _optimizer(optimizer, model.parameters(), lr)
+    opt = _optimizer(config, model.parameters())
     spec = task_spec(task)
     loss_fn = spec.loss_fn()
     idx, val, y = train.idx.to(device), train.val.to(device), spec.target(train.y).to(device)
@@ -315,48 +329,27 @@ class PretrainedAFM:
 def fit_afm_from_fm(
     train: Dataset,
     valid: Dataset | None = None,
+    config: TrainConfig | None = None,
     *,
-    embed_dim: int = DEFAULTS.embed_dim,
-    attention_factor: int = DEFAULTS.attention_factor,
-    dropout: float = DEFAULTS.dropout,
-    attention_dropout: float = DEFAULTS.attention_dropout,
-    fm_dropout: float | None = None,
+    callback: Callable[[Progress], bool | None] | None = None,
+    device: str | torch.device = "cpu",
     fm_epochs: int | None = None,
-    finetune_lr: float | None = DEFAULTS.finetune_lr,
-    seed: int = DEFAULTS.seed,
-    **fit_kwargs: Any,
+    **overrides: Any,
 ) -> PretrainedAFM:
     """The paper's recipe: train an FM, start an AFM exactly at it (``AFM.from_fm``), train that.
 
-    ``fit_kwargs`` (task, epochs, batch_size, lr, optimizer, l2_attention, patience, device,
-    callback) go to both ``fit`` calls; ``fm_epochs`` and ``fm_dropout`` override the FM's, and
-    ``finetune_lr`` (None: the same ``lr``) is the AFM's learning rate. The AFM's validation loss
+    ``train_pair`` with recipe "from_fm" (``config``, default ``TrainConfig()``, with ``overrides``: its field
+    names, as ``fit`` takes them), returned as one ``PretrainedAFM``. The FM trains for ``pretrain_epochs``
+    (``fm_epochs`` is the older name of that setting) and the AFM at ``finetune_lr``; the AFM's validation loss
     starts at the FM's and ``fit`` keeps the start when no epoch improves on it.
     """
-    fm = FM(train.n_features, train.n_fields, embed_dim, dropout if fm_dropout is None else fm_dropout, seed=seed)
-    fm_kwargs = dict(fit_kwargs)
-    fm_kwargs.pop("l2_attention", None)
     if fm_epochs is not None:
-        fm_kwargs["epochs"] = fm_epochs
-    fm_history = fit(fm, train, valid, seed=seed, **fm_kwargs)
-    model = AFM.from_fm(copy.deepcopy(fm), attention_factor, dropout, attention_dropout, seed=seed)
-    if finetune_lr is not None:
-        fit_kwargs["lr"] = finetune_lr
-    history = fit(model, train, valid, seed=seed, **fit_kwargs)
+        overrides["pretrain_epochs"] = fm_epochs
+    config = _training_config(config, overrides, "fit_afm_from_fm").replace(recipe="from_fm", pretrain=True)
+    pair = train_pair(config, train, valid, callback=callback, device=device)
+    (fm, fm_history), (model, history) = pair["fm"], pair["afm"]
+    assert isinstance(fm, FM) and isinstance(model, AFM)
     return PretrainedAFM(model, fm, history, fm_history)
-
-
-def _fit_kwargs(config: TrainConfig, callback: Any, device: str | torch.device) -> dict[str, Any]:
-    return dict(
-        task=config.task,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        optimizer=config.optimizer,
-        patience=config.patience,
-        device=device,
-        callback=callback,
-    )
 
 
 def _build(kind: str, config: TrainConfig, train: Dataset) -> AFM | FM:
@@ -403,14 +396,11 @@ def train_pair(
     says so (``stopped == "fm_stopped"``), so a Stop never leaves a session without an AFM. Either model keeps
     its best validation epoch however training ends.
     """
-    common = _fit_kwargs(config, callback, device)
+    common: dict[str, Any] = {"callback": callback, "device": device}
     warm = warm or {}
     if fm is None:
         fm_model = _warm(FM(config.model_config("fm", train)), warm.get("fm"))
-        fm_epochs = (
-            config.pretrain_epochs if config.afm_recipe != "scratch" and config.pretrain_epochs else config.epochs
-        )
-        fm_history = fit(fm_model, train, valid, seed=config.seed, **{**common, "epochs": fm_epochs})
+        fm_history = fit(fm_model, train, valid, config, epochs=config.fm_epochs, **common)
     else:
         fm_model, fm_history = fm
     result: dict[str, tuple[AFM | FM, History]] = {"fm": (fm_model, fm_history)}
@@ -427,11 +417,10 @@ def train_pair(
         )
         result["afm"] = (afm, history)
         return result
-    afm_fit = {**common, "l2_attention": config.l2_attention, "seed": config.seed}
     if "afm" in warm:
         afm = _warm(AFM(config.model_config("afm", train)), warm["afm"])
         lr = config.scratch_lr if recipe == "scratch" else config.finetune_lr
-        history = fit(afm, train, valid, **{**afm_fit, "lr": lr if lr is not None else config.lr})
+        history = fit(afm, train, valid, config, lr=lr if lr is not None else config.lr, **common)
         history.recipe = recipe
         result["afm"] = (afm, history)
         return result
@@ -442,7 +431,7 @@ def train_pair(
             afm, lr = _from_fm(fm_model, config), config.finetune_lr
         else:
             afm, lr = AFM(config.model_config("afm", train)), config.scratch_lr
-        history = fit(afm, train, valid, **{**afm_fit, "lr": lr if lr is not None else config.lr})
+        history = fit(afm, train, valid, config, lr=lr if lr is not None else config.lr, **common)
         history.recipe = name
         trained[name] = (afm, history)
         if history.stopped == "callback":  # Stop: no second candidate
@@ -495,14 +484,9 @@ def train_model(
     """
     if kind == "afm" and config.afm_recipe != "scratch":
         return train_pair(config, train, valid, callback=callback, device=device)["afm"]
-    if kind == "afm":
-        model = _build(kind, config, train)
-        kwargs = {**_fit_kwargs(config, callback, device), "lr": config.scratch_lr}
-        history = fit(model, train, valid, l2_attention=config.l2_attention, seed=config.seed, **kwargs)
-        history.recipe = "scratch"
-        return model, history
     model = _build(kind, config, train)
-    history = fit(
-        model, train, valid, l2_attention=config.l2_attention, seed=config.seed, **_fit_kwargs(config, callback, device)
-    )
+    lr = config.scratch_lr if kind == "afm" else config.lr
+    history = fit(model, train, valid, config, lr=lr, callback=callback, device=device)
+    if kind == "afm":
+        history.recipe = "scratch"
     return model, history

@@ -14,15 +14,15 @@ from typing import Any
 import jobs
 import numpy as np
 import pandas as pd
-import state
+import session
 import streamlit as st
-import training
+import widgets
 
 import afm
 from afm import explain, faithfulness, plots
 
 
-def part_help(ws: state.Workspace) -> str:
+def part_help(ws: session.Workspace) -> str:
     """Exactly which rows each part holds, in numbers."""
     sizes = {name: len(data) for name, data in ws.parts.items()}
     split = [name for name in ("train", "valid", "test") if name in sizes]
@@ -34,9 +34,12 @@ def part_help(ws: state.Workspace) -> str:
     return text + ". train/valid/test are the split the models were trained on."
 
 
+STABILITY_SLOT = "seeds"  # the session's job slot for Would another seed agree?
+
+
 def cached(name: str, key: tuple, compute):  # noqa: ANN001, ANN202 - a tiny per-session memo
     """``compute()`` once per ``key`` in this browser session (the newest 8 kept)."""
-    store = st.session_state.setdefault(f"attention-cache-{name}", {})
+    store = session.get().remember(f"attention-cache-{name}")
     if key not in store:
         while len(store) >= 8:
             store.pop(next(iter(store)))
@@ -44,10 +47,10 @@ def cached(name: str, key: tuple, compute):  # noqa: ANN001, ANN202 - a tiny per
     return store[key]
 
 
-def effect_panel(ws: state.Workspace, model: Any, data: afm.Dataset, exp: afm.Summary) -> afm.AttentionEffect:
+def effect_panel(ws: session.Workspace, model: Any, data: afm.Dataset, exp: afm.Summary) -> afm.AttentionEffect:
     """The page's headline: what attention moves, in words, with the recipe of the model; returns the effect."""
     effect = cached("effect", (ws.token, data.name, len(data)), lambda: afm.attention_effect(model, data, exp))
-    text = f"**What attention moves** (AFM trained {state.recipe_words(ws)}): {effect.words()}"
+    text = f"**What attention moves** (AFM trained {widgets.recipe_words(ws)}): {effect.words()}"
     if effect.negligible:
         st.warning(text + " On this data FM already has what it needs, so the attention stayed uniform.")
     else:
@@ -100,7 +103,7 @@ def agreement_panel(
 
 
 def stability_section(
-    ws: state.Workspace, part: str, data: afm.Dataset, n_pairs: int, planted_labels: list[str]
+    ws: session.Workspace, part: str, data: afm.Dataset, n_pairs: int, planted_labels: list[str]
 ) -> None:
     """Train the session's configuration with several seeds and show how far the pairs keep their places."""
     st.subheader("Would another seed agree?")
@@ -115,7 +118,8 @@ def stability_section(
         st.stop()
     # the settings outlive the widgets (Streamlit drops a widget's state when another page runs), so coming
     # back to the page finds the same settings and so the same results
-    remembered = st.session_state.setdefault("stability-settings", {})
+    me = session.get()
+    remembered = me.remember("stability-settings")
     left, right = st.columns(2)
     n_seeds = int(left.number_input("Seeds (0, 1, ...)", 2, 10, remembered.get("seeds", 5), key="stability-seeds"))
     epochs = int(
@@ -126,7 +130,7 @@ def stability_section(
     remembered.update(seeds=n_seeds, epochs=epochs)
     config = dataclasses.replace(ws.config, task=ws.task, epochs=epochs, seed=0)
     key = json.dumps({"data": ws.data_key, "part": part, "config": config.to_dict()}, sort_keys=True, default=str)
-    runs = st.session_state.setdefault("stability-runs", {})  # settings -> {"frames": per-seed frames, ...}
+    runs = me.remember("stability-runs")  # settings -> {"frames": per-seed frames, ...}
     entry = runs.get(key)
     done = [] if entry is None else [int(f["seed"].iloc[0]) for f in entry["frames"]]
     todo = [s for s in range(n_seeds) if s not in done]
@@ -167,18 +171,19 @@ def stability_section(
             finally:  # a Stop included: count the time the finished seeds took
                 entry["seconds"] += time.perf_counter() - started
 
-        sid = training.session_id()  # the frames go to this session's entry: never shared
-        seeds_key = jobs.job_key("seeds", sid, key, todo)
-        st.session_state["stability-job"] = jobs.pool().submit(seeds_key, "seeds", work, sid)
+        seeds_key = jobs.job_key("seeds", me.sid, key, todo)  # the frames go to this session's entry: never shared
+        me.submit(STABILITY_SLOT, seeds_key, "seeds", work)
     elif stop_clicked:
-        job = st.session_state.get("stability-job")
-        if job is not None and not job.done:
-            job.stop(training.session_id(), wait_s=30)
-        st.info("Stopped: the seeds finished so far are kept; press the train button to go on with the rest.")
-    job = st.session_state.get("stability-job")
-    if job is not None and not job.done:
-        training.follow(job)
-        st.session_state.pop("stability-job", None)
+        me.stop(STABILITY_SLOT)
+        me.messages[STABILITY_SLOT] = (
+            "Stopped: the seeds finished so far are kept; press the train button to go on with the rest."
+        )
+        st.rerun()  # the button and the results count the seeds that finished before the Stop took effect
+    if message := me.messages.pop(STABILITY_SLOT, None):
+        st.info(message)
+    if me.running(STABILITY_SLOT):
+        me.follow(STABILITY_SLOT)
+        me.forget(STABILITY_SLOT)  # its frames are in the session's entry already
         st.rerun()  # the button and the results below show the finished seeds
 
     entry = runs.get(key)
@@ -204,14 +209,14 @@ def stability_section(
     st.markdown(f"**In words:** {faithfulness.tau_in_words(tau)}" + (detail if trained > 1 else "."))
     if ws.is_sample:
         st.caption("Green diamonds: the pairs planted in the sample (`afm.datasets.sample_truth()`).")
-    state.show_figure(plots.stability_plot(stability, planted_labels), "attention-stability")
+    widgets.show_figure(plots.stability_plot(stability, planted_labels), "attention-stability")
     shown = stability[
         ["label", "mean_abs_contribution", "abs_contribution_lo", "abs_contribution_hi", "rank_lo", "rank_hi",
          "mean_attention", "attention_lo", "attention_hi", "attention_rank_lo", "attention_rank_hi", "seeds"]
     ]  # fmt: skip
     shown = shown.rename(columns={"label": "field pair"})
     shown.attrs = {}  # the per-seed records need not travel to the browser
-    state.show_table(shown, "attention-stability", words=False)  # its columns name the interval ends
+    widgets.show_table(shown, "attention-stability", words=False)  # its columns name the interval ends
 
 
 # ---------------------------------------------------------------------------- the field x field heatmap
@@ -224,53 +229,38 @@ HEAT_KINDS = {
     "mean_abs_attention_part": "magnitude",
     "relative_attention": "relative",
 }
-# TrainConfig field -> how a before/after title names it (the paper's symbols where it has them)
-SETTING_NAMES = {
-    "attention_factor": "t",
-    "embed_dim": "k",
-    "l2_attention": "λ",
-    "dropout": "dropout",
-    "attention_dropout": "attention dropout",
-    "lr": "lr",
-    "epochs": "epochs",
-    "batch_size": "batch",
-    "optimizer": "optimiser",
-    "pretrain": "FM pre-training",
-    "seed": "seed",
-}
 
 
 def changed_settings(before: Any, now: Any) -> tuple[str, str]:
     """Titles for a before/after pair of pictures: ("before: t = 16", "now: t = 8") for the settings
-    (``TrainConfig`` fields) that differ, at most three named; ("before", "now") when none is known to."""
+    (``TrainConfig`` knobs, named by their ``brief`` words) that differ, at most three named; ("before", "now")
+    when none is known to."""
     if before is None or now is None:
         return "before", "now"
-    old, new = before.to_dict(), now.to_dict()
-    changed = [name for name in SETTING_NAMES if name in old and old.get(name) != new.get(name)]
+    changed = afm.config.differences(before, now, widget_only=False)[:3]
     if not changed:
         return "before", "now"
+    return (
+        f"before: {afm.config.describe(before, changed, brief=True)}",
+        f"now: {afm.config.describe(now, changed, brief=True)}",
+    )
 
-    def setting(config: dict[str, Any]) -> str:
-        return ", ".join(f"{SETTING_NAMES[name]} = {config[name]}" for name in changed[:3])
 
-    return f"before: {setting(old)}", f"now: {setting(new)}"
-
-
-def session_range(ws: state.Workspace, column: str, n_pairs: int, *values: Any) -> tuple[float, float]:
+def session_range(ws: session.Workspace, column: str, n_pairs: int, *values: Any) -> tuple[float, float]:
     """The heatmap's colour range for ``column``: ``plots.anchored_range`` of ``values``, widened to the range
-    shown before in this session (``st.session_state["heatmap-ranges"]``), never narrowed, so a picture after a
+    shown before in this session (the session's "heatmap-ranges" memo), never narrowed, so a picture after a
     live change reads on the same scale as the one before it. Relative attention is the exception: its log scale
     comes from the models on screen alone, so a real 0.999-1.001 pattern stays visible."""
     z = np.concatenate([np.asarray(v, dtype=float).ravel() for v in values])
     if HEAT_KINDS[column] == "relative":  # its range comes from the models on screen, never from earlier ones
         return plots.anchored_range(z, "relative", n_pairs)
-    store = st.session_state.setdefault("heatmap-ranges", {})
+    store = session.get().remember("heatmap-ranges")
     key = (ws.data_key, ws.task, column, n_pairs)
     store[key] = plots.anchored_range(z, HEAT_KINDS[column], n_pairs, store.get(key))
     return store[key]
 
 
-def previous_frame(ws: state.Workspace, part: str, data: afm.Dataset) -> pd.DataFrame | None:
+def previous_frame(ws: session.Workspace, part: str, data: afm.Dataset) -> pd.DataFrame | None:
     """The field-pair frame of the AFM the session had before its last change of models, on ``data``;
     None when there is none or it does not fit the data."""
     model = ws.previous_models.get("afm")
@@ -283,19 +273,19 @@ def previous_frame(ws: state.Workspace, part: str, data: afm.Dataset) -> pd.Data
     return cached("previous-frame", (id(model), ws.data_key, part), lambda: afm.field_pair_frame(model, data))
 
 
-def planted_fields(ws: state.Workspace) -> list[tuple[str, str]]:
+def planted_fields(ws: session.Workspace) -> list[tuple[str, str]]:
     """The sample's planted field pairs (``afm.datasets.sample_truth()``); none for other data."""
     return [tuple(p["fields"]) for p in afm.datasets.sample_truth()] if ws.is_sample else []
 
 
 def heatmap_section(
-    ws: state.Workspace, part: str, data: afm.Dataset, frame: pd.DataFrame, value_name: str, column: str, short: str
+    ws: session.Workspace, part: str, data: afm.Dataset, frame: pd.DataFrame, value_name: str, column: str, short: str
 ) -> None:
     """The field x field heatmap of ``column`` with numbers in its cells on the session's anchored colour scale,
     the previous models' heatmap beside it after a change of models, planted pairs framed, and a note when
     the signed mean hides cancelling effects."""
     n_pairs = len(frame)
-    present = bool(st.session_state.get("present"))
+    present = session.get().present
     matrix = explain.field_pair_matrix(frame, column)
     before = previous_frame(ws, part, data)
     before_matrix = explain.field_pair_matrix(before, column) if before is not None else None
@@ -314,13 +304,13 @@ def heatmap_section(
         fig = plots.pair_heatmap(matrix, f"AFM: {value_name} over {rows}", **options)
         if present:
             fig.update_layout(height=440)
-        state.show_figure(fig, "attention-heatmap")
+        widgets.show_figure(fig, "attention-heatmap")
     else:
         then, now = changed_settings(ws.previous_config, ws.config)
         title = f"AFM: {value_name} over {rows}, before and after the last change"
         fig = plots.before_after_heatmap(before_matrix, matrix, (then, now), title, **options)
         fig.update_layout(height=520 if present else 500)
-        state.show_figure(fig, "attention-heatmap")
+        widgets.show_figure(fig, "attention-heatmap")
         st.caption("Left: the models before the last change; right: now. One colour scale for both.")
     if column == "mean_contribution":
         hidden = plots.cancelling_pairs(frame)
@@ -336,7 +326,7 @@ def heatmap_section(
             )
 
 
-def truth_section(ws: state.Workspace, data: afm.Dataset, exp: afm.Summary) -> None:
+def truth_section(ws: session.Workspace, data: afm.Dataset, exp: afm.Summary) -> None:
     """On the salient sample: the AFM's attention against the true per-row pair weights of its recipe."""
     st.subheader("Attention against the truth")
     truth = afm.datasets.salient_weights(exp.sample_data)  # the rows the summary explained in full
@@ -355,23 +345,23 @@ def truth_section(ws: state.Workspace, data: afm.Dataset, exp: afm.Summary) -> N
     c.caption(f"other rows: {found['entropy_other']:.2f} (1 = uniform)")
 
 
-def sample_and_pair_picker(ws: state.Workspace) -> tuple[str, int, int, list[str]]:
+def sample_and_pair_picker(ws: session.Workspace) -> tuple[str, int, int, list[str]]:
     """How AFM works' pickers: the part, a row of it and a pair of its fields (by default the pair that moves that
     row's prediction most, the one worth explaining), kept in the link. Stops the page when there are no pairs."""
     left, middle, right = st.columns(3)
     with left:
-        part = state.part_picker(ws, "how_part", "test", "Part of the data", key="how-part")
+        part = widgets.part_picker(ws, "how_part", "test", "Part of the data", key="how-part")
     data = ws.parts[part]
-    linked_row = min(max(state.query_value("how_row", 0, int), 0), len(data) - 1)
+    linked_row = min(max(widgets.query_value("how_row", 0, int), 0), len(data) - 1)
     row = int(middle.number_input("Sample (row index)", 0, len(data) - 1, linked_row, 1, key=f"how-row-{part}"))
     idx, val = data.idx[row : row + 1], data.val[row : row + 1]  # (1, F)
     exp = ws.models["afm"].explain(idx, val)
-    pair_labels = state.pair_label_list(ws)
+    pair_labels = widgets.pair_label_list(ws)
     if not pair_labels:
         st.info("This data has a single field, so there are no pairs to attend to.")
         st.stop()
     default_pair = int(exp.contribution[0].abs().argmax())
-    linked_pair = state.query_value("how_pair", default_pair, int)
+    linked_pair = widgets.query_value("how_pair", default_pair, int)
     pair = right.selectbox(
         "Pair (i, j)",
         range(len(pair_labels)),
@@ -379,5 +369,5 @@ def sample_and_pair_picker(ws: state.Workspace) -> tuple[str, int, int, list[str
         format_func=pair_labels.__getitem__,
         key="how-pair",
     )
-    state.set_query(how_row=row, how_pair=pair)
+    widgets.set_query(how_row=row, how_pair=pair)
     return part, row, pair, pair_labels

@@ -1,7 +1,7 @@
 """Data & model's three data sources (the bundled samples, an uploaded table, a libFM file or folder on disk).
 
 Each draws its controls and returns the session's workspace, replaced when the user pressed its button and the
-replacement went through (``state.replace_workspace`` asks first when models would be lost).
+replacement went through (``widgets.replace_workspace`` asks first when models would be lost).
 """
 
 from __future__ import annotations
@@ -10,10 +10,13 @@ import hashlib
 import io
 from pathlib import Path
 
-import state
+import caches
+import session
 import streamlit as st
+import widgets
 
 import afm
+from afm import settings
 
 # the bundled samples: the contrast a teacher shows (their data cards: sample_data/README.md and SALIENT.md)
 SAMPLE_CHOICES = {"sample": "pairs sample (FM suffices)", "salient": "salient sample (attention needed)"}
@@ -28,22 +31,27 @@ SAMPLE_HELP = (
     "Switch between the two to see the contrast: on the pairs sample AFM's attention stays uniform because FM "
     "already has what it needs; on the salient sample it cannot stay uniform."
 )
+# The "libFM file or folder on disk" option: off for a public deployment (AFM_SERVER_PATHS=off); when on,
+# it reads only under afm.datasets.data_roots() (AFM_DATA_ROOTS).
+SERVER_PATHS = settings.get("AFM_SERVER_PATHS")
 SOURCES = ["bundled sample", "upload a CSV/Parquet table", "libFM file or folder on disk"]
 
 
-def choose(ws: state.Workspace) -> state.Workspace:
+def choose(ws: session.Workspace) -> session.Workspace:
     """The source radio (showing the session's data) and the chosen source's controls."""
-    sources = SOURCES[: 3 if state.SERVER_PATHS else 2]
+    sources = SOURCES[: 3 if SERVER_PATHS else 2]
     kind = {"upload": 1, "libfm": 2}.get(ws.data_key.split(":")[0], 0)
-    state.show_data_in("data_source", sources[min(kind, len(sources) - 1)], ws)  # the control shows the session's data
+    widgets.show_data_in(
+        "data_source", sources[min(kind, len(sources) - 1)], ws
+    )  # the control shows the session's data
     source = st.radio("Data source", sources, horizontal=True, key="data_source")
     return (bundled, upload, libfm)[sources.index(source)](ws)
 
 
-def bundled(ws: state.Workspace) -> state.Workspace:
+def bundled(ws: session.Workspace) -> session.Workspace:
     tasks, names = list(afm.TASKS), list(SAMPLE_CHOICES)
-    state.show_data_in("data_task", ws.task if ws.bundled else tasks[0], ws)
-    state.show_data_in("data_sample", ws.bundled or names[0], ws)
+    widgets.show_data_in("data_task", ws.task if ws.bundled else tasks[0], ws)
+    widgets.show_data_in("data_sample", ws.bundled or names[0], ws)
     name = st.radio(
         "Sample", names, format_func=SAMPLE_CHOICES.get, horizontal=True, key="data_sample", help=SAMPLE_HELP
     )
@@ -52,16 +60,17 @@ def bundled(ws: state.Workspace) -> state.Workspace:
     if (ws.bundled and (task, name) != (ws.task, ws.bundled)) or (
         not ws.bundled and st.button("Use the bundled sample")
     ):
-        if state.replace_workspace(state.sample_workspace(task, name), f"the {SAMPLE_CHOICES[name]} ({task})"):
-            ws = st.session_state.ws
+        if widgets.replace_workspace(session.sample_workspace(task, name), f"the {SAMPLE_CHOICES[name]} ({task})"):
+            ws = session.get().workspace()
     st.caption(SAMPLE_NOTES[name])
     return ws
 
 
-def upload(ws: state.Workspace) -> state.Workspace:
+def upload(ws: session.Workspace) -> session.Workspace:
     file = st.file_uploader("Table (CSV or Parquet)", type=["csv", "parquet"], key="data_upload")
-    in_use = file is not None and st.session_state.get("upload_in_use") == (file.file_id, ws.data_id)
-    raw = state.upload_bytes(file) if file is not None and not in_use else None  # not parsed again once in use
+    me = session.get()
+    in_use = file is not None and me.upload_in_use == (file.file_id, ws.data_id)
+    raw = widgets.upload_bytes(file) if file is not None and not in_use else None  # not parsed again once in use
     frame = None
     if in_use:
         st.caption(f"{file.name} is the data in use (its columns as chosen); upload a file to change it.")
@@ -86,17 +95,17 @@ def upload(ws: state.Workspace) -> state.Workspace:
             parts = afm.datasets.split_parts(data, seed=0)
             task = afm.metrics.resolve_task(task, parts["train"])
             digest = hashlib.sha256(raw + repr((label, categorical, numeric, task)).encode()).hexdigest()[:12]
-            new = state.Workspace(f"upload:{digest}", file.name, task, parts)
-            if state.replace_workspace(new, file.name):
+            new = session.Workspace(f"upload:{digest}", file.name, task, parts)
+            if widgets.replace_workspace(new, file.name):
                 ws = new
-                st.session_state.upload_in_use = (file.file_id, new.data_id)
+                me.upload_in_use = (file.file_id, new.data_id)
                 st.success(f"Loaded {file.name}: {len(data):,} rows, {data.n_fields} fields ({task}).")
         except ValueError as err:
             st.error(f"{file.name} cannot be used: {err}")
     return ws
 
 
-def libfm(ws: state.Workspace) -> state.Workspace:
+def libfm(ws: session.Workspace) -> session.Workspace:
     default_path = afm.datasets.default_frappe_root()  # $AFM_FRAPPE, else data/frappe (or data/) if present
     try:
         default_path = afm.datasets.allowed_path(str(default_path))  # shown only when under the data roots
@@ -110,15 +119,15 @@ def libfm(ws: state.Workspace) -> state.Workspace:
     if use:
         try:
             folder = str(afm.datasets.allowed_path(path))
-            parts = state.libfm_parts(folder, 0)
+            parts = caches.libfm_parts(folder, 0)
             task = afm.metrics.resolve_task(task, parts["train"])
             # the name for links, and a digest of the whole path: two folders of one name are different data
             # (shared trainings and cached explanations are keyed by it)
             name, where = Path(folder).name, hashlib.sha256(folder.encode()).hexdigest()[:12]
-            new = state.Workspace(f"libfm:{name}:{where}", name, task, parts)
-            if state.replace_workspace(new, name):
+            new = session.Workspace(f"libfm:{name}:{where}", name, task, parts)
+            if widgets.replace_workspace(new, name):
                 ws = new
                 st.success(f"Loaded {path}: {', '.join(f'{k} {len(v):,}' for k, v in parts.items())} rows ({task}).")
         except (ValueError, OSError) as err:
-            st.error(f"Cannot load that path: {state.public_error(err)}")
+            st.error(f"Cannot load that path: {widgets.public_error(err)}")
     return ws

@@ -10,7 +10,10 @@ have computed itself. Finished jobs are kept while their parameters fit in ``AFM
 
 The script of a page never trains: it submits a job, shows its progress, and collects the result.
 Stopping a job (``Job.stop``) ends it when no other session is waiting for it; ``fit`` then keeps each
-model's best epoch.
+model's best epoch. A job is a future of the pool's executor: ``Job.wait`` waits on it.
+
+The server's one pool is ``caches.pool()`` (an ``st.cache_resource``); a session's jobs live in its named slots
+(``session.Session.submit``/``current``/``stop``/``follow``/``collect``).
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ import time
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from afm import settings
 
 QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
 FINISHED = (DONE, STOPPED, FAILED)
@@ -39,13 +44,6 @@ def cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
         return max(1, os.cpu_count() or 1)
-
-
-def _env_int(name: str, default: int) -> int:
-    try:
-        return max(1, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
 
 
 def job_key(*parts: Any) -> str:
@@ -72,6 +70,7 @@ class Job:
     started: float | None = None
     finished: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    future: Future | None = None  # the pool's future for this job's run (None for a job made by hand)
 
     @property
     def done(self) -> bool:
@@ -105,22 +104,26 @@ class Job:
         return False
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until finished (or ``timeout`` seconds); True when finished."""
-        end = None if timeout is None else time.time() + timeout
-        while not self.done:
-            if end is not None and time.time() >= end:
-                return False
-            time.sleep(0.05)
-        return True
+        """Block until finished (or ``timeout`` seconds); True when finished. Waits on the run's future: the
+        caller wakes when the job ends, not at the next tick of a poll."""
+        if self.future is None or self.done:
+            return self.done
+        try:
+            self.future.result(timeout)
+        except TimeoutError:
+            return self.done
+        except Exception:  # noqa: BLE001 - _run keeps the job's error; the future itself never raises
+            pass
+        return self.done
 
 
 class Pool:
     """A bounded worker pool with a queue, shared identical jobs and a bounded cache of results."""
 
     def __init__(self, workers: int | None = None, cache_bytes: int | None = None) -> None:
-        self.workers = workers or _env_int("AFM_WORKERS", cores())
+        self.workers = workers or settings.get("AFM_WORKERS") or cores()
         self.threads = max(1, cores() // self.workers)  # per job; workers * threads <= cores
-        self.cache_bytes = cache_bytes or _env_int("AFM_JOB_CACHE_MB", 512) * 2**20
+        self.cache_bytes = cache_bytes or settings.get("AFM_JOB_CACHE_MB") * 2**20
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="afm-job")
         self._jobs: OrderedDict[str, Job] = OrderedDict()  # key -> job, oldest first
         self._lock = threading.Lock()
@@ -136,7 +139,7 @@ class Pool:
             job = Job(key, label, fn, owners={owner})
             self._jobs[key] = job
             self._trim()
-        self._executor.submit(self._run, job)
+        job.future = self._executor.submit(self._run, job)
         return job
 
     def get(self, key: str) -> Job | None:
@@ -196,16 +199,3 @@ def _result_bytes(result: Any) -> int:
     if isinstance(result, (tuple, list)):
         return sum(_result_bytes(v) for v in result)
     return 0
-
-
-_POOL: Pool | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def pool() -> Pool:
-    """The server's one pool (created on first use)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = Pool()
-        return _POOL

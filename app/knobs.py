@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import session
 import streamlit as st
 
 import afm
@@ -27,16 +28,16 @@ def init(config: afm.TrainConfig, link: dict[str, Any] | None = None) -> None:
     them and noted the ones ignored), else ``config``'s (the loaded models' settings)."""
     link = link or {}
     for k in KNOBS:
-        if key(k) in st.session_state:
+        if session.has_widget(key(k)):
             continue
         value = link.get(k.name, getattr(config, k.name))
         if k.choices and value not in k.choices and value is not None:
             value = min(k.choices, key=lambda c: abs(c - value)) if k.type in (int, float) else k.default
-        st.session_state[key(k)] = value
+        session.set_widget(key(k), value)
 
 
 def widget(k: Knob, on_change: Any = None) -> None:
-    """The widget for one knob (it reads and writes ``st.session_state[key(k)]``). ``on_change`` (outside
+    """The widget for one knob (its value is the session's widget ``key(k)``). ``on_change`` (outside
     forms only) is called when the user moves it, not when a link or the code sets it."""
     common = {"key": key(k), "help": k.help, **({"on_change": on_change} if on_change is not None else {})}
     if k.type is bool:
@@ -64,4 +65,4 @@ def _none_label(value: Any) -> str:
 
 def config(task: str) -> afm.TrainConfig:
     """The session's knobs as a ``TrainConfig`` for ``task``."""
-    return afm.TrainConfig(task=task, **{k.name: k.check(st.session_state[key(k)]) for k in KNOBS})
+    return afm.TrainConfig(task=task, **{k.name: k.check(session.widget(key(k))) for k in KNOBS})

@@ -14,7 +14,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st  # noqa: E402
-import torch  # noqa: E402
 
 # The dashboard's modules import each other by plain names (`import state`): this folder goes on the path,
 # in the repository (app/) and installed (afm/app/) alike. In the repository the folder above holds `afm`,
@@ -40,12 +39,16 @@ st.set_page_config(
     layout="wide",
     initial_sidebar_state="collapsed" if linked_present else "auto",
 )
-import jobs  # noqa: E402  (needs the path set up above)
-import state  # noqa: E402
+import attention_sections  # noqa: E402  (needs the path set up above)
+import caches  # noqa: E402
+import session  # noqa: E402
+import sweep_sections  # noqa: E402
 import training  # noqa: E402
+import widgets  # noqa: E402
 
-# Trainings run on the server's one pool (jobs.py), whose workers times threads never exceed the cores.
-torch.set_num_threads(jobs.pool().threads)
+# Once per server: the optimiser warm-up, torch's threads (the pool's workers times threads never exceed the
+# cores) and gc.freeze of everything imported so far (caches.warm_up says why).
+caches.warm_up()
 training.capture_link()  # a shared link's settings, read before any page rewrites the URL
 
 PAGES = [
@@ -56,19 +59,23 @@ PAGES = [
     st.Page("pages/sweeps.py", title="Sweeps", icon=":material/show_chart:"),
     st.Page("pages/how_afm_works.py", title="How AFM works", icon=":material/school:"),
 ]
+# the job slot each page follows itself (its progress bar): the sidebar does not refresh for that one
+FOLLOWS = {"Data & model": training.SLOT, "Sweeps": sweep_sections.SLOT, "Attention": attention_sections.STABILITY_SLOT}
 
 
 def present_to_url() -> None:
     """The toggle's new state into the URL, so a copied link keeps presentation mode on or off."""
-    if st.session_state["present-toggle"]:
+    if session.widget("present-toggle"):
         st.query_params["present"] = "1"
     else:
         st.query_params.pop("present", None)
 
 
+page = st.navigation(PAGES)
 with st.sidebar:
     st.markdown("**afm** · Attentional Factorization Machines (Xiao et al., IJCAI 2017)")
-    state.show_status(st.empty())  # the Data & model page refreshes it after training or loading
+    # a job of this session running elsewhere refreshes it; the Data & model page refreshes it after a training
+    widgets.show_status(st.empty(), following=FOLLOWS.get(page.title))
     present = st.toggle(
         "Presentation mode",
         value=linked_present,
@@ -76,7 +83,7 @@ with st.sidebar:
         help="For a projector: larger type and figures, fewer words above the main figure. In a link: ?present=1",
         on_change=present_to_url,
     )
-st.session_state["present"] = present  # read by state.show_figure and the pages
+session.get().present = present  # read by widgets.show_figure and the pages
 if present:
     st.markdown(PRESENT_CSS, unsafe_allow_html=True)
-st.navigation(PAGES).run()
+page.run()

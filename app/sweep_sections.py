@@ -8,49 +8,50 @@ from typing import Any
 
 import jobs
 import pandas as pd
-import state
-import streamlit as st
+import session
 
 import afm.sweeps
+from afm.config import knob_of
 
 # parameter -> (what the paper's figure shows, default values, seeds, FM pre-training, a note), chosen on the sample's
 # validation part: t and λ move its error by about a seed's spread, so they default to error bars over seeds.
+# (the first element, what the figure shows, is the knob's own description: afm.config.knob_of(name).description)
 PARAMETERS: dict[str, tuple[str, str, int, bool, str]] = {
-    "dropout": ("Dropout on the pairwise-interaction layer (AFM and FM)", "0, 0.1, 0.2, 0.3, 0.4, 0.5", 1, True, ""),
-    "attention_factor": ("Attention factor t, the attention network's hidden size (AFM)", "1, 4, 16, 64", 3, True, ""),
+    "dropout": (knob_of("dropout").description, "0, 0.1, 0.2, 0.3, 0.4, 0.5", 1, True, ""),
+    "attention_factor": (knob_of("attention_factor").description, "1, 4, 16, 64", 3, True, ""),
     "l2_attention": (
-        "λ, the L2 penalty on the attention network's W (AFM)",
+        knob_of("l2_attention").description,
         "0, 0.01, 0.1, 1",
         2,
         False,
         "λ's default trains each AFM from random weights: an AFM started at its FM keeps near-uniform "
         "attention, so λ has nothing to regularise (on the sample, λ > 0 then only adds error).",
     ),
-    "attention_dropout": ("Dropout on the attention weights (AFM)", "0, 0.1, 0.2, 0.3", 1, True, ""),
+    "attention_dropout": (knob_of("attention_dropout").description, "0, 0.1, 0.2, 0.3", 1, True, ""),
 }
 
 
-def stored(ws: state.Workspace, key: str) -> pd.DataFrame | None:  # this session's finished sweep of these settings
+def stored(ws: session.Workspace, key: str) -> pd.DataFrame | None:  # this session's finished sweep of these settings
     return next((f for f in reversed(ws.sweeps) if f.attrs.get("key") == key and not f.attrs.get("stopped")), None)
 
 
-def collect(ws: state.Workspace) -> bool:
-    """Keep this session's finished sweep job's rows in ``ws.sweeps`` (the last 5, keyed by settings)."""
-    job, job_key, data_id, _ = st.session_state.get("sweeps_job", (None,) * 4)
-    if job is None or not job.done:
-        return False
-    del st.session_state["sweeps_job"]
+SLOT = "sweep"  # the session's job slot for sweeps (one at a time)
+
+
+def collect(ws: session.Workspace, job: jobs.Job, meta: dict[str, Any]) -> str | None:
+    """The sweep slot's collect callback: keep a finished sweep's rows in ``ws.sweeps`` (the last 5, keyed by
+    settings); a failure is returned as the page's message."""
     if job.state == jobs.FAILED:
-        st.error(f"The sweep failed: {job.error}")
-    elif job.result is not None and data_id == ws.data_id:
+        return f"The sweep failed: {job.error}"
+    if job.result is not None and meta["data_id"] == ws.data_id:
         frame = job.result.copy()
-        frame.attrs = {"key": job_key, "stopped": job.state == jobs.STOPPED, "seconds": job.seconds}
-        ws.sweeps[:] = [f for f in ws.sweeps if f.attrs.get("key") != job_key][-4:] + [frame]
-    return True
+        frame.attrs = {"key": meta["key"], "stopped": job.state == jobs.STOPPED, "seconds": job.seconds}
+        ws.sweeps[:] = [f for f in ws.sweeps if f.attrs.get("key") != meta["key"]][-4:] + [frame]
+    return None
 
 
 def estimate(
-    ws: state.Workspace,
+    ws: session.Workspace,
     estimate_column: Any,
     problem: str | None,
     key: str,
@@ -68,11 +69,13 @@ def estimate(
         return None
     measured = afm.sweeps.measured_per_epoch(ws.sweeps[-1]) if ws.sweeps else None  # real epochs under real load
     timing = (ws.data_id, base.batch_size, base.embed_dim, base.attention_factor, base.optimizer)
-    if not measured and st.session_state.get("sweeps_timing", (None,))[0] != timing:  # one short timing
-        per_epoch = afm.sweeps.seconds_per_epoch(ws.parts["train"], ws.parts["valid"], base)
-        st.session_state.sweeps_timing = (timing, per_epoch)
+    me = session.get()
+    if not measured and (me.sweeps_timing is None or me.sweeps_timing[0] != timing):  # one short timing
+        me.sweeps_timing = (timing, afm.sweeps.seconds_per_epoch(ws.parts["train"], ws.parts["valid"], base))
     steps = afm.sweeps.plan(parameter, values, seeds)
-    per_epoch, count = measured or st.session_state.sweeps_timing[1], afm.sweeps.trainings(steps)
+    assert me.sweeps_timing is not None or measured
+    per_epoch = measured or me.sweeps_timing[1]  # type: ignore[index]
+    count = afm.sweeps.trainings(steps)
     same = base == dataclasses.replace(ws.config, task=ws.task)  # then the session's models ran as long as these will
     expected = afm.sweeps.expected_epochs(base, ws.histories if same else None)
     estimate = afm.sweeps.estimate_seconds(steps, per_epoch, expected)

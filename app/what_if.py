@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import state
+import session
 import streamlit as st
+import widgets
 
 from afm import explain
 
@@ -41,18 +42,18 @@ def as_number(text: object, default: float) -> float:
 
 
 def edit_fields(
-    ws: state.Workspace, part: str, row: int, original: dict[str, Any]
+    ws: session.Workspace, part: str, row: int, original: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The editor for row ``row`` of ``part`` (``original``: ``explain.row_values`` of it). Returns
     ``(values, edited)``: every field's value, and the fields whose value differs from the row's."""
     schema = ws.schema
     here = f"{part}:{row}"
-    same_row = state.query_value("explain_edit_row", here) == here  # links from before the guard: their row
-    linked = parse_pairs(state.query_value("explain_edit", "")) if same_row else {}
+    same_row = widgets.query_value("explain_edit_row", here) == here  # links from before the guard: their row
+    linked = parse_pairs(widgets.query_value("explain_edit", "")) if same_row else {}
     ranges = explain.numeric_ranges(ws.parts.get("train", ws.parts["all"]))
     beyond = st.checkbox(
         "Allow numbers outside the training range",
-        state.query_value("explain_beyond", False, bool),
+        widgets.query_value("explain_beyond", False, bool),
         key="explain-beyond",
         help="The model saw nothing beyond the training rows' range; there its terms are extrapolations "
         "(x_i scales w_i·x_i and every pair with field i).",
@@ -86,7 +87,7 @@ def edit_fields(
         for name, value in values.items()
         if (value != original[name] if isinstance(value, str) else not math.isclose(value, original[name]))
     }
-    state.set_query(explain_edit=join_pairs(edited), explain_edit_row=here, explain_beyond=beyond)
+    widgets.set_query(explain_edit=join_pairs(edited), explain_edit_row=here, explain_beyond=beyond)
     outside = explain.out_of_range(values, ranges)
     if outside:
         st.warning(

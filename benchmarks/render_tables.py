@@ -4,14 +4,14 @@
     python benchmarks/render_tables.py --check   # exit 1 (and name the documents) when one disagrees
 
 A block is ``<!-- generated:bench-NAME -->`` ... ``<!-- /generated:bench-NAME -->``, the marker style of
-``afm.reproduce.fill``. These names start with ``bench-`` and hold hyphens, so ``afm.reproduce.fill`` (whose
-names are ``\\w+``) leaves them alone, and ``fill`` here leaves afm.reproduce's blocks alone: each document
+``reproduce_report.fill``. These names start with ``bench-`` and hold hyphens, so ``reproduce_report.fill`` (whose
+names are ``\\w+``) leaves them alone, and ``fill`` here leaves reproduce_report's blocks alone: each document
 can hold both, and ``tests/test_docs_tables.py`` checks both kinds.
 
 Sources (nothing is typed by hand):
 
 - ``bench-protocols``: the protocols table, from all the files below and docs/reproduction/ (Table 2 of
-  ``python -m afm reproduce``: table2.csv, table2-frappe-<setting>-runs.csv, run.json);
+  ``python benchmarks/reproduce.py``: table2.csv, table2-frappe-<setting>-runs.csv, run.json);
 - ``bench-afm-vs-fm-fixed``: benchmarks/results/afm_vs_fm/table.csv (the run facts: the last line of
   table.md, written by the same run);
 - ``bench-afm-vs-fm-split-per-seed``: table-split-per-seed.csv, runs-split-per-seed.csv,
@@ -63,10 +63,10 @@ DOCUMENTS = (
 BLOCK = re.compile(r"(<!-- generated:(bench-[\w-]+) -->)(.*?)(<!-- /generated:\2 -->)", re.S)
 
 FM, FROM_FM, FRESH = "FM", "AFM (FM start)", "AFM (fresh start)"
-TABLE2 = {FM: "FM", FROM_FM: "AFM (FM-pretrained)", FRESH: "AFM (no pre-training)"}  # reproduce's row names
+TABLE2 = {FM: "FM", FROM_FM: "AFM (FM-pretrained)", FRESH: "AFM (no pre-training)"}  # afm.reproduce's row names
 NAMES = {"auc": "AUC", "logloss": "log loss", "rmse": "RMSE", "mae": "MAE"}
 LOWER_IS_BETTER = {"auc": False, "logloss": True, "rmse": True, "mae": True}
-EQUAL = 1e-6  # "equal": the same to this, in every seed (afm.reproduce's rule)
+EQUAL = 1e-6  # "equal": the same to this, in every seed (reproduce_report's rule)
 SHOWN = {"binary": ("auc", "logloss"), "regression": ("rmse",)}  # the protocols table's metrics
 
 
@@ -75,7 +75,7 @@ SHOWN = {"binary": ("auc", "logloss"), "regression": ("rmse",)}  # the protocols
 
 def paired(fm: list[float], other: list[float], metric: str) -> tuple[float, float, str]:
     """``other`` against ``fm`` over paired seeds: (mean difference other − fm, its std, verdict for
-    ``other``). The rule of afm.reproduce: a difference counts when it exceeds twice its standard error."""
+    ``other``). The rule of reproduce_report: a difference counts when it exceeds twice its standard error."""
     diff = [b - a for a, b in zip(fm, other, strict=True)]
     mean = statistics.mean(diff)
     std = statistics.stdev(diff) if len(diff) > 1 else math.nan
@@ -220,7 +220,7 @@ def protocols_markdown(results: Path = RESULTS, reproduction: Path = REPRODUCTIO
     )
     rows = [
         [
-            "Table 2 (`python -m afm reproduce`; docs/reproduction/)",
+            "Table 2 (`python benchmarks/reproduce.py`; docs/reproduction/)",
             "Frappe: validation file (train, valid), test file",
             f"{frappe}: **varied**, split s for seed s",
             grid,
@@ -268,7 +268,7 @@ def protocols_markdown(results: Path = RESULTS, reproduction: Path = REPRODUCTIO
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
     lines += [
         "",
-        "AFM vs FM per metric: *better*, *worse* or *unclear* by afm.reproduce's rule (the mean difference over "
+        "AFM vs FM per metric: *better*, *worse* or *unclear* by the reproduction's rule (the mean difference over "
         "the paired seeds against twice its standard error; *equal*: the same to 1e-6 in every seed). "
         "\\* The fixed-split run kept only mean ± std, so there the difference of the means is held against "
         "twice sqrt((s_AFM² + s_FM²) / 3), unpaired.",

@@ -163,7 +163,7 @@ def test_attention_tables_planted_pairs_and_spread(attention_app: AppTest, model
 
 def test_attention_scale_holds_across_a_change_of_models_and_the_run_before_is_beside(models, parts) -> None:
     at = open_app("pages/attention.py", attention_value="0")  # coloured by mean attention
-    ws = at.session_state["ws"]
+    ws = at.session_state["afm"].ws
     n_pairs = len(parts["all"].field_names) * (len(parts["all"].field_names) - 1) // 2
     (heat,) = chart(at, "attention-heatmap")["data"]
     assert (heat["zmin"], heat["zmax"]) == pytest.approx((0, 2 / n_pairs))  # nearly uniform: 0..2/P
@@ -215,7 +215,7 @@ def test_presentation_mode_from_the_url(attention_app: AppTest) -> None:
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.query_params["present"] = "1"
     at.run()
-    assert at.sidebar.toggle(key="present-toggle").value and at.session_state["present"]
+    assert at.sidebar.toggle(key="present-toggle").value and at.session_state["afm"].present
     at.switch_page("pages/attention.py").run()
     assert not at.exception, at.exception
     layout = chart(at, "attention-heatmap")["layout"]
@@ -223,7 +223,7 @@ def test_presentation_mode_from_the_url(attention_app: AppTest) -> None:
     assert layout["font"]["size"] == 18 and layout["height"] == 440
     assert [p.proto.popover.label for p in at.get("popover")] == ["About these numbers"]
     # without the parameter: Streamlit's own sizes, the words on the page
-    assert not attention_app.session_state["present"]
+    assert not attention_app.session_state["afm"].present
     layout = chart(attention_app, "attention-heatmap")["layout"]
     assert "height" not in layout and layout.get("font", {}).get("size") != 18
     assert not attention_app.get("popover")

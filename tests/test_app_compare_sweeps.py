@@ -76,7 +76,7 @@ def regression() -> tuple[dict[str, afm.Dataset], dict[str, Any], dict[str, dict
 
 def test_compare_metrics_equal_direct_evaluation(compare: AppTest, regression: tuple) -> None:
     parts, models, _ = regression
-    label_range = (float(parts["train"].y.min()), float(parts["train"].y.max()))  # as state.evaluate_part clips
+    label_range = (float(parts["train"].y.min()), float(parts["train"].y.max()))  # as caches.evaluate_part clips
     shown = table(compare, "AFM − FM")
     # words, in a fixed order: validation then test, the headline metric first
     assert list(zip(shown["part"], shown["metric"], strict=True)) == [
@@ -192,7 +192,7 @@ def test_compare_binary_shows_auc_and_calibration() -> None:
 
 def test_sweep_shows_an_estimate_runs_as_a_job_and_keeps_results() -> None:
     at = start("pages/sweeps.py")
-    ws = at.session_state["ws"]
+    ws = at.session_state["afm"].ws
     values = at.text_input(key="sweeps_values_dropout")
     assert values.value == "0, 0.1, 0.2, 0.3, 0.4, 0.5"  # the paper's grid by default
     assert at.number_input(key="sweeps_epochs").value == ws.config.epochs  # early stopping ends trainings
@@ -257,15 +257,17 @@ def test_a_sweep_link_restores_settings_and_says_results_are_not_stored() -> Non
     assert at.number_input(key="sweeps_seeds_attention_factor").value == 2
     assert any("2 FM + 4 AFM trainings" in c.value for c in at.caption)  # one FM per seed, every AFM from it
     assert any("this link restores the sweep's settings" in i.value.lower() for i in at.info)
-    assert at.session_state["ws"].sweeps == []  # opening a link trains nothing
+    assert at.session_state["afm"].ws.sweeps == []  # opening a link trains nothing
 
 
 def test_a_stopped_sweep_shows_its_finished_values_and_says_so() -> None:
     sys.path.insert(0, str(APP.parent))
     import jobs
+    import session
+    import sweep_sections
 
     at = start("pages/sweeps.py")
-    ws = at.session_state["ws"]
+    ws = at.session_state["afm"].ws
     base = dataclasses.replace(ws.config, epochs=1, task=ws.task)
     frame = afm.sweeps.run_sweep(
         "dropout", [0.0, 0.3], ws.parts["train"], ws.parts["valid"], base=base,
@@ -278,7 +280,8 @@ def test_a_stopped_sweep_shows_its_finished_values_and_says_so() -> None:
     for result, finished in ((pd.DataFrame(), 0), (frame, 1)):  # stopped during the first value, then after it
         job = jobs.Job(key, "sweep", lambda job: None, state=jobs.STOPPED, result=result)
         job.started, job.finished = 100.0, 103.0
-        at.session_state["sweeps_job"] = (job, key, ws.data_id, None)
+        meta = {"key": key, "data_id": ws.data_id, "estimate": None}
+        at.session_state["afm"].slots[sweep_sections.SLOT] = session.Slot(job, meta, sweep_sections.collect)
         at.run()
         assert not at.exception, at.exception
         assert any(w.value.startswith(f"Stopped after 3 s: {finished} value(s) finished and shown") for w in at.warning)

@@ -44,14 +44,14 @@ def test_form_trains_then_a_live_knob_retrains_keeping_previous_curves(app: AppT
     app.slider(key="knob_epochs").set_value(2)  # inside the form: sent with the submit
     next(b for b in app.button if b.label == "Train AFM and FM").click().run()
     assert not app.exception
-    ws = app.session_state["ws"]
+    ws = app.session_state["afm"].ws
     assert ws.source.startswith("trained here") and len(ws.histories["afm"]) == 2
     # the page header's "running" figure is hidden only while the training is followed
     assert not [m for m in app.markdown if "stStatusWidget" in m.value]
     assert len(ws.previous["afm"]) == 5  # the pre-trained run's curve (5 epochs) stays, faded
     app.select_slider(key="knob_attention_factor").set_value(4).run()  # live mode: a t change trains at once
     assert not app.exception
-    ws = app.session_state["ws"]
+    ws = app.session_state["afm"].ws
     assert ws.config.attention_factor == 4 and ws.config.epochs == 2
     assert len(ws.histories["afm"]) == 2 and len(ws.previous["afm"]) == 2
     chart = next(c for c in app.get("plotly_chart") if "(previous)" in c.proto.spec)
@@ -101,22 +101,29 @@ def test_uploaded_table_becomes_the_data(app: AppTest) -> None:
     # the column picker's defaults: the last column is the label, text columns are categorical
     next(b for b in app.button if b.label == "Use this data").click().run()
     assert not app.exception, app.exception
-    ws = app.session_state["ws"]
+    ws = app.session_state["afm"].ws
     assert ws.data_label == "apps.csv" and len(ws.parts["all"]) == 2000 and not ws.models
     assert ws.schema.label == "clicked" and "weather" in ws.schema.field_names
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("epochs", "0"), ("epochs", "100000"), ("dropout", "nan"), ("optimizer", "sgd")]
+    ("name", "value"),
+    [("epochs", "0"), ("epochs", "100000"), ("dropout", "nan"), ("dropout", "0.95"), ("optimizer", "sgd")],
 )
 def test_crafted_link_values_are_ignored_with_a_notice(name: str, value: str) -> None:
+    """A link's bad value is refused by the knob's own validator, in its words (the CLI's flag says the same:
+    tests/test_cli.py::test_a_flag_refuses_what_a_link_refuses_with_the_same_words)."""
+    from afm.config import knob_of
+
+    with pytest.raises(ValueError) as refused:
+        knob_of(name).check(value)
     at = AppTest.from_file(APP, default_timeout=180)
     at.query_params[name] = value
     at.run()
     assert not at.exception
-    assert any(f"Link setting ignored: {name}" in w.value for w in at.warning), [w.value for w in at.warning]
-    assert at.session_state[f"knob_{name}"] == getattr(at.session_state["ws"].config, name)  # the loaded models'
-    assert not at.session_state["ws"].source.startswith("trained here")  # a link never trains by itself
+    assert f"Link setting ignored: {refused.value}." in [w.value for w in at.warning], [w.value for w in at.warning]
+    assert at.session_state[f"knob_{name}"] == getattr(at.session_state["afm"].ws.config, name)  # the loaded models'
+    assert not at.session_state["afm"].ws.source.startswith("trained here")  # a link never trains by itself
 
 
 def upload_sample(app: AppTest, rows: int = 2000) -> None:
@@ -131,12 +138,12 @@ def test_an_upload_and_its_models_survive_visits_to_other_pages(app: AppTest) ->
     upload_sample(app)
     app.slider(key="knob_epochs").set_value(2)
     next(b for b in app.button if b.label == "Train AFM and FM").click().run()
-    ws = app.session_state["ws"]
+    ws = app.session_state["afm"].ws
     assert ws.data_label == "apps.csv" and set(ws.models) == {"afm", "fm"} and ws.source.startswith("trained here")
     for page in ("pages/attention.py", "pages/compare.py", "pages/how_afm_works.py", "pages/data_model.py"):
         app.switch_page(page).run()
         assert not app.exception, (page, app.exception)
-    assert app.session_state["ws"] is ws and ws.models and ws.data_label == "apps.csv"
+    assert app.session_state["afm"].ws is ws and ws.models and ws.data_label == "apps.csv"
     assert app.radio(key="data_source").value == "upload a CSV/Parquet table"  # the control shows the session's data
     assert "apps.csv" in app.sidebar.caption[0].value and "trained here" in app.sidebar.caption[0].value
 
@@ -145,16 +152,16 @@ def test_replacing_trained_models_asks_first(app: AppTest) -> None:
     upload_sample(app)
     app.slider(key="knob_epochs").set_value(1)
     next(b for b in app.button if b.label == "Train AFM and FM").click().run()
-    trained = app.session_state["ws"]
+    trained = app.session_state["afm"].ws
     app.radio(key="data_source").set_value("bundled sample").run()
     next(b for b in app.button if b.label == "Use the bundled sample").click().run()
-    assert app.session_state["ws"] is trained and any("replaces the data" in w.value for w in app.warning)
+    assert app.session_state["afm"].ws is trained and any("replaces the data" in w.value for w in app.warning)
     app.button(key="cancel-replace").click().run()
-    assert app.session_state["ws"] is trained and app.radio(key="data_source").value == "upload a CSV/Parquet table"
+    assert app.session_state["afm"].ws is trained and app.radio(key="data_source").value == "upload a CSV/Parquet table"
     app.radio(key="data_source").set_value("bundled sample").run()
     next(b for b in app.button if b.label == "Use the bundled sample").click().run()
     app.button(key="confirm-replace").click().run()
-    ws = app.session_state["ws"]
+    ws = app.session_state["afm"].ws
     assert not app.exception and ws.is_sample and ws.source == "pre-trained on the sample"
 
 
@@ -163,14 +170,14 @@ def test_a_shared_link_trains_nothing_and_offers_to_reproduce() -> None:
     at.query_params["attention_factor"] = "8"
     at.query_params["epochs"] = "2"
     at.run()
-    ws = at.session_state["ws"]
+    ws = at.session_state["afm"].ws
     assert not at.exception and ws.source == "pre-trained on the sample" and ws.config.attention_factor == 16
     assert any("made with **t = 8, epochs = 2**" in i.value for i in at.info), [i.value for i in at.info]
     assert at.query_params["attention_factor"] in ("8", ["8"])  # the link stays as shared until reproduced
     at.switch_page("pages/attention.py").run()  # other pages say it too, and train nothing either
-    assert any("made with **t = 8" in i.value for i in at.info) and at.session_state["ws"] is ws
+    assert any("made with **t = 8" in i.value for i in at.info) and at.session_state["afm"].ws is ws
     at.button(key="link-train").click().run()
-    ws = at.session_state["ws"]
+    ws = at.session_state["afm"].ws
     assert not at.exception and ws.config.attention_factor == 8 and len(ws.histories["afm"]) == 2
     at.switch_page("pages/data_model.py").run()
     assert not any("made with" in i.value for i in at.info)
@@ -197,11 +204,11 @@ def test_a_live_move_back_to_a_setting_trained_before_is_served_from_the_pool(ap
     app.slider(key="knob_epochs").set_value(2)
     app.number_input(key="knob_seed").set_value(7)
     next(b for b in app.button if b.label == "Train AFM and FM").click().run()
-    first = app.session_state["ws"].models["afm"]
+    first = app.session_state["afm"].ws.models["afm"]
     app.select_slider(key="knob_attention_factor").set_value(8).run()
-    assert app.session_state["ws"].models["afm"] is not first
+    assert app.session_state["afm"].ws.models["afm"] is not first
     app.select_slider(key="knob_attention_factor").set_value(16).run()
-    assert not app.exception and app.session_state["ws"].models["afm"] is first
+    assert not app.exception and app.session_state["afm"].ws.models["afm"] is first
 
 
 def test_two_libfm_folders_of_one_name_are_different_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,7 +230,7 @@ def test_two_libfm_folders_of_one_name_are_different_data(tmp_path: Path, monkey
         next(b for b in at.button if b.label == "Load").click()
         at.run()
         assert not at.exception and not at.error, [e.value for e in at.error]
-        ws = at.session_state["ws"]
+        ws = at.session_state["afm"].ws
         assert ws.data_label == "toy.libfm" and len(ws.parts["all"]) == 60
         ids.append(ws.data_id)
     assert ids[0] != ids[1] and all(i.startswith("libfm:toy.libfm:") for i in ids)

@@ -195,7 +195,7 @@ def test_the_salient_sample_opens_from_a_link_and_shows_attention_against_the_tr
     app.run()
     app.switch_page("pages/attention.py").run()
     assert not app.exception, app.exception
-    ws = app.session_state["ws"]
+    ws = app.session_state["afm"].ws
     assert ws.bundled == "salient" and ws.data_id == "salient-regression"
     model = afm.load_model(PRETRAINED / "salient-regression-afm.pt")[0].eval()
     data = ws.parts["all"]

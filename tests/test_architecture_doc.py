@@ -173,7 +173,7 @@ def test_every_citation_exists() -> None:
         "`afm.no_such_function`",
         "`afm.config.no_such_knob()`",
         "`TrainConfig.no_such_field`",
-        "`state.no_such_helper()`",
+        "`widgets.no_such_helper()`",
         "`training.start.oops`",
         "`checkpoint._no_such_check`",
         "`afm/no_such_module.py`",
@@ -187,8 +187,8 @@ def test_a_stale_citation_is_caught(cited: str) -> None:
 
 def test_real_citations_pass() -> None:
     good = (
-        "`afm.config.knobs()` `TrainConfig.from_dict` `ModelConfig.kind` `Explanation.pairs` `state.workspace()` "
-        "`jobs.pool()` `checkpoint._check_sizes` `plots.MODEL_COLOURS` `KINDS` `app/pages/*.py` `_fused.c` "
+        "`afm.config.knobs()` `TrainConfig.from_dict` `ModelConfig.kind` `Explanation.pairs` `widgets.workspace()` "
+        "`caches.pool()` `checkpoint._check_sizes` `plots.MODEL_COLOURS` `KINDS` `app/pages/*.py` `_fused.c` "
         "`torch.load(..., weights_only=True)` `st.session_state.ws` `afm.datasets.SAMPLE_DIR`"
     )
     assert unresolved(good) == []

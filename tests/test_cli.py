@@ -86,7 +86,7 @@ def test_table_data_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "--epochs", "x"], "argument --epochs: invalid positive integer value: 'x'"),
+        (["train", "--epochs", "x"], "argument --epochs: epochs must be a whole number, got 'x'"),
         (["train", "--dropout", "1.5"], "argument --dropout"),
         (["train", "--model", "nfm"], "argument --model: invalid choice"),
         (["train", "--data", "missing.csv", "--label", "y"], "missing.csv: no such file"),
@@ -105,6 +105,55 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path, args: list[str], 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [("dropout", "0.95"), ("epochs", "5000"), ("epochs", "x"), ("optimizer", "sgd"), ("lr", "-1"), ("patience", "0"),
+     ("l2_attention", "nan"), ("attention_factor", "2.5")],
+)  # fmt: skip
+def test_a_flag_refuses_what_a_link_refuses_with_the_same_words(
+    name: str, text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One validator, ``Knob.check``: the CLI refuses the out-of-range value that a link or a widget refuses,
+    and says so in the same words (argparse puts "argument --flag:" before them)."""
+    from afm.config import knob_of
+
+    k = knob_of(name)
+    with pytest.raises(ValueError) as refused:
+        k.check(text)
+    with pytest.raises(SystemExit) as info:
+        main(["train", k.flag, text, "--no-run"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{k.flag}: {refused.value} (see" in err and err.count("\n") == 1, err  # "argument -t/--attention-factor: "
+
+
+def test_optional_flags_take_none() -> None:
+    from afm.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--patience", "none", "--finetune-lr", "None", "--pretrain-epochs", "4"])
+    assert args.patience is None and args.finetune_lr is None and args.pretrain_epochs == 4
+
+
+def test_the_cli_stores_the_train_config_as_the_dashboard_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A checkpoint and a run folder made by ``afm train`` hold ``TrainConfig.to_dict()`` of the settings it trained
+    with (the task resolved from the data), which ``TrainConfig.from_dict`` reads back."""
+    ckpt, runs = tmp_path / "m.pt", tmp_path / "runs"
+    assert main(["train", "--data", "sample", "--epochs", "1", "--pretrain-epochs", "1", "-k", "4", "-t", "2",
+                 "--batch-size", "2048", "--dropout", "0.1", "--patience", "none", "--out", str(ckpt),
+                 "--runs-dir", str(runs), "--run-name", "r", "--quiet"]) == 0  # fmt: skip
+    capsys.readouterr()
+    used = afm.TrainConfig(task="regression", epochs=1, pretrain_epochs=1, embed_dim=4, attention_factor=2,
+                           batch_size=2048, dropout=0.1, patience=None)  # fmt: skip
+    model, meta = afm.load_model(ckpt)
+    assert meta["config"] == used.to_dict()
+    assert afm.TrainConfig.from_dict(meta["config"]) == used
+    assert meta["data"] == "sample" and model.config.embed_dim == 4
+    run = afm.runs.load_run(runs / "r")
+    assert run["config"] == used.to_dict() and run["models"]["afm"][1]["config"] == used.to_dict()
 
 
 def test_help_is_complete(capsys: pytest.CaptureFixture[str]) -> None:

@@ -198,7 +198,7 @@ def test_oversized_upload_is_refused_and_the_app_stays_up(monkeypatch: pytest.Mo
     at.file_uploader(key="data_upload").upload("big.csv", b"a,y\n" + b"x,1\n" * 1000).run()
     assert not at.exception
     assert any("uploads are limited to" in e.value for e in at.error)
-    assert at.session_state["ws"].is_sample  # nothing changed
+    assert at.session_state["afm"].ws.is_sample  # nothing changed
 
 
 def test_five_sessions_train_and_explain_at_once(
@@ -256,7 +256,7 @@ def test_five_sessions_train_and_explain_at_once(
     label_range = (float(parts["train"].y.min()), float(parts["train"].y.max()))
     for seed, at in sorted(sessions.items()):
         assert not at.exception, at.exception
-        ws = at.session_state["ws"]
+        ws = at.session_state["afm"].ws
         assert ws.config.seed == seed and ws.source.startswith("trained here")
         model, _ = train_model("afm", TrainConfig(seed=seed, epochs=1), parts["train"], parts["valid"])
         expected = evaluate(model, parts["test"], label_range=label_range)["rmse"]

@@ -135,19 +135,18 @@ def test_a_training_job_stopped_mid_way_keeps_the_best_epoch() -> None:
 def test_models_of_unknown_provenance_are_never_shared() -> None:
     """Job keys name the starting models; a loaded checkpoint has no known provenance, so its key is the
     session's own (two sessions with different checkpoints on the same data never share a training)."""
-    import state
-    import training
+    import session
 
     parts = afm.datasets.load_parts("sample", seed=0)
     fm, _ = afm.load_model(afm.datasets.SAMPLE_DIR / "pretrained" / "regression-fm.pt")
-    one, two = (state.Workspace("sample", "bundled sample", "regression", parts) for _ in range(2))
+    one, two = (session.Workspace("sample", "bundled sample", "regression", parts) for _ in range(2))
     for ws in (one, two):
         ws.model_ids = {"fm": "pretrained-regression:fm"}
         ws.set_models({"fm": fm}, {}, "upload fm.pt")  # replacing the models forgets where the old ones came from
         assert ws.model_ids == {}
-    assert training.model_id(one, "fm") != training.model_id(two, "fm")
+    assert one.model_id("fm") != two.model_id("fm")
     one.model_ids = {"fm": "job123:fm"}
-    assert training.model_id(one, "fm") == "job123:fm"
+    assert one.model_id("fm") == "job123:fm"
 
 
 def test_watchers_count_the_sessions_waiting_for_unfinished_jobs() -> None:
@@ -163,26 +162,32 @@ def test_watchers_count_the_sessions_waiting_for_unfinished_jobs() -> None:
 
 
 def test_progress_messages_slow_down_with_the_crowd() -> None:
-    import training  # app/training.py (imports streamlit, not a running server)
+    import progress  # app/progress.py (imports streamlit, not a running server)
 
-    assert training.pace(0) == training.pace(1) == (0.25, 1.0)  # one session: progress 4x/s, curves 1x/s
-    assert training.pace(2) == (0.5, 2.0)
-    assert training.pace(8) == (2.0, None)  # a class: progress every 2 s, curves when the training ends
-    seconds = [training.pace(n)[0] for n in range(1, 20)]
+    assert progress.pace(0) == progress.pace(1) == (0.25, 1.0)  # one session: progress 4x/s, curves 1x/s
+    assert progress.pace(2) == (0.5, 2.0)
+    assert progress.pace(8) == (2.0, None)  # a class: progress every 2 s, curves when the training ends
+    seconds = [progress.pace(n)[0] for n in range(1, 20)]
     assert seconds == sorted(seconds) and max(seconds) == 2.0
 
 
-def test_a_server_pays_the_first_trainings_lazy_imports_at_start() -> None:
+def test_a_server_pays_the_first_trainings_lazy_imports_at_start_not_at_import() -> None:
     """The first optimiser a process creates imports torch._dynamo (about 1 s holding the interpreter lock,
     which stalled every session when it fell inside the first training a class started). Importing the app's
-    state (once per server) does it, then moves what is alive to the permanent generation."""
+    modules does no such work; ``caches.warm_up()`` (called once by the entry script) does it, then moves what is
+    alive to the permanent generation, and a second call does nothing again."""
     code = (
-        "import sys; print('torch._dynamo' in sys.modules); sys.path.insert(0, 'app'); import gc, state; "
-        "print('torch._dynamo' in sys.modules, gc.get_freeze_count())"
+        "import sys, gc; sys.path.insert(0, 'app'); "
+        "import caches, session, widgets, training, progress, knobs, data_sources, sweep_sections, attention_sections; "
+        "print('torch._dynamo' in sys.modules, gc.get_freeze_count()); caches.warm_up(); "
+        "print('torch._dynamo' in sys.modules, gc.get_freeze_count()); n = gc.get_freeze_count(); caches.warm_up(); "
+        "print(gc.get_freeze_count() == n)"
     )
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    before, after, frozen = out.stdout.split()[-3:]
-    assert (before, after) == ("False", "True")  # not imported by torch itself: the warm-up did it
+    before, frozen_before, after, frozen, once = out.stdout.split()[-5:]
+    assert (before, frozen_before) == ("False", "0")  # nothing at import
+    assert after == "True"  # not imported by torch itself: the warm-up did it
     assert int(frozen) > 100_000  # torch, pandas, plotly and the app's modules, frozen after the warm-up
+    assert once == "True"  # an st.cache_resource: once per server

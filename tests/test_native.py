@@ -355,7 +355,7 @@ def test_a_damaged_cached_library_is_detected_and_rebuilt_never_a_crash(case: st
 
 
 def test_a_library_failing_its_self_test_is_rebuilt_once_then_left(fresh: Path, monkeypatch) -> None:  # noqa: ANN001
-    """The self-test (a small forward and backward against the PyTorch kernels) decides: a cached library
+    """The self-test (a small forward and backward against a plain PyTorch reference) decides: a cached library
     that fails it is deleted and rebuilt once; when the new one fails too, the PyTorch kernels are used."""
     assert native.library() is not None
     builds = []
@@ -366,10 +366,10 @@ def test_a_library_failing_its_self_test_is_rebuilt_once_then_left(fresh: Path, 
         raise AssertionError("pooled differs from the PyTorch kernels by 1")
 
     failures = ["once"]
-    monkeypatch.setattr(kernels, "self_test", lambda lib: failures and wrong(failures.pop()))
+    monkeypatch.setattr(native, "self_test", lambda lib: failures and wrong(failures.pop()))
     _new_process(monkeypatch)
     assert native.library() is not None and len(builds) == 1  # the cached one failed: rebuilt, trusted
-    monkeypatch.setattr(kernels, "self_test", wrong)
+    monkeypatch.setattr(native, "self_test", wrong)
     _new_process(monkeypatch)
     with pytest.warns(RuntimeWarning, match="failed its checks .*pooled differs") as caught:
         assert native.library() is None

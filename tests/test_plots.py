@@ -1,5 +1,5 @@
 """afm.plots: the anchored colour scales, the numbers in the heatmap's cells, planted frames, the density
-of predictions, the words for column names, and the offline HTML download (app/state.py)."""
+of predictions, the words for column names, and the offline HTML download (app/widgets.py)."""
 
 from __future__ import annotations
 
@@ -158,8 +158,8 @@ def test_words_and_fixed_model_order() -> None:
 
 def test_downloaded_html_embeds_plotly_and_needs_no_network() -> None:
     sys.path.insert(0, str(APP))
-    import state
+    import widgets
 
-    html = state.figure_html(go.Figure(go.Bar(x=[1], y=[2])))
+    html = widgets.figure_html(go.Figure(go.Bar(x=[1], y=[2])))
     assert re.search(r"<script[^>]*\bsrc=", html) is None  # no script fetched from anywhere
     assert len(html) > 1_000_000 and "Plotly.newPlot" in html  # the 4.5 MB plotly.js bundle is inside

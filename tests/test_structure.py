@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 import afm
-from afm.config import TrainConfig, knob, knobs
+from afm.config import TrainConfig, knobs
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((ROOT / "app" / "pages").glob("*.py"))
@@ -35,6 +34,30 @@ def test_no_page_meets_the_guard_by_skipping_the_formatter(page: Path) -> None:
     assert not skipped, f"{page.name} lines {skipped} skip ruff format: move code out of the page instead"
 
 
+def test_only_the_session_module_touches_streamlit_session_state() -> None:
+    """The session is one typed object (app/session.py): no page, section or helper reads or writes a raw
+    ``st.session_state`` key (widget values go through ``session.widget``/``set_widget``)."""
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in APP_FILES
+        if path.name != "session.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if "session_state" in line
+    ]
+    assert not found, "use session.get() (app/session.py) instead:\n" + "\n".join(found)
+
+
+def test_the_long_actions_share_the_session_job_slots() -> None:
+    """Training, the Sweeps page and the seed-stability section submit through ``Session.submit`` (named slots),
+    never to the pool directly."""
+    users = {"training.py": "SLOT", "pages/sweeps.py": "sweep_sections.SLOT", "attention_sections.py": "STABILITY_SLOT"}
+    for name, slot in users.items():
+        text = (ROOT / "app" / name).read_text()
+        assert f"submit({slot}" in text or f"submit(\n        {slot}" in text, name
+    direct = [p.relative_to(ROOT) for p in APP_FILES if "pool().submit" in p.read_text() and p.name != "session.py"]
+    assert not direct, f"submit through a session slot: {direct}"
+
+
 def test_no_task_rules_in_the_app() -> None:
     found = [
         f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
@@ -52,34 +75,11 @@ def test_the_guard_catches_what_it_should() -> None:
 
 
 @dataclasses.dataclass
-class WithNewKnob(TrainConfig):
-    momentum: float = knob(0.9, "Momentum", "a new knob, declared once", "fraction", bounds=(0.0, 0.99))
-
-
-@dataclasses.dataclass
 class WithBareField(TrainConfig):
     forgotten: int = 3  # no knob(...) metadata
 
 
-def test_a_new_field_reaches_the_cli_and_the_dashboard() -> None:
-    from afm.cli import build_parser
-
-    assert "momentum" in [k.name for k in knobs(WithNewKnob)]
-    args = build_parser(WithNewKnob).parse_args(["train", "--momentum", "0.5"])
-    assert args.momentum == 0.5
-    assert build_parser(WithNewKnob).parse_args(["train"]).momentum == 0.9
-    with pytest.raises(SystemExit):  # out of range for a fraction: a usage error
-        build_parser(WithNewKnob).parse_args(["train", "--momentum", "1.5"])
-    # the dashboard's widget list is knobs(TrainConfig) filtered by ``widget``: the new knob is among them
-    sys.path.insert(0, str(ROOT / "app"))
-    try:
-        import knobs as app_knobs  # app/knobs.py
-
-        widgets = [k.name for k in app_knobs.knobs(WithNewKnob) if k.widget]
-        assert "momentum" in widgets
-        assert [k.name for k in app_knobs.KNOBS] == [k.name for k in knobs(TrainConfig) if k.widget]
-    finally:
-        sys.path.remove(str(ROOT / "app"))
+# A new knob reaching the CLI, the dashboard, fit and checkpoints: tests/test_recipe_knob.py
 
 
 def test_a_field_without_knob_metadata_fails_loudly() -> None:

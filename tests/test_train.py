@@ -157,12 +157,15 @@ def test_l2_on_attention_shrinks_w(parts: list[afm.Dataset]) -> None:
 
 
 def test_fm_pretraining_starts_afm_from_the_fm(parts: list[afm.Dataset]) -> None:
+    """``fit_afm_from_fm``: ``train_pair`` with recipe from_fm; settings as a config and/or overrides (its older
+    keyword ``fm_epochs`` is ``pretrain_epochs``)."""
     train, valid, test = parts
     small = train.subset(range(4000))
     result = fit_afm_from_fm(
         small, valid, embed_dim=8, attention_factor=4, epochs=2, fm_epochs=3, lr=0.01, optimizer="adam", patience=None
     )
     assert len(result.fm_history.epochs) == 3 and len(result.history.epochs) == 2
+    assert result.history.recipe == "from_fm" and result.afm.config.attention_factor == 4
     assert isinstance(result.afm, afm.AFM) and isinstance(result.fm, afm.FM)
     # the FM was trained (beats an untrained one)
     untrained = afm.FM(small.n_features, small.n_fields, 8)
@@ -199,17 +202,45 @@ def test_train_pair_compares_the_afm_with_the_fm_it_started_from(parts: list[afm
 
 
 def test_one_set_of_defaults() -> None:
+    """``fit`` re-declares no setting: its keywords are the things that are not ``TrainConfig`` fields."""
     import inspect
 
     from afm.cli import build_parser
 
     defaults = TrainConfig()
-    for name, param in inspect.signature(fit).parameters.items():
-        if hasattr(defaults, name):
-            assert param.default == getattr(defaults, name), name
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    for function in (fit, fit_afm_from_fm, train_pair, afm.train.train_model):
+        declared = set(inspect.signature(function).parameters)
+        assert not declared & names, (function.__name__, declared & names)
+    assert list(inspect.signature(fit).parameters) == [
+        "model", "train", "valid", "config", "callback", "device", "progress_every", "overrides"
+    ]  # fmt: skip
     args = build_parser().parse_args(["train"])
     for f in dataclasses.fields(TrainConfig):
         assert getattr(args, f.name) == getattr(defaults, f.name), f.name
+
+
+def test_fit_takes_a_config_and_the_old_keywords_as_overrides(parts: list[afm.Dataset]) -> None:
+    """``fit(model, train, valid, config)``, ``fit(..., config, epochs=2)`` and the older spelling
+    ``fit(..., epochs=2, lr=0.02)`` train the same: keywords are ``TrainConfig`` fields set on ``config``."""
+    train, valid, _ = parts
+    small = train.subset(range(1500))
+    config = TrainConfig(epochs=2, lr=0.02, batch_size=128, seed=3, patience=None)
+
+    def run(*args: object, **kwargs: object) -> list[float]:
+        model = new_afm(small, seed=3)
+        history = fit(model, small, valid, *args, **kwargs)
+        return [e["valid_rmse"] for e in history.epochs]
+
+    first = run(config)
+    assert len(first) == 2
+    assert run(dataclasses.replace(config, epochs=7), epochs=2) == first  # an override wins over the config
+    assert run(epochs=2, lr=0.02, batch_size=128, seed=3, patience=None) == first  # keywords on TrainConfig()
+    assert run(config, lr=0.001) != first
+    with pytest.raises(TypeError, match=r"fit\(\) got unknown setting 'learning_rate'.*lr, optimizer"):
+        fit(new_afm(small), small, learning_rate=0.1)
+    with pytest.raises(TypeError, match="config must be a TrainConfig, got dict"):
+        fit(new_afm(small), small, valid, {"epochs": 1})  # type: ignore[arg-type]
 
 
 def test_task_auto_reads_the_labels(binary_parts: list[afm.Dataset], parts: list[afm.Dataset]) -> None:

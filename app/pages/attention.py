@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import attention_sections as sections
-import state
+import caches
+import session
 import streamlit as st
+import widgets
 
 import afm
 from afm import attention, explain, faithfulness, plots
@@ -24,7 +26,7 @@ WIEGREFFE_PINTER = (
 )
 
 
-present = bool(st.session_state.get("present"))  # presentation mode: the heatmap above the fold at 1024 × 768
+present = session.get().present  # presentation mode: the heatmap above the fold at 1024 × 768
 if present:  # the words go into a popover beside the title
     title_col, about_col = st.columns([3, 1], vertical_alignment="center")
     title_col.title("Attention")
@@ -40,12 +42,12 @@ notes.caption(
     "decimal can still move predictions a lot: read attention by what it moves, or as P·a_ij (1 = uniform)."
 )
 
-ws = state.workspace()
-if not state.require_models(ws):
+ws = widgets.workspace()
+if not widgets.require_models(ws):
     st.stop()
 
 parts = list(ws.parts)
-linked_part = state.query_value("attention_part", "all")
+linked_part = widgets.query_value("attention_part", "all")
 part_col, value_col = st.columns([1, 4]) if present else (st.container(), st.container())
 part = part_col.selectbox(
     "Rows to average over",
@@ -59,20 +61,20 @@ codes = {code: name for name, (*_, code) in VALUES.items()}
 value_name = value_col.radio(
     "Colour the heatmap by",
     value_names,
-    index=value_names.index(codes.get(state.query_value("attention_value", 3, int), value_names[0])),
+    index=value_names.index(codes.get(widgets.query_value("attention_value", 3, int), value_names[0])),
     horizontal=True,
     key="attention-value",
 )
-state.set_query(attention_part=part, attention_value=VALUES[value_name][3])
+widgets.set_query(attention_part=part, attention_value=VALUES[value_name][3])
 
 model, data = ws.models["afm"], ws.parts[part]
-exp = state.summary(ws, "afm", part)  # exact sums per pair + a seeded row sample (never [rows, pairs])
+exp = caches.summary(ws, "afm", part)  # exact sums per pair + a seeded row sample (never [rows, pairs])
 if not exp.exact:
     (notes if present else st).caption(
         f"Field-pair means are exact over all {exp.rows:,} rows; the row-by-row agreement, the deletion test, "
         f"the top feature pairs and the spread per pair are {exp.sample_note()}."
     )
-frame = state.field_frame(ws, "afm", part)
+frame = caches.field_frame(ws, "afm", part)
 column, diverging, short_name, _ = VALUES[value_name]
 n_pairs = len(frame)
 effect = sections.effect_panel(ws, model, data, exp)
@@ -112,7 +114,7 @@ curve = sections.cached(
     (ws.token, part, max_pairs, rankings),
     lambda: faithfulness.deletion_curve(model, data, max_pairs, rankings, task=ws.task, explanation=exp),
 )
-state.show_figure(plots.deletion_plot(curve), "attention-deletion")
+widgets.show_figure(plots.deletion_plot(curve), "attention-deletion")
 first = curve[curve["removed"] == 1].set_index("ranking")
 if not no_ranking:
     change = first["mean_abs_change"]
@@ -132,13 +134,13 @@ st.caption(
 )
 left, right = st.columns(2)
 min_count = left.slider(
-    "Minimum count", 1, 200, state.query_value("attention_min_count", 5, int), key="attention-min-count"
+    "Minimum count", 1, 200, widgets.query_value("attention_min_count", 5, int), key="attention-min-count"
 )
 n_rows = right.number_input(
-    "Rows to show", 5, 500, min(max(state.query_value("attention_rows", 20, int), 5), 500), 5, key="attention-rows"
+    "Rows to show", 5, 500, min(max(widgets.query_value("attention_rows", 20, int), 5), 500), 5, key="attention-rows"
 )
-state.set_query(attention_min_count=min_count, attention_rows=n_rows)
-pairs = state.feature_frame(ws, "afm", part, min_count).head(int(n_rows))
+widgets.set_query(attention_min_count=min_count, attention_rows=n_rows)
+pairs = caches.feature_frame(ws, "afm", part, min_count).head(int(n_rows))
 table = pairs[["label", "mean_contribution", "mean_interaction", "mean_attention", "count"]].rename(
     columns={
         "label": "feature pair",
@@ -147,7 +149,7 @@ table = pairs[["label", "mean_contribution", "mean_interaction", "mean_attention
         "mean_contribution": "contribution c_ij",
     }
 )
-state.show_table(table, "attention-top-pairs")
+widgets.show_table(table, "attention-top-pairs")
 
 planted_labels: list[str] = []
 if ws.is_sample:
@@ -168,8 +170,8 @@ if ws.is_sample:
     if no_ranking:
         planted["rank by attention"] = None
     c.metric("Spearman (strength vs |contribution|)", f"{recovery['spearman']:.2f}")
-    state.show_table(planted, "attention-planted")
-    state.show_figure(plots.rank_agreement(planted, len(frame)), "attention-rank-agreement")
+    widgets.show_table(planted, "attention-planted")
+    widgets.show_figure(plots.rank_agreement(planted, len(frame)), "attention-rank-agreement")
 
 if ws.bundled == "salient":
     sections.truth_section(ws, data, exp)
@@ -181,7 +183,7 @@ st.caption(
 )
 top = st.slider("Pairs, largest mean first", 1, n_pairs, min(15, n_pairs), key="attention-top") if n_pairs > 1 else 1
 quantiles = explain.attention_quantiles(exp, frame["label"].tolist(), top=top)
-state.show_figure(plots.attention_box(quantiles), "attention-spread")
+widgets.show_figure(plots.attention_box(quantiles), "attention-spread")
 if no_ranking:
     st.caption("The order of these boxes is not a ranking: the attention part is negligible or the attention tied.")
 

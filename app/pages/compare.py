@@ -3,10 +3,12 @@ what attention changes (FM weighs every pair the same; AFM learns a weight per p
 
 from __future__ import annotations
 
+import caches
 import numpy as np
 import pandas as pd
-import state
+import session
 import streamlit as st
+import widgets
 
 import afm
 from afm import plots
@@ -17,17 +19,19 @@ st.caption(
     "how AFM's learned attention re-weights the interactions that FM weighs uniformly."
 )
 
-ws = state.workspace()
-if not state.require_models(ws):
+ws = widgets.workspace()
+if not widgets.require_models(ws):
     st.stop()
-models = {state.LABELS[kind]: ws.models[kind] for kind in state.KINDS}  # "AFM", "FM" -> model
-headline, valid_column = state.metric_names(ws.task)
+models = {session.LABELS[kind]: ws.models[kind] for kind in session.KINDS}  # "AFM", "FM" -> model
+headline, valid_column = widgets.metric_names(ws.task)
 spec = afm.TASKS[ws.task]
 
 # ---------------------------------------------------------------------------- metrics
 st.subheader("Metrics on the same split")
 scores = {
-    (label, part): state.evaluate_part(model, ws, part) for label, model in models.items() for part in ("valid", "test")
+    (label, part): caches.evaluate_part(model, ws.parts, ws.task, part)
+    for label, model in models.items()
+    for part in ("valid", "test")
 }
 rows = [  # a fixed order (the task's metrics, headline first), whatever order a training left the dicts in
     {
@@ -51,7 +55,7 @@ for column, part in zip(st.columns(2), ("test", "valid"), strict=True):
         delta_color="inverse" if afm.metrics.LOWER_IS_BETTER[headline] else "normal",
         help=f"FM: {fm_value:.4f}. Delta = AFM − FM.",
     )
-state.show_table(
+widgets.show_table(
     table,
     "afm-vs-fm-metrics",
     key="compare-metrics",
@@ -62,15 +66,15 @@ if ws.task == "regression":
 
 # ---------------------------------------------------------------------------- learning curves
 st.subheader("Learning curves")
-histories = {state.LABELS[k]: frame for k, frame in ws.histories.items()}
-previous = {state.LABELS[k]: frame for k, frame in ws.previous.items()}
+histories = {session.LABELS[k]: frame for k, frame in ws.histories.items()}
+previous = {session.LABELS[k]: frame for k, frame in ws.previous.items()}
 left, right = st.columns(2)
 with left:
     fig = plots.learning_curves(histories, valid_column, previous, title=f"Validation {headline.upper()} per epoch")
-    state.show_figure(fig, "compare-valid-curve")
+    widgets.show_figure(fig, "compare-valid-curve")
 with right:
     fig = plots.learning_curves(histories, "train_loss", previous, title="Training loss per epoch")
-    state.show_figure(fig, "compare-train-loss")
+    widgets.show_figure(fig, "compare-train-loss")
 if not histories:
     st.caption("These models came without a training history.")
 
@@ -83,7 +87,7 @@ if not spec.binary:
     lo, hi = afm.label_range(ws.parts["train"])
     clipped = {k: np.clip(v, lo, hi) for k, v in raw.items()}
     fig = plots.prediction_density(y, clipped, title="Predicted vs true (test)")
-    state.show_figure(fig, "compare-predictions")
+    widgets.show_figure(fig, "compare-predictions")
     st.caption(
         f"How many of the {len(y):,} test rows fall in each cell of label × prediction, one panel per model on the "
         "same axes and colour scale (darker: more rows); on the dotted diagonal the prediction is right. Predictions "
@@ -92,7 +96,7 @@ if not spec.binary:
 else:
     probabilities = {k: spec.probability(v) for k, v in raw.items()}  # logits -> p
     fig = plots.calibration_plot(y, probabilities, title="Calibration (test)")
-    state.show_figure(fig, "compare-calibration")
+    widgets.show_figure(fig, "compare-calibration")
     st.caption(
         "Labels are 0/1, so a scatter of probability against label is two stripes. Instead the test rows are "
         "grouped into ten bins of predicted probability: each point is a bin's mean probability against the share "
@@ -102,17 +106,17 @@ else:
 
 # ---------------------------------------------------------------------------- per field pair
 st.subheader("Where AFM − FM comes from: attention, or different weights")
-part = state.part_picker(ws, "compare_part", "all", "Rows to explain", key="compare_part")
-afm_frame, fm_frame = state.field_frame(ws, "afm", part), state.field_frame(ws, "fm", part)
+part = widgets.part_picker(ws, "compare_part", "all", "Rows to explain", key="compare_part")
+afm_frame, fm_frame = caches.field_frame(ws, "afm", part), caches.field_frame(ws, "fm", part)
 split = afm.attention.afm_fm_difference(ws.models["afm"], ws.models["fm"], ws.parts[part])
 st.markdown(
     f"Per prediction, AFM − FM is **{split['abs_difference']:.3g}** on average (in size; {split['difference']:+.3g} "
-    f"signed) for the AFM trained {state.recipe_words(ws)}. It splits exactly into what AFM's **attention** moves, "
+    f"signed) for the AFM trained {widgets.recipe_words(ws)}. It splits exactly into what AFM's **attention** moves, "
     f"(a_ij − 1/P)·s_ij summed over the row: **{split['abs_attention']:.3g}** on average, and what the two models' "
     f"**different weights** (w0, w, V, p) make of the same pairs with uniform attention: "
     f"**{split['abs_weights']:.3g}**."
 )
-state.show_figure(plots.difference_split(afm.attention.difference_frame(afm_frame, fm_frame)), "compare-split")
+widgets.show_figure(plots.difference_split(afm.attention.difference_frame(afm_frame, fm_frame)), "compare-split")
 st.caption(
     "Per field pair, AFM's mean c_ij minus FM's: the blue part is what the weights change (AFM's uniform part "
     "s_ij / P against FM's c_ij), the purple part what attention moves; the diamond is their sum. FM weighs every "
@@ -133,10 +137,10 @@ pairs = pairs.sort_values("difference", ascending=False, ignore_index=True)
 # the sample's planted pairs, labelled as the frame labels them (hatched bars)
 truth = afm.datasets.sample_truth() if ws.is_sample else []
 planted = list(afm.explain.planted_table(afm_frame, truth)["planted pair"]) if truth else []
-state.show_figure(plots.contribution_difference(pairs, planted=planted), "compare-contribution-difference")
+widgets.show_figure(plots.contribution_difference(pairs, planted=planted), "compare-contribution-difference")
 st.caption(
     "Mean |c_ij| over the rows: how much each pair moves predictions. Red: AFM leans on the pair more than FM; "
     "blue: less. Both models learn their own embeddings, so a difference mixes attention with what each learned."
     + (" Hatched bars with a green outline: the pairs planted in the sample." if planted else "")
 )
-state.show_table(pairs.rename(columns={"label": "field pair"}), "compare-field-pairs", key="compare-pairs")
+widgets.show_table(pairs.rename(columns={"label": "field pair"}), "compare-field-pairs", key="compare-pairs")

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import attention_sections
+import caches
 import data_sources
 import knobs
 import pandas as pd
-import state
+import session
 import streamlit as st
 import training
+import widgets
 
 import afm
 
-ws = state.workspace()
+ws = widgets.workspace()
 st.title("Data & model")
 st.caption(
     "Choose the data, then train an FM and an AFM that starts exactly at it (the paper's recipe), or load "
@@ -22,19 +24,20 @@ st.caption(
 # ---------------------------------------------------------------------------- data
 st.header("1. Data")
 ws = data_sources.choose(ws)
-ws = state.confirm_replace() or st.session_state.ws
+me = session.get()
+ws = widgets.confirm_replace() or me.workspace()
 st.caption(
     f"Now using: **{ws.data_label}** ({len(ws.parts['all']):,} rows). Other data replaces it only when you "
     "press its button."
 )
-state.data_summary(ws)
+widgets.data_summary(ws)
 
 # ---------------------------------------------------------------------------- knobs
 st.header("2. Models")
 loaded_note = st.empty()  # filled at the end of the page, after any training or loading
 knobs.init(ws.config, training.link_values())
-if "knob_live" not in st.session_state:
-    st.session_state.knob_live = bool(ws.bundled)
+if not session.has_widget("knob_live"):
+    session.set_widget("knob_live", bool(ws.bundled))
 live = st.toggle(
     "Live mode: changing t or a dropout retrains at once",
     key="knob_live",
@@ -42,7 +45,7 @@ live = st.toggle(
 )
 if live:
     for k in knobs.LIVE:
-        knobs.widget(k, on_change=lambda: st.session_state.update(live_pending=True))
+        knobs.widget(k, on_change=lambda: setattr(me, "live_pending", True))
 with st.form("train_form"):
     columns = st.columns(2)
     for n, k in enumerate(k for k in knobs.KNOBS if not (live and k.live)):
@@ -50,7 +53,7 @@ with st.form("train_form"):
             knobs.widget(k)
     submitted = st.form_submit_button("Train AFM and FM", type="primary")
 config = knobs.config(ws.task)
-live_changed = st.session_state.pop("live_pending", False) and live and bool(ws.models)
+live_changed, me.live_pending = me.live_pending and live and bool(ws.models), False
 
 # ---------------------------------------------------------------------------- training
 spec = afm.TASKS[ws.task]
@@ -66,7 +69,7 @@ if stop_clicked:
 if submitted or live_changed:
     training.start(ws, config, live=live_changed and not submitted)
 message = training.watch(ws, lambda curves: afm.plots.learning_curves(curves, f"valid_{spec.headline}", ws.previous))
-message = message or st.session_state.pop("train_message", None)
+message = message or me.messages.pop(training.SLOT, None)
 if message and message.startswith("error"):
     st.error(message)
 elif message and message.startswith("stopped"):
@@ -75,25 +78,25 @@ elif message and message.startswith("stopped"):
 # ---------------------------------------------------------------------------- results
 if ws.models:
     headline = spec.label(spec.headline)
-    state.metric_row(
+    widgets.metric_row(
         *(
-            (f"{state.LABELS[k]} test {headline}", f"{ws.metrics[k][spec.headline]:.4f}")
-            for k in state.KINDS
+            (f"{session.LABELS[k]} test {headline}", f"{ws.metrics[k][spec.headline]:.4f}")
+            for k in session.KINDS
             if k in ws.models
         )
     )
     rows = [
         {
-            "model": state.LABELS[kind],
+            "model": session.LABELS[kind],
             **{f"test {spec.label(m)}": v for m, v in ws.metrics.get(kind, {}).items() if m != "n"},
             "epochs": len(ws.histories.get(kind, [])),
         }
-        for kind in state.KINDS
+        for kind in session.KINDS
         if kind in ws.models
     ]
-    state.show_table(pd.DataFrame(rows), "metrics", key="dm-metrics")
+    widgets.show_table(pd.DataFrame(rows), "metrics", key="dm-metrics")
     if ws.histories:
-        state.show_figure(
+        widgets.show_figure(
             afm.plots.learning_curves(
                 ws.histories,
                 f"valid_{spec.headline}",
@@ -109,12 +112,12 @@ if ws.models:
             ws,
             part,
             ws.parts[part],
-            state.field_frame(ws, "afm", part),
+            caches.field_frame(ws, "afm", part),
             "mean attention a_ij",
             "mean_attention",
             "a_ij",
         )
-    state.save_and_download(ws, f"{ws.data_label}-k{ws.config.embed_dim}-t{ws.config.attention_factor}")
-state.load_models_expander(ws)
+    widgets.save_and_download(ws, f"{ws.data_label}-k{ws.config.embed_dim}-t{ws.config.attention_factor}")
+widgets.load_models_expander(ws)
 loaded_note.caption(f"Now loaded: **{ws.source if ws.models else 'no models yet'}**.")
-state.show_status()
+widgets.show_status()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
-import state
+import caches
+import session
 import streamlit as st
 import torch
 import what_if
+import widgets
 from what_if import join_pairs, parse_pairs
 
 import afm
@@ -25,25 +27,25 @@ st.caption(
     "number comes from. Only this row is explained, with the same code path the model predicts with."
 )
 
-ws = state.workspace()
-if not state.require_models(ws):
+ws = widgets.workspace()
+if not widgets.require_models(ws):
     st.stop()
 schema = ws.schema
 
 mode = st.radio(
     "Choose the row",
     MODES,
-    index=min(max(state.query_value("explain_mode", 0, int), 0), len(MODES) - 1),
+    index=min(max(widgets.query_value("explain_mode", 0, int), 0), len(MODES) - 1),
     horizontal=True,
     key="explain-mode",
 )
-part = state.part_picker(ws, "explain_part", "test", "Part of the data", key="explain-part")
+part = widgets.part_picker(ws, "explain_part", "test", "Part of the data", key="explain-part")
 data = ws.parts[part]
-linked_row = min(max(state.query_value("explain_row", 0, int), 0), len(data) - 1)
+linked_row = min(max(widgets.query_value("explain_row", 0, int), 0), len(data) - 1)
 
 if mode == MODES[1]:
     # One selectbox per field of feature values present in this part; numeric fields have one feature only.
-    linked_where = parse_pairs(state.query_value("explain_where", ""))
+    linked_where = parse_pairs(widgets.query_value("explain_where", ""))
     mask = torch.ones(len(data), dtype=torch.bool)
     where: dict[str, str] = {}
     columns = st.columns(COLUMNS)
@@ -64,7 +66,7 @@ if mode == MODES[1]:
             where[spec.name] = choice
             mask &= data.idx[:, f] == names[choice]
     matching = mask.nonzero().flatten().tolist()
-    state.set_query(explain_where=join_pairs(where))
+    widgets.set_query(explain_where=join_pairs(where))
     if not matching:
         st.warning("No row of this part matches these values: set a field back to 'any'.")
         st.stop()
@@ -87,7 +89,7 @@ else:
             help=f"0 … {len(data) - 1:,} in the {part} part",
         )
     )
-state.set_query(explain_mode=MODES.index(mode), explain_part=part, explain_row=row)
+widgets.set_query(explain_mode=MODES.index(mode), explain_part=part, explain_row=row)
 
 idx, val = data.idx[row : row + 1], data.val[row : row + 1]  # (1, F)
 label: float | None = float(data.y[row])
@@ -101,34 +103,34 @@ if mode == MODES[2]:
 
 # One row only: explain() is the forward pass that also keeps its terms.
 one_row = afm.Dataset(idx, val, torch.tensor([math.nan if label is None else label]), schema)
-explanations = {kind: ws.models[kind].explain(idx, val) for kind in state.KINDS}
+explanations = {kind: ws.models[kind].explain(idx, val) for kind in session.KINDS}
 predictions = {kind: float(e.prediction[0]) for kind, e in explanations.items()}
 
 st.subheader(f"Row {row} of {part}" + (" (edited)" if label is None else ""))
 cells = st.columns(5 if ws.task == "binary" else 3)
-for n, kind in enumerate(state.KINDS):
+for n, kind in enumerate(session.KINDS):
     if ws.task == "binary":
-        cells[2 * n].metric(f"{state.LABELS[kind]} logit", f"{predictions[kind]:.4f}")
+        cells[2 * n].metric(f"{session.LABELS[kind]} logit", f"{predictions[kind]:.4f}")
         cells[2 * n + 1].metric(
-            f"{state.LABELS[kind]} probability", f"{afm.TASKS[ws.task].probability(predictions[kind]):.3f}"
+            f"{session.LABELS[kind]} probability", f"{afm.TASKS[ws.task].probability(predictions[kind]):.3f}"
         )
     else:
-        cells[n].metric(f"{state.LABELS[kind]} prediction", f"{predictions[kind]:.4f}")
+        cells[n].metric(f"{session.LABELS[kind]} prediction", f"{predictions[kind]:.4f}")
 cells[-1].metric("Label", "—" if label is None else f"{label:.4g}")
 
 kind = st.radio(
     "Waterfall of",
-    list(state.KINDS),
-    index=1 if state.query_value("explain_model", "afm") == "fm" else 0,
-    format_func=state.LABELS.get,
+    list(session.KINDS),
+    index=1 if widgets.query_value("explain_model", "afm") == "fm" else 0,
+    format_func=session.LABELS.get,
     horizontal=True,
     key="explain-model",
 )
 relative = st.toggle(
-    "Terms relative to an average row", state.query_value("explain_relative", True, bool), key="explain-relative"
+    "Terms relative to an average row", widgets.query_value("explain_relative", True, bool), key="explain-relative"
 )
-state.set_query(explain_model=kind, explain_relative=relative)
-baseline = state.summary(ws, kind, "all") if relative else None
+widgets.set_query(explain_model=kind, explain_relative=relative)
+baseline = caches.summary(ws, kind, "all") if relative else None
 split = kind == "afm"  # AFM's pair bars are the uniform parts; what attention moves follows as its own bars
 terms = explain.row_terms(explanations[kind], 0, one_row, top=12 if not split else 8, baseline=baseline, split=split)
 if split:
@@ -148,13 +150,14 @@ elif relative:
 else:
     st.caption("Raw terms: the bias w0, then each w_i·x_i and c_ij as the model adds them.")
 unit = "logit" if ws.task == "binary" else "prediction"
-state.show_figure(
-    plots.waterfall(terms, f"{state.LABELS[kind]}: how the {unit} {predictions[kind]:.4f} adds up"), "explain-waterfall"
+widgets.show_figure(
+    plots.waterfall(terms, f"{session.LABELS[kind]}: how the {unit} {predictions[kind]:.4f} adds up"),
+    "explain-waterfall",
 )
 with st.expander("The terms as a table"):
-    state.show_table(terms, "explain-terms")
+    widgets.show_table(terms, "explain-terms")
 
-st.subheader(f"What drives it ({state.LABELS[kind]})")
+st.subheader(f"What drives it ({session.LABELS[kind]})")
 whole = explain.row_terms(explanations[kind], 0, one_row, top=5, baseline=baseline) if split else terms
 n_pairs = explanations[kind].attention.shape[1]
 sentences = explain.pair_sentences(whole, top=5, with_attention=kind == "afm", n_pairs=n_pairs)
@@ -176,4 +179,4 @@ fig = plots.pair_heatmap(
     n_pairs=len(pair_frame),
 )  # white at 1 (uniform), as on the Attention page
 fig.update_layout(height=380)
-state.show_figure(fig, "explain-row-attention")
+widgets.show_figure(fig, "explain-row-attention")

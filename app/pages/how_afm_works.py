@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import attention_sections
+import caches
 import numpy as np
 import pandas as pd
-import state
 import streamlit as st
+import widgets
 
 import afm
 from afm import explain
@@ -20,9 +21,9 @@ st.caption(
     "the model. Change the sample or the pair and every number follows."
 )
 
-ws = state.workspace()
+ws = widgets.workspace()
 spec = afm.TASKS[ws.task]
-if not state.require_models(ws):
+if not widgets.require_models(ws):
     st.stop()
 schema, afm_model, fm_model = ws.schema, ws.models["afm"], ws.models["fm"]
 
@@ -45,7 +46,7 @@ st.markdown(
     f"**The sample.** Row {row} of *{part}* has one non-zero feature per field (F = {schema.n_fields}), so "
     f"P = F(F−1)/2 = {n_pairs} pairs. The chosen pair: **{features[i]} × {features[j]}**."
 )
-state.show_table(
+widgets.show_table(
     pd.DataFrame({"field": schema.field_names, "feature": features, "x_i": x, "w_i x_i (AFM)": steps["linear"]}),
     "how-sample",
 )
@@ -59,13 +60,13 @@ st.markdown(
     "Every pair of features gets the weight ⟨v_i, v_j⟩ of two learned k-dimensional embeddings. "
     "With FM's own parameters, for this sample:"
 )
-state.metric_row(
+widgets.metric_row(
     ("FM's w0", f"{fm_steps['w0']:.4f}"),
     ("FM's Σ w_i x_i", f"{fm_steps['linear'].sum():.4f}"),
     ("Σ ⟨v_i, v_j⟩ x_i x_j", f"{fm_steps['interaction'].sum():.4f}"),
     ("FM's ŷ", f"{fm_steps['prediction']:.4f}"),
 )
-state.check_equal(fm_steps["prediction"], float(fm_exp.prediction[0]), "FM's prediction")
+widgets.check_equal(fm_steps["prediction"], float(fm_exp.prediction[0]), "FM's prediction")
 
 st.header("2 · Pair-wise interaction layer")
 st.latex(r"f_{PI}(\mathcal{E}) = \{(\mathbf{v}_i \odot \mathbf{v}_j)\, x_i x_j\}_{(i,j) \in \mathcal{R}_\mathbf{x}}")
@@ -74,8 +75,8 @@ st.markdown(
     f"From here on, the numbers are AFM's. For **{features[i]} × {features[j]}** "
     f"(x_i = {x[i]:.3f}, x_j = {x[j]:.3f}):"
 )
-code = f"v_i  = {state.vector_text(params['V'][idx[0, i]])}\nv_j  = {state.vector_text(params['V'][idx[0, j]])}\n"
-st.code(code + f"u_ij = {state.vector_text(steps['u'][pair])}", language=None, wrap_lines=True)
+code = f"v_i  = {widgets.vector_text(params['V'][idx[0, i]])}\nv_j  = {widgets.vector_text(params['V'][idx[0, j]])}\n"
+st.code(code + f"u_ij = {widgets.vector_text(steps['u'][pair])}", language=None, wrap_lines=True)
 
 st.header("3 · Sum pooling: FM as a neural network")
 st.latex(
@@ -86,7 +87,7 @@ st.markdown(
     f"With FM's embeddings, the pooled vector is below and the sum of its entries is "
     f"**{fm_steps['pooled'].sum():.4f}**, the Σ ⟨v_i, v_j⟩ x_i x_j of step 1."
 )
-st.code(f"Σ u_ij (FM) = {state.vector_text(fm_steps['pooled'])}", language=None, wrap_lines=True)
+st.code(f"Σ u_ij (FM) = {widgets.vector_text(fm_steps['pooled'])}", language=None, wrap_lines=True)
 
 st.header("4 · Attention-based pooling")
 st.latex(
@@ -94,7 +95,7 @@ st.latex(
     r" a_{ij}\, (\mathbf{v}_i \odot \mathbf{v}_j)\, x_i x_j"
 )
 st.markdown("AFM weighs each pair vector by an attention a_ij before summing; steps 5 and 6 say where a_ij comes from.")
-st.code(f"Σ a_ij u_ij (AFM) = {state.vector_text(steps['attention_pooled'])}", language=None, wrap_lines=True)
+st.code(f"Σ a_ij u_ij (AFM) = {widgets.vector_text(steps['attention_pooled'])}", language=None, wrap_lines=True)
 
 st.header("5 · The attention network")
 st.latex(r"a'_{ij} = \mathbf{h}^T \mathrm{ReLU}(\mathbf{W} (\mathbf{v}_i \odot \mathbf{v}_j)\, x_i x_j + \mathbf{b})")
@@ -103,44 +104,44 @@ st.markdown(
     f"A one-layer network scores each pair: W is {t}×{len(params['p'])}, b and h have t = {t} entries "
     "(the attention factor). For the chosen pair:"
 )
-code = f"W u_ij + b       = {state.vector_text(steps['hidden'][pair])}\n"
-st.code(code + f"ReLU(W u_ij + b) = {state.vector_text(steps['relu'][pair])}", language=None, wrap_lines=True)
-state.metric_row(
+code = f"W u_ij + b       = {widgets.vector_text(steps['hidden'][pair])}\n"
+st.code(code + f"ReLU(W u_ij + b) = {widgets.vector_text(steps['relu'][pair])}", language=None, wrap_lines=True)
+widgets.metric_row(
     ("a'_ij (NumPy)", f"{steps['score'][pair]:.6f}"), ("a'_ij (model)", f"{float(exp.score[0, pair]):.6f}")
 )
-state.check_equal(float(steps["score"][pair]), float(exp.score[0, pair]), "attention score a'_ij")
+widgets.check_equal(float(steps["score"][pair]), float(exp.score[0, pair]), "attention score a'_ij")
 
 st.header("6 · Softmax over the pairs of the sample")
 st.latex(
     r"a_{ij} = \frac{\exp(a'_{ij})}{\sum_{(i',j') \in \mathcal{R}_\mathbf{x}} \exp(a'_{i'j'})}"
     r"\qquad s_{ij} = \mathbf{p}^T (\mathbf{v}_i \odot \mathbf{v}_j)\, x_i x_j \qquad c_{ij} = a_{ij}\, s_{ij}"
 )
-state.metric_row(
+widgets.metric_row(
     ("exp(a'_ij)", f"{math.exp(steps['score'][pair]):.6g}"),
     ("Σ exp(a'_i'j')", f"{steps['denominator']:.6g}"),
     ("a_ij (NumPy)", f"{steps['attention'][pair]:.6f}"),
     ("a_ij (model)", f"{float(exp.attention[0, pair]):.6f}"),
 )
-state.check_equal(float(steps["attention"][pair]), float(exp.attention[0, pair]), "attention a_ij")
+widgets.check_equal(float(steps["attention"][pair]), float(exp.attention[0, pair]), "attention a_ij")
 st.markdown(
     f"The {n_pairs} weights sum to 1; FM's equal share would be 1/P = {1 / max(n_pairs, 1):.4f}. "
     "The pair's interaction s_ij projects u_ij on p; its contribution c_ij is what it adds to the prediction."
 )
-agree = afm.attention_agreement(afm_model, ws.parts["all"], state.summary(ws, "afm", "all"))
+agree = afm.attention_agreement(afm_model, ws.parts["all"], caches.summary(ws, "afm", "all"))
 st.info(
     f"**Attention is not importance.** The row's {n_pairs} weights a_ij always sum to 1; what moves the prediction "
     "is c_ij = a_ij · s_ij, sized mostly by s_ij: a pair can get high attention and move nothing. Here, over all "
     f"{len(ws.parts['all']):,} rows: Spearman(mean a_ij, mean |c_ij|) = {agree['spearman']:.2f} over the field "
     f"pairs; a row's top-attention pair is its top-|c| pair in {agree['top_pair_agreement']:.0%} of rows "
-    f"({state.sample_note(ws, 'afm', 'all')}). See Jain "
+    f"({caches.sample_note(ws, 'afm', 'all')}). See Jain "
     "& Wallace, *Attention is not Explanation* (NAACL 2019); Wiegreffe & Pinter, *… not not Explanation* (EMNLP 2019)."
 )
-state.metric_row(
+widgets.metric_row(
     ("s_ij = pᵀ u_ij", f"{steps['interaction'][pair]:.4f}"), ("c_ij = a_ij s_ij", f"{steps['contribution'][pair]:.4f}")
 )
 names = [f"{features[a]} × {features[b]}" for a, b in steps["pairs"]]
 st.caption(f"All pairs of this sample (the chosen one is row {pair + 1}):")
-state.show_table(
+widgets.show_table(
     pd.DataFrame(
         {
             "pair": names,
@@ -158,14 +159,14 @@ st.latex(
     r"\hat{y}_{AFM}(\mathbf{x}) = w_0 + \sum_{i=1}^{n} w_i x_i + \mathbf{p}^T \sum_{i=1}^{n}\sum_{j=i+1}^{n}"
     r" a_{ij} (\mathbf{v}_i \odot \mathbf{v}_j)\, x_i x_j = w_0 + \sum_i w_i x_i + \sum_{i<j} c_{ij}"
 )
-state.metric_row(
+widgets.metric_row(
     ("AFM's w0", f"{steps['w0']:.4f}"),
     ("AFM's Σ w_i x_i", f"{steps['linear'].sum():.4f}"),
     ("Σ c_ij", f"{steps['contribution'].sum():.4f}"),
     ("ŷ (sum of these)", f"{steps['prediction']:.4f}"),
     ("ŷ (model)", f"{float(exp.prediction[0]):.4f}"),
 )
-state.check_equal(steps["prediction"], float(exp.prediction[0]), "AFM's prediction")
+widgets.check_equal(steps["prediction"], float(exp.prediction[0]), "AFM's prediction")
 if spec.binary:
     st.markdown(f"For clicks ŷ is a logit: the probability is σ(ŷ) = **{spec.probability(steps['prediction']):.4f}**.")
 
@@ -181,7 +182,7 @@ st.latex(LOSS[spec.binary])
 loss_name = "this sample's log loss" if spec.binary else "this sample's squared error"
 loss = spec.sample_loss(steps["prediction"], label)
 penalty = float(np.square(params["W"].astype(np.float64)).sum())
-state.metric_row(
+widgets.metric_row(
     ("label y", f"{label:.4g}"),
     (loss_name, f"{loss:.4f}"),
     ("λ (l2_attention)", f"{ws.config.l2_attention:g}"),

@@ -6,10 +6,10 @@ import dataclasses
 
 import jobs
 import pandas as pd
-import state
+import session
 import streamlit as st
 import sweep_sections
-import training
+import widgets
 
 import afm.sweeps
 from afm import plots
@@ -21,18 +21,20 @@ st.caption(
     "validation metric against the value. For t and λ one FM per seed is trained and every AFM starts from it."
 )
 
-ws = state.workspace()
+ws = widgets.workspace()
 if "train" not in ws.parts or "valid" not in ws.parts:
     st.info("A sweep needs a training and a validation part: load data on the **Data & model** page.")
     st.stop()
-headline, _ = state.metric_names(ws.task)
-sweep_sections.collect(ws)  # a sweep that finished while the session looked elsewhere
-if "sweeps_from_link" not in st.session_state:  # read once: was this session opened with a sweep link?
-    st.session_state.sweeps_from_link = "sweep_values" in st.query_params
+headline, _ = widgets.metric_names(ws.task)
+me = session.get()
+if message := me.messages.pop(sweep_sections.SLOT, None):  # a sweep that ended while the session looked elsewhere
+    st.error(message)
+if me.sweeps_from_link is None:  # read once: was this session opened with a sweep link?
+    me.sweeps_from_link = "sweep_values" in st.query_params
 
 # Nothing here trains until Run is pressed, so the settings sit outside a form and the estimate follows them.
 names = list(sweep_sections.PARAMETERS)
-wanted = state.query_value("sweep_parameter", "dropout")
+wanted = widgets.query_value("sweep_parameter", "dropout")
 parameter = st.selectbox(
     "Parameter",
     names,
@@ -42,10 +44,10 @@ parameter = st.selectbox(
 )
 if parameter != wanted and "sweep_values" in st.query_params:
     del st.query_params["sweep_values"]  # the values in the URL were another parameter's
-state.set_query(sweep_parameter=parameter)
+widgets.set_query(sweep_parameter=parameter)
 values_text = st.text_input(
     "Values (comma separated)",
-    state.query_value("sweep_values", None) or sweep_sections.PARAMETERS[parameter][1],
+    widgets.query_value("sweep_values", None) or sweep_sections.PARAMETERS[parameter][1],
     key=f"sweeps_values_{parameter}",  # one box per parameter, so each keeps its own grid
 )
 left, right, third = st.columns(3)
@@ -53,15 +55,15 @@ epochs = left.number_input(  # clamped: a hand-edited URL must not put a number 
     "Epochs per training (at most)",
     1,
     200,
-    min(max(state.query_value("sweep_epochs", ws.config.epochs, int), 1), 200),
+    min(max(widgets.query_value("sweep_epochs", ws.config.epochs, int), 1), 200),
     key="sweeps_epochs",
     help=f"Early stopping (patience {ws.config.patience}) ends most trainings sooner.",
 )
-seeds_default = min(max(state.query_value("sweep_seeds", sweep_sections.PARAMETERS[parameter][2], int), 1), 10)
+seeds_default = min(max(widgets.query_value("sweep_seeds", sweep_sections.PARAMETERS[parameter][2], int), 1), 10)
 n_seeds = right.number_input("Seeds (0, 1, ...)", 1, 10, seeds_default, key=f"sweeps_seeds_{parameter}")
 pretrain = third.toggle(
     "FM pre-training",
-    state.query_value("sweep_pretrain", str(sweep_sections.PARAMETERS[parameter][3]).lower()) == "true",
+    widgets.query_value("sweep_pretrain", str(sweep_sections.PARAMETERS[parameter][3]).lower()) == "true",
     key=f"sweeps_pretrain_{parameter}",
     help="On: each AFM starts exactly at its FM (the default recipe). Off: at random weights.",
 )
@@ -80,37 +82,37 @@ run = run_column.button("Run sweep", type="primary", key="sweeps_run")
 estimate = sweep_sections.estimate(ws, estimate_column, problem, key, parameter, values, seeds, base)
 others = [n for n in ("embed_dim", "attention_factor", "dropout", "l2_attention") if n != parameter]
 st.caption(
-    f"Every other setting is this session's training configuration ({training.describe(base, others)}; lr {base.lr}, "
+    f"Every other setting is this session's training configuration ({afm.config.describe(base, others)}; lr {base.lr}, "
     f"AFM lr {base.finetune_lr}, batch {base.batch_size}). This page calls `afm.sweeps.run_sweep`. Links (the address "
     "bar) keep the sweep's settings, not its results."
 )
 
 if run and not problem:
     shown = ", ".join(str(v) for v in values)
-    state.set_query(sweep_values=shown, sweep_epochs=epochs, sweep_seeds=n_seeds, sweep_pretrain=pretrain)
-    st.session_state.sweeps_from_link = False
+    widgets.set_query(sweep_values=shown, sweep_epochs=epochs, sweep_seeds=n_seeds, sweep_pretrain=pretrain)
+    me.sweeps_from_link = False
     if (frame := sweep_sections.stored(ws, key)) is not None:
         ws.sweeps[:] = [f for f in ws.sweeps if f is not frame] + [frame]  # shown at once, as the latest
     else:
-        if "sweeps_job" in st.session_state:  # one sweep at a time per session: let the earlier one go
-            st.session_state.pop("sweeps_job")[0].stop(training.session_id())
+        # one sweep at a time per session: submitting lets the earlier one go
         work = afm.sweeps.sweep_job(parameter, values, ws.parts["train"], ws.parts["valid"], base=base, seeds=seeds)
         label = f"sweep of {parameter}: {len(values)} values × {len(seeds)} seed(s)"
-        job = jobs.pool().submit(key, label, work, training.session_id())
-        st.session_state.sweeps_job = (job, key, ws.data_id, estimate)
+        meta = {"key": key, "data_id": ws.data_id, "estimate": estimate}
+        me.submit(sweep_sections.SLOT, key, label, work, sweep_sections.collect, meta)
 
-if "sweeps_job" in st.session_state:
-    job, job_key, data_id, job_estimate = st.session_state.sweeps_job
-    if not job.done and stop_column.button("Stop", key="sweeps_stop", help="Ends the sweep; finished values are kept"):
-        if not job.stop(training.session_id(), wait_s=30):  # another session waits for it: it goes on for them
-            st.session_state.pop("sweeps_job")
+if me.current(sweep_sections.SLOT) is not None:
+    help_stop = "Ends the sweep; finished values are kept"
+    if me.running(sweep_sections.SLOT) and stop_column.button("Stop", key="sweeps_stop", help=help_stop):
+        if me.stop(sweep_sections.SLOT) != "stopped":  # another session waits for it: it goes on for them
             st.info("Left the sweep: another session asked for the same one, which goes on for them.")
-    if "sweeps_job" in st.session_state and not job.done:  # a click (Stop, another page) ends this wait
+    if me.running(sweep_sections.SLOT):  # a click (Stop, another page) ends this wait
+        job_estimate = me.meta(sweep_sections.SLOT)["estimate"]
         of = f" of about {job_estimate:.0f} s" if job_estimate else ""
-        training.follow(job, text_of=lambda job: f"{job.text} · {job.seconds:.0f} s{of}")
-    if sweep_sections.collect(ws):
+        me.follow(sweep_sections.SLOT, text_of=lambda job: f"{job.text} · {job.seconds:.0f} s{of}")
+    if me.current(sweep_sections.SLOT) is not None:  # ended (not left): its rows go into the workspace
+        me.collect(sweep_sections.SLOT, ws)
         st.rerun()  # draw the page again with the results (and the settings' "in this session" note)
-if st.session_state.sweeps_from_link and sweep_sections.stored(ws, key) is None:
+if me.sweeps_from_link and sweep_sections.stored(ws, key) is None:
     st.info(
         "This link restores the sweep's settings; press **Run sweep** to compute its results (links do not "
         "store results)."
@@ -130,7 +132,7 @@ if latest.attrs.get("key") != key:
     st.caption("These results are the session's latest sweep; the settings above differ from it.")
 if len(latest):  # (a sweep stopped before its first value has no rows)
     metrics = [c for c in latest.columns if c.startswith("valid_")]
-    wanted_metric = state.query_value("sweep_metric", f"valid_{headline}")
+    wanted_metric = widgets.query_value("sweep_metric", f"valid_{headline}")
     metric = st.selectbox(
         "Metric",
         metrics,
@@ -138,10 +140,10 @@ if len(latest):  # (a sweep stopped before its first value has no rows)
         key="sweeps_metric",
         format_func=plots.words,
     )
-    state.set_query(sweep_metric=metric)
-    state.show_figure(plots.sweep_plot(afm.sweeps.summarise(latest), metric), "sweep")
+    widgets.set_query(sweep_metric=metric)
+    widgets.show_figure(plots.sweep_plot(afm.sweeps.summarise(latest), metric), "sweep")
     st.caption("Mean over seeds per value; error bars are one standard deviation over seeds (none with one seed).")
-    state.show_table(latest, "sweep-latest", key="sweeps-latest")
+    widgets.show_table(latest, "sweep-latest", key="sweeps-latest")
 
 st.subheader("All sweeps of this session")  # one file for every sweep, numbered in the order they ran
 everything = pd.concat(ws.sweeps, keys=range(1, len(ws.sweeps) + 1), names=["sweep", "row"]).reset_index(level="row")
