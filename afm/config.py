@@ -333,6 +333,12 @@ class TrainConfig:
         )
 
 
+def _quoted(value: Any, limit: int = 24) -> str:
+    """A value for a message: its repr, cut to ``limit`` characters (a link's 10,000-digit number is not echoed)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 4]}…' ({len(str(value)):,} characters)"
+
+
 _Config = TypeVar("_Config", bound=TrainConfig)
 
 
@@ -403,26 +409,26 @@ class Knob:
         if self.type is bool:
             if isinstance(value, str):
                 if value.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(f"{self.name} must be true or false, got {value!r}")
+                    raise ValueError(f"{self.name} must be true or false, got {_quoted(value)}")
                 return value.lower() in ("true", "1")
             return bool(value)
         try:
             converted = self.type(value)
         except (TypeError, ValueError):
             what = {int: "a whole number", float: "a number"}.get(self.type, self.type.__name__)
-            raise ValueError(f"{self.name} must be {what}, got {value!r}") from None
+            raise ValueError(f"{self.name} must be {what}, got {_quoted(value)}") from None
         if self.type is int and isinstance(value, float) and value != converted:
-            raise ValueError(f"{self.name} must be a whole number, got {value!r}")
+            raise ValueError(f"{self.name} must be a whole number, got {_quoted(value)}")
         if isinstance(converted, float) and not math.isfinite(converted):
-            raise ValueError(f"{self.name} must be a finite number, got {value!r}")
+            raise ValueError(f"{self.name} must be a finite number, got {_quoted(value)}")
         if self.kind == "choice" and converted not in (self.choices or ()):
-            raise ValueError(f"{self.name} must be one of {self.choices}, got {value!r}")
+            raise ValueError(f"{self.name} must be one of {self.choices}, got {_quoted(value)}")
         if self.kind in ("positive_int", "positive_float") and not converted > 0:
-            raise ValueError(f"{self.name} must be > 0, got {value!r}")
+            raise ValueError(f"{self.name} must be > 0, got {_quoted(value)}")
         if self.kind == "fraction" and not 0.0 <= converted < 1.0:
-            raise ValueError(f"{self.name} must be in [0, 1), got {value!r}")
+            raise ValueError(f"{self.name} must be in [0, 1), got {_quoted(value)}")
         if self.bounds is not None and not self.bounds[0] <= converted <= self.bounds[1]:
-            raise ValueError(f"{self.name} must be in [{self.bounds[0]}, {self.bounds[1]}], got {value!r}")
+            raise ValueError(f"{self.name} must be in [{self.bounds[0]}, {self.bounds[1]}], got {_quoted(value)}")
         return converted
 
 

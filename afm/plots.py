@@ -45,6 +45,11 @@ WORDS = {
     "epoch": "epoch",
     "seconds": "seconds",
     "entropy": "attention entropy",
+    "best_epoch": "best epoch",
+    "epochs_run": "epochs run",
+    "parameter": "setting swept",
+    "value": "value",
+    "model": "model",
 }  # a training setting's column (a sweep's "dropout", "attention_factor") is named by its knob: Knob.words
 METRIC_WORDS = {
     "rmse": "RMSE",

@@ -71,6 +71,10 @@ class Job:
     finished: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     future: Future | None = None  # the pool's future for this job's run (None for a job made by hand)
+    # a copy of a model being trained, published now and then for a live picture (Job.publish)
+    partial: dict[str, Any] = field(default_factory=dict)
+    partial_epoch: tuple[int, int] = (0, 0)  # (epoch, epochs) of the last published copy
+    partial_version: int = 0
 
     @property
     def done(self) -> bool:
@@ -92,6 +96,11 @@ class Job:
         self.fraction, self.text = min(max(fraction, 0.0), 1.0), text
         self.curves.update(curves)
         return self._stop.is_set()
+
+    def publish(self, kind: str, model: Any, epoch: int, epochs: int) -> None:
+        """Called by ``fn``: ``model`` (a copy, never the one being trained) is the newest state of ``kind``."""
+        self.partial[kind], self.partial_epoch = model, (epoch, epochs)
+        self.partial_version += 1
 
     def stop(self, owner: str, wait_s: float = 0.0) -> bool:
         """``owner`` no longer wants this job; it stops when nobody else does. True when it was stopped; then

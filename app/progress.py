@@ -19,6 +19,7 @@ import streamlit as st
 # change made the browser restyle the whole page: about 0.1 CPU s per second of waiting, per browser tab
 # (Data & model, a click that waits 8 s: 2.3-2.6 CPU s in Chromium with it, 1.6 without). While a training is
 # followed the progress bar says the same, so the figure is hidden until the bar's last message.
+LIVE_S = 0.25  # the live panel's redraws at most this often (a live training of the sample takes about a second)
 QUIET_HEADER = "<style>[data-testid='stStatusWidget'] { display: none !important; }</style>"
 
 
@@ -38,14 +39,17 @@ def follow(
     pool: jobs.Pool,
     chart_of: Callable[[dict[str, Any]], Any] | None = None,
     text_of: Callable[[jobs.Job], str] | None = None,
+    live_of: Callable[[jobs.Job], None] | None = None,
 ) -> None:
     """A progress bar (the queue place while waiting; ``text_of(job)``, else the job's text, while it runs) and,
     with ``chart_of(curves)``, live curves, until ``job`` ends; then the bar says how it ended. Messages are paced
-    by the server's load (``pace``); between them the script waits on the job's future."""
+    by the server's load (``pace``); between them the script waits on the job's future. ``live_of(job)`` is
+    called when the job has published a newer model (``Job.publish``), at most every ``LIVE_S`` seconds (or the
+    progress pace, when slower): the live panel's redraw."""
     quiet = st.empty()
     quiet.markdown(QUIET_HEADER, unsafe_allow_html=True)
     bar, chart = st.progress(0.0, text="starting"), st.empty()
-    shown, shown_at, drawn, drawn_at = None, 0.0, -1, 0.0
+    shown, shown_at, drawn, drawn_at, seen, seen_at = None, 0.0, -1, 0.0, 0, 0.0
     while not job.done:
         every, curves_every = pace(pool.watchers())
         now = time.monotonic()
@@ -59,7 +63,11 @@ def follow(
         if chart_of is not None and due and epochs != drawn and job.curves:
             chart.plotly_chart(chart_of(dict(job.curves)), key=f"live-{epochs}")
             drawn, drawn_at = epochs, now
-        job.wait(0.25)  # wakes at once when the job ends
+        if live_of is not None and job.partial_version != seen and now - seen_at >= max(LIVE_S, every):
+            seen = job.partial_version
+            live_of(job)
+            seen_at = time.monotonic()  # from the end of the redraw: each picture stays LIVE_S on screen
+        job.wait(0.1 if live_of is not None else 0.25)  # wakes at once when the job ends
     bar.progress(1.0, text=f"{job.state} after {job.seconds:.1f} s")
     chart.empty()
     quiet.empty()

@@ -196,12 +196,12 @@ class Session:
         """Let the slot's job go without stopping it (another session may want it)."""
         self.slots.pop(slot, None)
 
-    def follow(self, slot: str, chart_of: Any = None, text_of: Any = None) -> jobs.Job | None:
+    def follow(self, slot: str, chart_of: Any = None, text_of: Any = None, live_of: Any = None) -> jobs.Job | None:
         """Draw the slot's job's progress until it ends (``progress.follow``; a job that has ended already gets
         its last message: "stopped after 12.3 s"); returns the job."""
         job = self.current(slot)
         if job is not None:
-            progress.follow(job, caches.pool(), chart_of, text_of)
+            progress.follow(job, caches.pool(), chart_of, text_of, live_of)
         return job
 
     def collect(self, slot: str, ws: Workspace | None = None) -> str | None:

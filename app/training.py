@@ -12,6 +12,7 @@ offers one button.
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from typing import Any
@@ -31,6 +32,7 @@ TRACE = settings.get("AFM_TRACE_JOBS")
 
 
 SLOT = "train"  # the session's job slot for trainings
+PUBLISH_S = 0.2  # a live training publishes a copy of its AFM at most this often (and at every epoch end)
 
 
 def current() -> jobs.Job | None:
@@ -42,13 +44,15 @@ def running() -> bool:
     return session.get().running(SLOT)
 
 
-def start(ws: session.Workspace, config: afm.TrainConfig, live: bool = False) -> jobs.Job:
+def start(ws: session.Workspace, config: afm.TrainConfig, live: bool = False, publish: bool = False) -> jobs.Job:
     """Submit the training of ``config`` on the workspace's data (this session's earlier job is let go).
 
     Only the models a change affects are trained: when only AFM knobs changed (t, the attention dropout,
     ...) the session's FM is kept and only the AFM is trained, from that FM. ``live`` (live mode: only live
     knobs moved) starts from the session's current weights where the shapes allow (the AFM unless t changed,
-    the FM when the dropout changed), so a few epochs suffice. Identical jobs are shared across sessions."""
+    the FM when the dropout changed), so a few epochs suffice. ``publish``: the job publishes a copy of the AFM
+    it trains every ``PUBLISH_S`` seconds and at epoch ends, for the live panel. Identical jobs are shared
+    across sessions."""
     me = session.get()
     me.link = None  # the user has chosen settings: a link's are history now
     changed = differences(ws.config, config)
@@ -77,6 +81,7 @@ def start(ws: session.Workspace, config: afm.TrainConfig, live: bool = False) ->
 
     def work(job: jobs.Job) -> dict[str, Any]:
         curves: dict[str, pd.DataFrame] = {}
+        published = [0.0]
 
         def callback(p: afm.Progress) -> bool:
             kind = p.model.config.kind
@@ -84,6 +89,10 @@ def start(ws: session.Workspace, config: afm.TrainConfig, live: bool = False) ->
             if p.epoch_end and p.history is not None:
                 curves[kind] = p.history.to_frame()
             text = f"{kind.upper()} epoch {p.epoch}/{p.epochs} · loss {p.train_loss:.4f}"
+            now = time.monotonic()
+            if publish and kind == "afm" and p.model is not None and (p.epoch_end or now - published[0] >= PUBLISH_S):
+                job.publish("afm", copy.deepcopy(p.model).eval(), p.epoch, p.epochs)  # a copy: training goes on
+                published[0] = now
             return job.report(share, text, **curves)
 
         pair = afm.train_pair(config, train, valid, callback=callback, fm=fm, warm=warm)
@@ -136,13 +145,13 @@ def collect(ws: session.Workspace, job: jobs.Job, meta: dict[str, Any]) -> str |
     return source
 
 
-def watch(ws: session.Workspace, chart_of: Any = None) -> str | None:
+def watch(ws: session.Workspace, chart_of: Any = None, live_of: Any = None) -> str | None:
     """Draw this session's running training until it finishes (queue place, progress, live curves), then
     collect it. The script waits here; a click (Stop, a page change) interrupts the wait, not the job."""
     me = session.get()
     if me.current(SLOT) is None:
         return None
-    me.follow(SLOT, chart_of)
+    me.follow(SLOT, chart_of, live_of=live_of)
     return me.collect(SLOT, ws)
 
 

@@ -59,6 +59,7 @@ def edit_fields(
         "(x_i scales w_i·x_i and every pair with field i).",
     )
     values: dict[str, Any] = {}
+    kept: list[str] = []  # sentences about the numbers kept inside the training range
     columns = st.columns(COLUMNS)
     for f, spec in enumerate(schema.fields):
         slot, key = columns[f % COLUMNS], f"explain-edit-{part}-{row}-{spec.name}"  # a new row starts afresh
@@ -70,14 +71,20 @@ def edit_fields(
             default = as_number(linked.get(spec.name), original[spec.name])
             low, high = ranges.get(spec.name, (original[spec.name],) * 2)  # no training rows: the row's value
             low, high = min(low, original[spec.name]), max(high, original[spec.name])  # the row's own value is fine
-            bounds = {} if beyond else {"min_value": low, "max_value": high}
-            values[spec.name] = slot.number_input(
+            # no min/max on the widget: Streamlit would refuse an out-of-range number silently (a red box, the old
+            # value kept); the value is kept inside the range here, and a sentence below says what was kept
+            typed = slot.number_input(
                 f"{spec.name} (original units)",
                 value=default if beyond else min(max(default, low), high),
                 key=f"{key}-{'free' if beyond else 'bounded'}",  # new bounds, new widget
                 help=f"training rows: {low:.4g} … {high:.4g}",
-                **bounds,
             )
+            values[spec.name] = typed if beyond else min(max(typed, low), high)
+            if values[spec.name] != typed:
+                kept.append(
+                    f"{spec.name}: {typed:.4g} is outside the training rows' range {low:.4g} … {high:.4g}, so "
+                    f"{values[spec.name]:.4g} was kept"
+                )
         else:
             low, high = spec.offset, spec.offset + spec.size - 1
             default = min(max(int(as_number(linked.get(spec.name), original[spec.name])), low), high)
@@ -87,6 +94,11 @@ def edit_fields(
         for name, value in values.items()
         if (value != original[name] if isinstance(value, str) else not math.isclose(value, original[name]))
     }
+    if kept:
+        st.info(
+            "; ".join(kept) + ". The model saw nothing beyond the training rows; tick **Allow numbers outside the "
+            "training range** to use such a number anyway."
+        )
     widgets.set_query(explain_edit=join_pairs(edited), explain_edit_row=here, explain_beyond=beyond)
     outside = explain.out_of_range(values, ranges)
     if outside:

@@ -110,8 +110,9 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float) -> str | No
 
 
 @contextlib.contextmanager
-def serve(tmp: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """The dashboard served by a `streamlit run` subprocess in ``tmp``: (its URL, the process). Always terminated."""
+def serve(tmp: Path, env: dict[str, str] | None = None, root: Path = ROOT) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The dashboard of the checkout ``root`` (this one by default) served by a `streamlit run` subprocess in
+    ``tmp``: (its URL, the process). Always terminated."""
     port = free_port()
     env = {**os.environ, "AFM_RUNS_DIR": str(tmp / "runs"), "PYTHONUNBUFFERED": "1", **(env or {})}
     log_path = tmp / "streamlit.log"
@@ -120,7 +121,7 @@ def serve(tmp: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, s
            "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]  # fmt: skip  # pages edited meanwhile must not prompt a rerun
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
 
     def log_tail() -> str:
         return "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
@@ -231,3 +232,58 @@ class Session:
     def go(self, title: str) -> None:
         self.page.locator(NAV_LINK).filter(has_text=title).first.click()
         self.wait_until_run(title)
+
+
+LIVE_STATUS = '[data-testid="stCaptionContainer"]:has-text("Live:")'  # the live panel's status line (app/live_panel.py)
+
+
+def live_status(page) -> str:  # noqa: ANN001 - playwright's Page
+    texts = page.locator(LIVE_STATUS).all_inner_texts()
+    return texts[0].strip() if texts else ""
+
+
+def live_change(page, label: str, key: str, timeout_s: float = 120.0) -> dict[str, float | int | list[str]]:  # noqa: ANN001
+    """Press ``key`` on the live knob ``label`` and follow the live panel's status line until it settles: seconds
+    from the key press to the first redraw from the training in progress ("Live: redraw 1 ..."), to the settled
+    picture ("Live: settled after ..."), the redraws seen on the way and the status lines in order."""
+    before = live_status(page)
+    # every text the status line takes, with the browser's clock, recorded by the page itself (a poll from here
+    # could miss a state that lasts a quarter of a second)
+    page.evaluate(
+        """() => {
+            window.__live = [];
+            const note = () => {
+                const el = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+                    .find(e => e.innerText.startsWith('Live:'));
+                const text = el ? el.innerText.trim() : '';
+                const log = window.__live;
+                if (text && (!log.length || log[log.length - 1][1] !== text)) log.push([performance.now(), text]);
+            };
+            if (window.__liveObserver) window.__liveObserver.disconnect();
+            window.__liveObserver = new MutationObserver(note);
+            window.__liveObserver.observe(document.body, {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+    thumb = page.get_by_role("slider", name=label)
+    thumb.focus()
+    pressed = page.evaluate("() => performance.now()")
+    started = time.perf_counter()
+    page.keyboard.press(key)
+    seen: list[str] = []
+    first = settled = None
+    while time.perf_counter() - started < timeout_s:
+        log = page.evaluate("() => window.__live")
+        seen = [text for _, text in log]
+        for at, text in log:
+            if first is None and text.startswith("Live: redraw"):
+                first = (at - pressed) / 1000
+            if settled is None and text.startswith("Live: settled") and text != before:
+                settled = (at - pressed) / 1000
+        if settled is not None:
+            break
+        time.sleep(0.1)
+    if settled is None:
+        raise AssertionError(f"the live panel did not settle in {timeout_s:.0f} s; status lines: {seen}")
+    redraws = len({t.split(" · ")[0] for t in seen if t.startswith("Live: redraw")})
+    return {"first_redraw_s": first if first is not None else float("nan"), "settled_s": settled,
+            "redraws": redraws, "lines": seen}  # fmt: skip

@@ -2,8 +2,8 @@
 
 Markers (selected with ``-m``):
 
-- ``slow``: a test that takes more than a few seconds (a training run, an AppTest page with models, a docs
-  example that trains). In the whole suite; left out of the quick subset.
+- ``slow``: a test that takes more than a second or so (a training run, an AppTest page, every docs
+  example, since each runs in a process of its own). In the whole suite; left out of the quick subset.
 - ``browser``: drives a real Chromium against a real Streamlit server (tests/test_browser.py). In the whole
   suite; left out of the quick subset.
 - ``long``: a documentation example of many minutes (the full paper reproduction); runs only when selected

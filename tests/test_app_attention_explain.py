@@ -21,6 +21,8 @@ from streamlit.testing.v1 import AppTest
 import afm
 from afm import explain
 
+pytestmark = pytest.mark.slow  # AppTest pages: whole page runs, in the whole suite only
+
 APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
 PRETRAINED = afm.datasets.SAMPLE_DIR / "pretrained"
 
@@ -320,9 +322,21 @@ def test_what_if_numbers_stay_in_the_training_range_unless_allowed(models, parts
     spec = data.schema.fields[f]
     column = train.val[:, f].double() * spec.std + spec.mean
     low, high = float(column.min()), float(column.max())  # about 1.43 and 5.0 on the sample
-    bounded = at.number_input(key="explain-edit-test-0-app_rating-bounded")
-    assert (bounded.min, bounded.max) == (pytest.approx(low), pytest.approx(high))
-    assert not at.warning  # the row's own value is inside
+    assert not at.warning and not at.info  # the row's own value is inside
+    # a number beyond the range: kept at the range's end, and a sentence says what was kept and why
+    at.number_input(key="explain-edit-test-0-app_rating-bounded").set_value(high + 3.0).run()
+    assert not at.exception
+    sentence = (
+        f"app_rating: {high + 3.0:.4g} is outside the training rows' range {low:.4g} … {high:.4g}, "
+        f"so {high:.4g} was kept"
+    )
+    assert any(sentence in i.value and "Allow numbers outside the training range" in i.value for i in at.info), [
+        i.value for i in at.info
+    ]
+    values = explain.row_values(data.schema, data.idx[0], data.val[0]) | {"app_rating": high}
+    idx, val = explain.encode_row(data.schema, values)
+    with torch.no_grad():
+        assert waterfall_total(at) == pytest.approx(float(models["afm"](idx, val)), abs=1e-4)  # the kept value
 
     at.checkbox(key="explain-beyond").check().run()
     at.number_input(key="explain-edit-test-0-app_rating-free").set_value(high + 3.0).run()

@@ -18,6 +18,8 @@ from streamlit.testing.v1 import AppTest
 import afm
 import afm.sweeps
 
+pytestmark = pytest.mark.slow  # AppTest pages: whole page runs, in the whole suite only
+
 APP = Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py"
 PRETRAINED = afm.datasets.SAMPLE_DIR / "pretrained"
 

@@ -11,6 +11,8 @@ from streamlit.testing.v1 import AppTest
 import afm
 from afm.train import TrainConfig, evaluate, train_model
 
+pytestmark = pytest.mark.slow  # AppTest pages: whole page runs, in the whole suite only
+
 APP = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
 
 
@@ -108,8 +110,10 @@ def test_uploaded_table_becomes_the_data(app: AppTest) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("epochs", "0"), ("epochs", "100000"), ("dropout", "nan"), ("dropout", "0.95"), ("optimizer", "sgd")],
-)
+    [("epochs", "0"), ("epochs", "100000"), ("dropout", "nan"), ("dropout", "0.95"), ("optimizer", "sgd"),
+     ("epochs", "1" * 10_000), ("attention_factor", "2.5")],
+    ids=lambda v: v if len(str(v)) < 20 else "10000-digits",
+)  # fmt: skip
 def test_crafted_link_values_are_ignored_with_a_notice(name: str, value: str) -> None:
     """A link's bad value is refused by the knob's own validator, in its words (the CLI's flag says the same:
     tests/test_cli.py::test_a_flag_refuses_what_a_link_refuses_with_the_same_words)."""
@@ -122,6 +126,8 @@ def test_crafted_link_values_are_ignored_with_a_notice(name: str, value: str) ->
     at.run()
     assert not at.exception
     assert f"Link setting ignored: {refused.value}." in [w.value for w in at.warning], [w.value for w in at.warning]
+    notice = str(refused.value)  # in words, for a person: no Python message, no 10,000 digits echoed
+    assert len(notice) < 120 and "int_max_str_digits" not in notice and "invalid literal" not in notice, notice
     assert at.session_state[f"knob_{name}"] == getattr(at.session_state["afm"].ws.config, name)  # the loaded models'
     assert not at.session_state["afm"].ws.source.startswith("trained here")  # a link never trains by itself
 
@@ -248,3 +254,30 @@ def test_reruns_do_not_recount_the_features_per_field(app: AppTest, monkeypatch:
     app.run()
     assert len(calls) == before <= 1
     assert any("distinct in data" in d.value.columns for d in app.dataframe)
+
+
+def test_the_live_panel_draws_the_knobs_beside_the_pictures_of_the_models(app: AppTest) -> None:
+    """Live mode (on for the bundled sample): the live knobs and the panel's two heatmaps at the top of the page,
+    drawn from the session's AFM; after a live change of t the panel settles on the new AFM's numbers."""
+    import json
+
+    import numpy as np
+    from apphelpers import decode
+
+    assert app.toggle(key="knob_live").value
+    first = [c.key for c in app.get("plotly_chart") if c.key and c.key.startswith("live-")]
+    assert first == ["live-heat-0", "live-moves-0"]
+    app.select_slider(key="knob_attention_factor").set_value(8).run()  # a live change: trains at once
+    assert not app.exception, app.exception
+    ws = app.session_state["afm"].ws
+    assert ws.config.attention_factor == 8 and ws.source.startswith("trained here")
+    status = [c.value for c in app.caption if c.value.startswith("Live: settled after")]
+    assert len(status) == 1, [c.value for c in app.caption]
+    last = [c for c in app.get("plotly_chart") if c.key and c.key.startswith("live-heat-")][-1]
+    z = np.asarray(decode(json.loads(last.proto.spec))["data"][0]["z"], dtype=float)
+    rows = ws.parts["valid"].subset(np.arange(min(3000, len(ws.parts["valid"]))))
+    frame = afm.field_pair_frame(ws.models["afm"], rows)
+    expected = afm.explain.field_pair_matrix(frame, "relative_attention").to_numpy(dtype=float)
+    shown = ~np.isnan(expected)
+    # the settled picture is the new AFM's (relative attention is drawn on a log scale: ln(P·a_ij), 0 = uniform)
+    np.testing.assert_allclose(z[shown], np.log(expected[shown]), rtol=1e-4, atol=1e-9)

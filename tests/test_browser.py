@@ -13,6 +13,7 @@ locally with `python -m pytest -k "not browser"`.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -25,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browserkit import (  # noqa: E402
     CHROMIUM,
     DATAFRAME,
+    EXCEPTION,
     FULL_TRAINING,
     INFO_BOX,
     MAIN,
@@ -36,6 +38,7 @@ from browserkit import (  # noqa: E402
     VIEWPORT,
     Session,
     launch,
+    save_small_png,
     serve,
 )
 
@@ -232,6 +235,35 @@ def timed_live_change(s: Session, label: str, key: str) -> float:
     seconds = time.perf_counter() - started - 1.5  # wait_until_run holds 1.5 s of steadiness
     assert sidebar_text(page) != before
     return seconds
+
+
+def test_the_live_panel_moves_while_the_model_learns(server: str, browser) -> None:  # noqa: ANN001
+    """Presentation mode at 1024 × 768: the live knobs and the heatmap they change on one screen; a t change
+    redraws the heatmap from the training in progress at least twice before the picture settles."""
+    from browserkit import live_change
+
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    try:
+        page = context.new_page()
+        s = Session(page, server)
+        page.goto(server + "/?present=1", timeout=60_000)
+        s.wait_until_run("Data & model")
+        knob = page.get_by_role("slider", name="Attention factor t").bounding_box()
+        heatmap = page.locator(PLOTLY).first.bounding_box()
+        for box in (knob, heatmap):
+            assert box is not None and box["x"] >= 0 and box["y"] >= 0, box
+            assert box["x"] + box["width"] <= 1024 and box["y"] + box["height"] <= 768, box  # on the first screen
+        # the picture beside the knob: to its right, in the same band of the screen
+        assert heatmap["x"] > knob["x"] and heatmap["y"] < knob["y"] + knob["height"] < heatmap["y"] + heatmap["height"]
+        if os.environ.get("AFM_SCREENSHOTS_DIR"):  # the committed screenshot is taken this way
+            save_small_png(page.screenshot(type="png"), Path(os.environ["AFM_SCREENSHOTS_DIR"]) / "live-panel.png")
+        change = live_change(page, "Attention factor t", "ArrowLeft")
+        assert change["redraws"] >= 2, change["lines"]
+        assert change["first_redraw_s"] < change["settled_s"], change
+        s.wait_until_run("Data & model")
+        assert page.locator(EXCEPTION).count() == 0
+    finally:
+        context.close()
 
 
 def test_a_teachers_session_in_a_real_browser(server: str, browser, tmp_path: Path) -> None:  # noqa: ANN001

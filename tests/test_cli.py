@@ -25,6 +25,7 @@ def run_cli(*args: str, cwd: Path, module: list[str] | None = None) -> subproces
     return subprocess.run([*command, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_round_trip_on_the_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ckpt = tmp_path / "m.pt"
     runs = tmp_path / "runs"
@@ -98,6 +99,7 @@ def test_table_data_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixtur
         (["train", "--device", "cuda"] if not torch.cuda.is_available() else ["train", "--lr", "-1"], "error"),
     ],
 )
+@pytest.mark.slow
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
     (tmp_path / "notes.txt").write_text("hello\n")
     result = run_cli(*args, cwd=tmp_path)
@@ -190,6 +192,7 @@ def test_dashboard_runs_streamlit_on_the_app_with_the_extra_arguments(
     assert f"Start the dashboard: streamlit run {script}" in text and "--server.port 8600" in text
 
 
+@pytest.mark.slow
 def test_the_console_script_and_python_m_afm_name_themselves() -> None:
     """``afm`` (the console script: afm.__main__:main) and ``python -m afm`` run the same command line."""
     script = "import sys; from afm.__main__ import main; sys.argv = ['afm', 'dashboard', '--help']; sys.exit(main())"
@@ -200,6 +203,7 @@ def test_the_console_script_and_python_m_afm_name_themselves() -> None:
 
 
 @pytest.mark.skipif(shutil.which("torchrun") is None, reason="torchrun is not on PATH")
+@pytest.mark.slow
 def test_ddp_two_processes_match_single_process(tmp_path: Path) -> None:
     common = ["train", "--data", "sample", "--epochs", "2", "--dropout", "0", "--attention-dropout", "0",
               "--batch-size", "512", "-k", "8", "-t", "8", "--no-run", "--quiet"]  # fmt: skip

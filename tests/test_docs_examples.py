@@ -124,8 +124,10 @@ def _param(block: Block) -> object:
     marks = []
     if "not run" in block.keys:
         marks.append(pytest.mark.skip(reason=f"not run: {block.reason}"))
-    if "slow" in block.keys:
-        marks.append(pytest.mark.slow)
+    # Every example runs in a process of its own (an interpreter and afm's imports: 1-4 s each, about 100 s for
+    # them all), so all are in the whole suite and none in the quick subset; a "slow" one also gets the long
+    # timeout.
+    marks.append(pytest.mark.slow)
     if "long" in block.keys:
         marks.append(pytest.mark.long)
     return pytest.param(block, marks=marks, id=block.name)

@@ -195,6 +195,7 @@ PER_SEED_FILES = {
 
 
 @pytest.mark.skipif(not (FRAPPE / "frappe.validation.libfm").is_file(), reason="needs Frappe")
+@pytest.mark.slow
 def test_split_per_seed_mode_writes_its_files(tmp_path: Path) -> None:
     """Smoke runs of the new mode (binary, 1 epoch): from the committed selections, and with a search of 1."""
     reused = tmp_path / "reused"

@@ -33,6 +33,7 @@ FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 # ---------------------------------------------------------------------------- files
 
 
+@pytest.mark.slow
 def test_a_save_killed_midway_leaves_the_previous_file_intact(tmp_path: Path) -> None:
     path = tmp_path / "big.pt"
     script = f"""
@@ -201,6 +202,7 @@ def test_oversized_upload_is_refused_and_the_app_stays_up(monkeypatch: pytest.Mo
     assert at.session_state["afm"].ws.is_sample  # nothing changed
 
 
+@pytest.mark.slow
 def test_five_sessions_train_and_explain_at_once(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

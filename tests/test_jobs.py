@@ -171,6 +171,7 @@ def test_progress_messages_slow_down_with_the_crowd() -> None:
     assert seconds == sorted(seconds) and max(seconds) == 2.0
 
 
+@pytest.mark.slow
 def test_a_server_pays_the_first_trainings_lazy_imports_at_start_not_at_import() -> None:
     """The first optimiser a process creates imports torch._dynamo (about 1 s holding the interpreter lock,
     which stalled every session when it fell inside the first training a class started). Importing the app's

@@ -139,6 +139,7 @@ def _fake_compiler(tmp_path: Path, rejects: list[str]) -> Path:
 
 
 @POSIX_ONLY
+@pytest.mark.slow
 def test_a_compiler_rejecting_march_native_builds_with_mcpu_and_the_kernel_tests_pass(fresh: Path, tmp_path) -> None:  # noqa: ANN001
     """As clang for aarch64 and Apple clang <= 14 do: the next rung (-mcpu=native) builds, and the kernel
     tests pass with that library (run in a child process with that compiler and a new cache)."""
@@ -321,6 +322,7 @@ DAMAGE = ["random bytes", "truncated to 1000 bytes", "truncated to 28516 bytes",
 
 
 @pytest.mark.parametrize("case", DAMAGE)
+@pytest.mark.slow
 def test_a_damaged_cached_library_is_detected_and_rebuilt_never_a_crash(case: str, fresh: Path, tmp_path) -> None:  # noqa: ANN001
     compiler = _needs_compiler()
     assert native.library() is not None  # the good library, cached
@@ -354,6 +356,7 @@ def test_a_damaged_cached_library_is_detected_and_rebuilt_never_a_crash(case: st
         assert ("built from another version of _fused.c" in err) == (case == "another source version")
 
 
+@pytest.mark.slow
 def test_a_library_failing_its_self_test_is_rebuilt_once_then_left(fresh: Path, monkeypatch) -> None:  # noqa: ANN001
     """The self-test (a small forward and backward against a plain PyTorch reference) decides: a cached library
     that fails it is deleted and rebuilt once; when the new one fails too, the PyTorch kernels are used."""
@@ -428,6 +431,7 @@ def _x86_flags() -> list[tuple[str, int]]:
 
 
 @pytest.mark.parametrize(("flags", "width"), _x86_flags())
+@pytest.mark.slow
 def test_each_instruction_set_builds_its_own_width_and_passes(flags: str, width: int, fresh: Path, monkeypatch) -> None:  # noqa: ANN001, E501
     """The vector width follows the target: 4 floats on SSE2, 8 on AVX2, 16 on AVX-512."""
     monkeypatch.setenv("AFM_CFLAGS", flags)
@@ -450,6 +454,7 @@ def _run_kernel_check(command: list[str], compiler: str, flags: list[str], tmp_p
 @pytest.mark.parametrize(
     "flags", ["-march=native", "", "-DAFM_VL=8 -DAFM_PB=8 -DAFM_QB=1", "-DAFM_VL=16 -DAFM_PB=4 -DAFM_QB=2"]
 )
+@pytest.mark.slow
 def test_the_c_check_passes_on_this_machine(flags: str, tmp_path: Path) -> None:
     """tests/kernel_check.c: the kernel against a scalar double reference, in C alone (no ctypes)."""
     compiler = _needs_compiler()

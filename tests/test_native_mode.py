@@ -19,6 +19,7 @@ print('loaded' if native.library() is not None else 'fallback')
 
 
 @pytest.mark.skipif(native.library() is None, reason="no fused kernel can be built here")
+@pytest.mark.slow
 def test_the_kernel_loads_when_first_used_in_inference_mode(tmp_path) -> None:  # noqa: ANN001
     env = {**__import__("os").environ, "AFM_CACHE": str(tmp_path)}  # a fresh cache: build and self-test now
     out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, env=env, timeout=300)

@@ -28,6 +28,7 @@ DOC = ROOT / "docs" / "REPRODUCTION.md"
 OUT = ROOT / "docs" / "reproduction"
 
 
+@pytest.mark.slow
 def test_reproduce_quick_writes_tables_and_figures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

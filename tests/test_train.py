@@ -275,6 +275,7 @@ def test_cuda_training_matches_cpu(parts: list[afm.Dataset]) -> None:
     assert results[1] == pytest.approx(results[0], rel=1e-3)
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers_across_processes_with_two_threads(tmp_path) -> None:  # noqa: ANN001
     """Multi-threaded CPU kernels must not make reruns differ (index_put_'s accumulate did)."""
     import subprocess

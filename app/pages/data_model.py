@@ -6,6 +6,7 @@ import attention_sections
 import caches
 import data_sources
 import knobs
+import live_panel
 import pandas as pd
 import session
 import streamlit as st
@@ -20,11 +21,21 @@ st.caption(
     "Choose the data, then train an FM and an AFM that starts exactly at it (the paper's recipe), or load "
     "trained ones. In live mode, moving t or a dropout slider retrains at once."
 )
+me = session.get()
+knobs.init(ws.config, training.link_values())
+if not session.has_widget("knob_live"):
+    session.set_widget("knob_live", bool(ws.bundled))
+live = st.toggle(
+    "Live mode: changing t or a dropout retrains at once",
+    key="knob_live",
+    help="t and the attention dropout retrain the AFM only (from the FM you have); the dropout both. The pictures "
+    "beside the knobs are redrawn while the model learns.",
+)
+panel = live_panel.draw(ws, on_change=lambda: setattr(me, "live_pending", True)) if live else None
 
 # ---------------------------------------------------------------------------- data
 st.header("1. Data")
 ws = data_sources.choose(ws)
-me = session.get()
 ws = widgets.confirm_replace() or me.workspace()
 st.caption(
     f"Now using: **{ws.data_label}** ({len(ws.parts['all']):,} rows). Other data replaces it only when you "
@@ -35,17 +46,8 @@ widgets.data_summary(ws)
 # ---------------------------------------------------------------------------- knobs
 st.header("2. Models")
 loaded_note = st.empty()  # filled at the end of the page, after any training or loading
-knobs.init(ws.config, training.link_values())
-if not session.has_widget("knob_live"):
-    session.set_widget("knob_live", bool(ws.bundled))
-live = st.toggle(
-    "Live mode: changing t or a dropout retrains at once",
-    key="knob_live",
-    help="t and the attention dropout retrain the AFM only (from the FM you have); the dropout both",
-)
 if live:
-    for k in knobs.LIVE:
-        knobs.widget(k, on_change=lambda: setattr(me, "live_pending", True))
+    st.caption("The live knobs (t and the dropouts) are at the top of the page, beside the pictures they change.")
 with st.form("train_form"):
     columns = st.columns(2)
     for n, k in enumerate(k for k in knobs.KNOBS if not (live and k.live)):
@@ -67,8 +69,13 @@ if stop_clicked:
     elif outcome != "stopped":
         st.info(f"You {outcome}; your models are unchanged.")
 if submitted or live_changed:
-    training.start(ws, config, live=live_changed and not submitted)
-message = training.watch(ws, lambda curves: afm.plots.learning_curves(curves, f"valid_{spec.headline}", ws.previous))
+    training.start(ws, config, live=live_changed and not submitted, publish=live)
+job = training.current()
+redraw = (lambda job: live_panel.redraw(panel, ws, job)) if panel is not None else None
+curves_of = lambda curves: afm.plots.learning_curves(curves, f"valid_{spec.headline}", ws.previous)  # noqa: E731
+message = training.watch(ws, curves_of, live_of=redraw)
+if panel is not None and job is not None and job.done:
+    live_panel.settle(panel, ws, job.seconds)
 message = message or me.messages.pop(training.SLOT, None)
 if message and message.startswith("error"):
     st.error(message)
