@@ -24,7 +24,9 @@ Sources (nothing is typed by hand):
   recipe's rows) and the recipes' ``table.csv`` (what ``auto`` costs);
 - ``bench-speed-log``: benchmarks/RESULTS.md, the log of ``benchmarks/speed.py`` runs;
 - ``bench-live-browser``: benchmarks/results/live_browser/README.md and after-pacing/README.md, as written
-  by ``benchmarks/live_browser.py``;
+  by the earlier ``benchmarks/live_browser.py`` (before the live panel);
+- ``bench-live-panel``: benchmarks/results/live_browser/panel-none/ and panel-spin/README.md, as written by
+  ``benchmarks/live_browser.py --load none`` and ``--load spin``;
 - ``bench-load``: benchmarks/results/load/results.md, as written by ``benchmarks/load.py``.
 """
 
@@ -550,6 +552,12 @@ def blocks(results: Path = RESULTS, reproduction: Path = REPRODUCTION) -> dict[s
             f"**{title}** (`benchmarks/results/live_browser/{where}README.md`)\n\n"
             + log_markdown(live / where / "README.md")
             for title, where in (("First run", ""), ("After the class-load changes", "after-pacing/"))
+        ),
+        "bench-live-panel": "\n\n".join(
+            f"**{title}** (`benchmarks/results/live_browser/{where}/README.md`)\n\n"
+            + log_markdown(live / where / "README.md")
+            for title, where in (("Quiet", "panel-none"), ("Both cores busy", "panel-spin"))
+            if (live / where / "README.md").is_file()
         ),
         "bench-load": log_markdown(results / "load" / "results.md"),
         "bench-recipes": result_markdown(results / "recipes" / "table.md"),

@@ -49,14 +49,21 @@ SECTIONS = [
 ]
 UNFILED = {"0.2778", "0.2780"}  # defaults.md: the frozen-embeddings run, one run whose output was not kept (it says so)
 ATTENTION = ROOT / "docs" / "ATTENTION.md"
-ELSEWHERE = {"bench-recipes", "bench-salient-sample", "bench-readme-results", "bench-speed-log", "bench-live-browser"}
+ELSEWHERE = {
+    "bench-recipes",
+    "bench-salient-sample",
+    "bench-readme-results",
+    "bench-speed-log",
+    "bench-live-browser",
+    "bench-live-panel",
+}
 EXPECTED = {
     DOC: set(render_tables.blocks()) - ELSEWHERE - {"bench-load"},
     ATTENTION: {"bench-recipes", "bench-salient-sample"},
     README: {"bench-readme-results"},
     DEFAULTS: {"bench-afm-vs-fm-fixed", "bench-afm-vs-fm-split-per-seed", "bench-fm-start-control"},
     ROOT / "docs" / "speed.md": {"bench-speed-log"},
-    ROOT / "docs" / "dashboard.md": {"bench-live-browser"},
+    ROOT / "docs" / "dashboard.md": {"bench-live-browser", "bench-live-panel"},
     ROOT / "docs" / "load.md": {"bench-load"},
 }
 
