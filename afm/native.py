@@ -22,16 +22,31 @@ the flags ladder, the compiler and its version, the CPU (``platform.machine()`` 
 Beside the library, a record ``_fused-<key>.json`` (written last, atomically) names it and gives
 its size and SHA-256, the flags used and the vector width.
 
-Trust: before a library is loaded its size and hash must match its record (a truncated library
-can kill a process with SIGBUS when mapped, so it is never mapped); once loaded it must speak this
-interface and come from this source (``_bridge.declare``) and agree with the maths, written out in plain
-PyTorch, on a small forward and backward (``self_test``). A library that fails is deleted and rebuilt
-once; if the new one fails too, the PyTorch kernels are used.
+Files that never change: a build links in a fresh temporary folder of its own (``.build-*``) and publishes
+the library by an atomic rename under a name that contains its SHA-256 (``_fused-<key>-<sha>.so``); a
+published file is never written again (a damaged one is replaced by a rename, a new file). No process
+maps a published file: each reads it, checks the bytes against the record, writes them to a new file of
+its own (``.load-*``, created exclusively), checks that, and loads that private copy, which it deletes
+right after loading (POSIX: the mapping outlives the name; Windows keeps a loaded DLL, so there later
+processes delete it). Truncating or overwriting a published library in place (which used to kill every
+process running it with SIGBUS) therefore harms no running process; the next one to start sees the
+damage and rebuilds. One process builds at a time per cache folder (a lock on ``.lock``: ``flock`` on
+POSIX, ``msvcrt.locking`` on Windows; where neither works, builds race, and the last record wins);
+a process that waited uses the library just built, and a build removes every other library of its
+record: a rejected one, a loser's, one a garbage record had named.
+
+Trust: the bytes loaded must match the record's size and hash (checked on this process's copy, which
+no other process writes: a truncated library can kill a process with SIGBUS when mapped); once loaded
+the library must speak this interface and come from this source (``_bridge.declare``) and agree with the
+maths, written out in plain PyTorch, on a small forward and backward (``self_test``). A library that fails
+is deleted and rebuilt once; if the new one fails too, the PyTorch kernels are used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import errno
 import hashlib
 import json
 import os
@@ -46,6 +61,7 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +75,8 @@ REQUIRED = ["-fPIC", "-std=c11", "-pthread"]  # always added, AFM_CFLAGS or not
 LADDER = [["-march=native"], ["-mcpu=native"], []]  # target flags, best first; [] = the portable baseline
 SUFFIX = ".dll" if os.name == "nt" else ".so"
 CPUINFO = "/proc/cpuinfo"
+LOCK_WAIT = 900.0  # seconds to wait for another process's build before building without the lock
+STALE = {".load-": 3600.0, ".build-": 86400.0}  # leftovers (a killed process's) older than this are removed
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
@@ -298,8 +316,43 @@ def _compile(compiler: str, flags: list[str], openmp: str | None, source_id: str
     return (None, f"built, but {problem}") if problem else (lib, "")
 
 
-def _build(compiler: str, folder: Path, key: str, source_id: str, openmp: str | None, why: str | None) -> dict:
-    """Build with the first rung of the ladder that works; write the library, then its record."""
+def _replace(source: Path, target: Path) -> None:
+    """``os.replace``, retried for a second where Windows refuses while another process has ``target`` open."""
+    for attempt in range(20):
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError:
+            if os.name != "nt" or attempt == 19:
+                raise
+            time.sleep(0.05)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass  # already gone, or in use (Windows): removed by a later process
+
+
+def _library_name(key: str, digest: str) -> str:
+    """A published library's name: its record's key and its own content (a name is never rewritten)."""
+    return f"_fused-{key}-{digest[:16]}{SUFFIX}"
+
+
+def _remove_others(folder: Path, key: str, keep: str) -> None:
+    """Remove every library of record ``key`` but ``keep`` (the one the record names). Safe while other
+    processes run: no process maps a published library (each loads a private copy)."""
+    for path in folder.glob(f"_fused-{key}-*{SUFFIX}"):
+        if path.name != keep:
+            _unlink(path)
+
+
+def _build(
+    compiler: str, folder: Path, key: str, source_id: str, openmp: str | None, why: str | None
+) -> tuple[dict, bytes]:
+    """Build with the first rung of the ladder that works; publish the library, then its record, then
+    remove the record's other libraries. (The record, the library's bytes.)"""
     started = time.perf_counter()
     rejected: list[str] = []
     with tempfile.TemporaryDirectory(prefix=".build-", dir=folder) as tmp:
@@ -310,28 +363,30 @@ def _build(compiler: str, folder: Path, key: str, source_id: str, openmp: str | 
             rejected.append(f"{' '.join(flags)}: {problem}")
         else:
             raise BuildError("no flags gave a working library: " + "; ".join(rejected))
-        digest = _sha256(Path(lib))
-        # a new name for every build: concurrent builds never mix files, and a rebuild is never
-        # confused with a rejected library that this process already mapped under the old name
-        name = f"_fused-{key}-{uuid.uuid4().hex[:12]}{SUFFIX}"
+        data = Path(lib).read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        name = _library_name(key, digest)
+        # published by a rename of a file no other process has seen: readers see the whole library or none
         os.chmod(lib, 0o755)
-        os.replace(lib, folder / name)
+        if _read_checked(folder / name, len(data), digest)[0] is None:  # not already there, byte for byte
+            _replace(Path(lib), folder / name)
         record = {
-            "library": name, "size": (folder / name).stat().st_size, "sha256": digest, "flags": flags,
+            "library": name, "size": len(data), "sha256": digest, "flags": flags,
             "compiler": shutil.which(compiler) or compiler, "compiler_version": _first_version_line(compiler),
             "openmp_runtime": openmp, "source_id": source_id, "rejected": rejected,
-            "built": time.strftime("%Y-%m-%d %H:%M"),
+            "built": time.strftime("%Y-%m-%d %H:%M"), "build_id": uuid.uuid4().hex,
         }  # fmt: skip
         record_tmp = Path(tmp) / "record.json"
         record_tmp.write_text(json.dumps(record, indent=1))
-        os.replace(record_tmp, _record_path(folder, key))  # last: a record always names a complete library
+        _replace(record_tmp, _record_path(folder, key))  # last: a record always names a complete library
+    _remove_others(folder, key, name)
     seconds = time.perf_counter() - started
     note = f" (rebuilt: {why})" if why else ""
     skipped = "".join(f"; rejected {r}" for r in rejected)
     sys.stderr.write(
         f"afm: built the fused C kernel in {seconds:.1f} s with {' '.join(flags)}{note}{skipped}; cached in {folder}\n"
     )
-    return record
+    return record, data
 
 
 def _record_path(folder: Path, key: str) -> Path:
@@ -348,34 +403,69 @@ def _read_record(folder: Path, key: str) -> dict | None:
     return record if ok else None
 
 
-def _check_file(folder: Path, key: str, record: dict, private: bool) -> str | None:
-    """None when the library is exactly the file its record describes; else what is wrong. Never maps it."""
-    name = record["library"]
-    if Path(name).name != name or not name.startswith("_fused-"):
-        return f"its record names {name!r}"
-    path = folder / name
+def _read_checked(path: Path, size: int, digest: str) -> tuple[bytes | None, str]:
+    """(the file's bytes, "") when they are ``size`` bytes with this SHA-256, else (None, what is wrong).
+    Reads, never maps: a file truncated meanwhile gives a short read, not a SIGBUS."""
     try:
-        if private:
+        with open(path, "rb") as f:
+            data = f.read(size + 1)  # a longer file is wrong anyway: never read more than one byte past
+    except OSError as err:
+        return None, f"{path.name} cannot be read ({err.strerror or err})"
+    if len(data) != size:
+        more = "more than " if len(data) > size else ""
+        return None, f"{path.name} has {more}{len(data)} bytes, its record says {size} (truncated or replaced)"
+    if hashlib.sha256(data).hexdigest() != digest:
+        return None, f"{path.name} does not match its recorded SHA-256 (damaged or replaced)"
+    return data, ""
+
+
+def _read_library(folder: Path, key: str, record: dict, private: bool) -> tuple[bytes | None, str]:
+    """(the library's bytes, "") when they are exactly what its record describes; else (None, what is wrong)."""
+    name = record["library"]
+    if Path(name).name != name or not name.startswith("_fused-") or not name.endswith(SUFFIX):
+        return None, f"its record names {name!r}"
+    path = folder / name
+    if private:
+        try:
             _check_private(_record_path(folder, key), 0o022)
             _check_private(path, 0o022)
-        size = path.stat().st_size
-        if size != record["size"]:
-            return f"{name} has {size} bytes, its record says {record['size']} (truncated or replaced)"
-        if _sha256(path) != record["sha256"]:
-            return f"{name} does not match its recorded SHA-256 (damaged or replaced)"
-    except OSError as err:
-        return f"{name} cannot be read ({err.strerror or err})"
-    return None
+        except OSError as err:  # gone (another process rebuilt it meanwhile): a build, not a failure
+            return None, f"{name} cannot be read ({err.strerror or err})"
+    return _read_checked(path, record["size"], record["sha256"])
 
 
-def _load(path: Path, source_id: str) -> tuple[ctypes.CDLL | None, str]:
-    """(the library, "") once it is declared and passes the self-test; (None, why) otherwise."""
+def _private_copy(folder: Path, data: bytes, record: dict) -> Path:
+    """A new file (``.load-*``, created exclusively, this process's alone) holding ``data``, checked once
+    written. No other process writes it; whatever happens to the published library, this file stays as
+    checked. Raises OSError where it cannot be made (a full disk): not the library's fault."""
+    handle, name = tempfile.mkstemp(prefix=".load-", suffix=SUFFIX, dir=folder)
+    path = Path(name)
     try:
-        lib = _bridge.declare(ctypes.CDLL(str(path)), source_id)
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o700)
+        if _read_checked(path, record["size"], record["sha256"])[0] is None:
+            raise OSError(errno.EIO, f"the private copy of {record['library']} differs from it after writing")
+    except BaseException:
+        _unlink(path)
+        raise
+    return path
+
+
+def _load(copy: Path, name: str, source_id: str) -> tuple[ctypes.CDLL | None, str]:
+    """(the library, "") once the private copy ``copy`` is loaded, declared and passes the self-test;
+    (None, why) otherwise. The copy is deleted right after loading where the platform allows (POSIX:
+    the mapping outlives the name; Windows refuses while the DLL is loaded: ``_sweep`` removes it later)."""
+    try:
+        try:
+            handle = ctypes.CDLL(str(copy))
+        finally:
+            _unlink(copy)
+        lib = _bridge.declare(handle, source_id)
         self_test(lib)
         return lib, ""
     except Exception as err:  # noqa: BLE001  (a foreign library can fail in any way: none may escape)
-        return None, f"{path.name} failed its checks ({type(err).__name__}: {err})"
+        return None, f"{name} failed its checks ({type(err).__name__}: {err})"
 
 
 def self_test(lib: Any) -> None:
@@ -419,13 +509,95 @@ def self_test(lib: Any) -> None:
                 raise AssertionError(f"{name} differs from the reference by {error:.3g}")
 
 
-def _discard(folder: Path, key: str, record: dict | None) -> None:
-    names = [_record_path(folder, key).name] + ([record["library"]] if record else [])
-    for name in names:
+def _discard(folder: Path, key: str, record: dict) -> None:
+    """Remove a library that failed, and its record unless another process has replaced it meanwhile."""
+    if _read_record(folder, key) == record:
+        _unlink(_record_path(folder, key))
+    _unlink(folder / Path(record["library"]).name)
+
+
+def _sweep(folder: Path) -> None:
+    """Remove what killed processes left: private copies (``.load-*``) and build folders (``.build-*``)
+    older than ``STALE``. Nothing younger is touched: another process may be about to load or publish it."""
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        prefix = next((p for p in STALE if entry.name.startswith(p)), None)
         try:
-            (folder / Path(name).name).unlink()
+            if prefix is None or now - entry.stat(follow_symlinks=False).st_mtime < STALE[prefix]:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
         except OSError:
-            pass  # already gone, or in use (Windows): a rebuild gets a new name anyway
+            pass  # in use (a loaded DLL on Windows) or already gone
+
+
+def _try_lock(fd: int) -> bool | None:
+    """Take the build lock on ``fd`` without waiting: True (taken), False (another process holds it),
+    None (this platform or file system has no such lock)."""
+    if sys.platform == "win32":
+        import msvcrt
+
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # one byte at offset 0
+            return True
+        except OSError as err:
+            return False if err.errno in (errno.EACCES, errno.EDEADLK) else None
+    else:
+        try:
+            import fcntl
+        except ImportError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as err:
+            return False if err.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES) else None
+
+
+def _unlock(fd: int) -> None:
+    if sys.platform == "win32":
+        import msvcrt
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _build_lock(folder: Path) -> Iterator[bool]:
+    """Hold the cache folder's build lock (``.lock``; released by the system if this process dies), waiting
+    up to ``LOCK_WAIT`` seconds for another process's build. Yields whether it is held: where there is no
+    lock, or the wait ran out, the caller goes on without it (builds may then race: the last record wins)."""
+    try:
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        yield False
+        return
+    locked = False
+    try:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            taken = _try_lock(fd)
+            if taken is not False or time.monotonic() > deadline:
+                locked = bool(taken)
+                break
+            time.sleep(0.05)
+        yield locked
+    finally:
+        if locked:
+            with contextlib.suppress(OSError):
+                _unlock(fd)
+        os.close(fd)
 
 
 def _obtain() -> tuple[ctypes.CDLL | None, str]:
@@ -436,22 +608,36 @@ def _obtain() -> tuple[ctypes.CDLL | None, str]:
     openmp = _openmp()
     folder, private = _cache_folder()
     key, source_id = _key(compiler, openmp)
+    _sweep(folder)
     problems: list[str] = []
-    for _ in range(2):  # the cached library, or a new one; a rejected cached one: one rebuild
-        record = _read_record(folder, key)
-        fresh = record is None
-        if record is None:
-            record = _build(compiler, folder, key, source_id, openmp, problems[-1] if problems else None)
-        problem = _check_file(folder, key, record, private)
-        if problem is None:
-            lib, problem = _load(folder / record["library"], source_id)
-            if lib is not None:
-                _state["info"] = {**record, **_bridge.describe(lib), "path": str(folder / record["library"])}
-                return lib, ""
-        problems.append(problem)
-        _discard(folder, key, record)
-        if fresh:
-            break  # a library just built failed its checks: another build would not help
+
+    def use(record: dict, data: bytes | None = None) -> ctypes.CDLL | None:
+        """Load a private copy of ``record``'s library (``data``: its bytes, just built) or note why not."""
+        if data is None:
+            data, problem = _read_library(folder, key, record, private)
+            if data is None:
+                problems.append(problem)
+                return None
+        lib, problem = _load(_private_copy(folder, data, record), record["library"], source_id)
+        if lib is None:
+            problems.append(problem)
+            return None
+        _state["info"] = {**record, **_bridge.describe(lib), "path": str(folder / record["library"])}
+        return lib
+
+    cached = _read_record(folder, key)
+    if cached is not None and (lib := use(cached)) is not None:
+        return lib, ""  # the usual case: no lock, no build
+    with _build_lock(folder):
+        current = _read_record(folder, key)  # another process may have built while this one waited
+        if current is not None and current != cached and (lib := use(current)) is not None:
+            return lib, ""
+        if current is not None:
+            _discard(folder, key, current)  # it failed its checks: gone with its library
+        record, data = _build(compiler, folder, key, source_id, openmp, problems[-1] if problems else None)
+        if (lib := use(record, data)) is not None:
+            return lib, ""
+        _discard(folder, key, record)  # a library just built failed its checks: another build would not help
     return None, "; ".join(problems)
 
 

@@ -92,7 +92,8 @@ def test_a_build_is_cached_announced_once_and_reused(fresh: Path, monkeypatch, c
     assert lib is not None
     record = _record(fresh)
     names = sorted(p.name for p in fresh.iterdir())
-    assert names == sorted([".writable", record["library"], f"_fused-{record['library'].split('-')[1]}.json"])
+    key = record["library"].split("-")[1]
+    assert names == sorted([".lock", ".writable", record["library"], f"_fused-{key}.json"])  # no temporary file
     assert "-march=native" in record["flags"] and record["size"] == (fresh / record["library"]).stat().st_size
     err = capfd.readouterr().err
     assert err.count("afm: built the fused C kernel") == 1 and "-march=native" in err
@@ -378,6 +379,183 @@ def test_a_library_failing_its_self_test_is_rebuilt_once_then_left(fresh: Path, 
         assert native.library() is None
     assert len(caught) == 1 and len(builds) == 2  # the cached one failed, its one rebuild failed: fallback
     assert not list(fresh.glob("_fused-*"))  # neither is left to fail again
+
+
+# ---------------------------------------------------------------------------- a cache changed under a running process
+
+RUNNER = """
+import sys, time, torch
+from afm import kernels, native
+from afm.model import attention_reference
+assert native.library() is not None, native.unavailable_reason()
+g = torch.Generator().manual_seed(5)
+e, W, b, h = torch.randn(64, 10, 16, generator=g), *(torch.randn(*s, generator=g) for s in ((8, 16), (8,), (8,)))
+leaves = [x.double().requires_grad_() for x in (e, W, b, h)]
+outputs = attention_reference(*leaves)
+total = sum((o * (i + 1)).sum() for i, o in enumerate(outputs))
+expected = [o.detach() for o in outputs] + list(torch.autograd.grad(total, leaves))
+
+def run():
+    assert kernels.fused_available(e, W, b, h)
+    leaves = [x.clone().requires_grad_() for x in (e, W, b, h)]
+    outputs = kernels.interaction(*leaves)
+    grads = torch.autograd.grad(sum((o * (i + 1)).sum() for i, o in enumerate(outputs)), leaves)
+    for ours, ref in zip([*outputs, *grads], expected, strict=True):
+        assert (ours.double() - ref).abs().max() <= 2e-5 * ref.abs().max(), "wrong numbers"
+
+for _ in range(20):
+    run()
+print("loaded", flush=True)
+sys.stdin.readline()  # the test damages the published library, then says so
+calls, started = 0, time.perf_counter()
+while time.perf_counter() - started < float(sys.argv[1]):
+    run()
+    calls += 1
+print(f"ok {calls}", flush=True)
+"""
+
+
+def _env(cache: Path) -> dict[str, str]:
+    env = {**os.environ, "AFM_CACHE": str(cache)}
+    env.pop("AFM_CFLAGS", None)
+    return env
+
+
+def _libraries(cache: Path) -> list[str]:
+    return sorted(p.name for p in cache.glob(f"_fused-*{native.SUFFIX}"))
+
+
+@pytest.mark.parametrize("damage", ["truncated in place", "overwritten in place", "deleted"])
+@pytest.mark.slow
+def test_a_running_process_survives_its_published_library_being_damaged(damage: str, fresh: Path) -> None:
+    """Before: the process mapped the published file itself, and a truncation in place killed it (SIGBUS, exit 135)
+    at its next kernel call. Now it runs a private copy: the published file is nobody's mapping."""
+    assert native.library() is not None  # built and published
+    published = Path(native.info()["path"])
+    child = subprocess.Popen([sys.executable, "-c", RUNNER, "3"], cwd=ROOT, env=_env(fresh), text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        assert child.stdout is not None and child.stdin is not None
+        line = child.stdout.readline()
+        assert line.strip() == "loaded", line + child.communicate(timeout=60)[1][-3000:]
+        size = published.stat().st_size
+        if damage == "deleted":
+            published.unlink()
+        else:
+            with open(published, "r+b") as f:  # the same file (inode), changed in place
+                f.truncate(1000)
+                f.flush()
+                os.fsync(f.fileno())
+                if damage == "overwritten in place":
+                    f.seek(0)
+                    f.write(os.urandom(size))
+        child.stdin.write("damaged\n")
+        child.stdin.flush()
+        out, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, f"the process died (exit {child.returncode}):\n{err[-3000:]}"
+    assert out.startswith("ok ") and int(out.split()[1]) > 10, out + err[-3000:]
+    assert "afm: built" not in err and "Fatal Python error" not in err  # it used the library it had
+    result, err = _child(fresh)  # a new process: the damage is detected, the library rebuilt, never a crash
+    assert result["loaded"], result["why"]
+    assert err.count("afm: built the fused C kernel") == 1 and "(rebuilt: " in err
+    assert _libraries(fresh) == [result["info"]["library"]]
+
+
+def test_the_loaded_library_is_a_private_copy_that_leaves_no_file(fresh: Path) -> None:
+    """The kernel is mapped from a copy of its own (checked after copying), never from the published file."""
+    assert native.library() is not None
+    published = native.info()["path"]
+    assert sorted(p.name for p in fresh.iterdir() if not p.name.startswith("_fused-")) == [".lock", ".writable"]
+    if os.path.exists("/proc/self/maps"):
+        with open("/proc/self/maps") as f:
+            mapped = {line.split(maxsplit=5)[-1].strip() for line in f if "_fused-" in line or ".load-" in line}
+        assert published not in mapped and mapped, mapped
+        assert all(path.endswith("(deleted)") for path in mapped), mapped  # unlinked once loaded
+
+
+@pytest.mark.slow
+def test_concurrent_builds_leave_one_library_for_the_record(fresh: Path) -> None:
+    """Several processes start on an empty cache at once: one builds (the others wait for it and use its
+    library), and exactly one library is left, the one the record names."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD],
+            cwd=ROOT,
+            env=_env(fresh),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        for _ in range(3)
+    ]
+    results = [(child.communicate(timeout=600), child.returncode) for child in children]
+    for (out, err), code in results:
+        assert code == 0, f"a process died (exit {code}):\n{err[-3000:]}"
+        assert json.loads(out.strip().splitlines()[-1])["loaded"], err[-3000:]
+    assert sum(err.count("afm: built the fused C kernel") for (_, err), _ in results) == 1
+    record = _record(fresh)
+    assert _libraries(fresh) == [record["library"]]
+    assert sorted(p.name for p in fresh.iterdir() if not p.name.startswith("_fused-")) == [".lock", ".writable"]
+
+
+@pytest.mark.parametrize("lock", ["no lock on this platform", "the lock never comes free"])
+@pytest.mark.slow
+def test_concurrent_builds_without_a_lock_leave_one_library_for_the_record(lock: str, fresh: Path, monkeypatch) -> None:  # noqa: ANN001, E501
+    """Where the platform has no file lock (or another build holds it past LOCK_WAIT), builds can race: the last
+    record wins and the build that published it removes every other library of that record (here: the
+    loser's, under another name)."""
+    monkeypatch.setattr(native, "_try_lock", lambda fd: None if lock.startswith("no lock") else False)
+    monkeypatch.setattr(native, "LOCK_WAIT", 0.2)
+    compiler = _needs_compiler()
+    key, _ = native._key(compiler, native._openmp())
+    fresh.mkdir(parents=True)
+    loser = fresh / f"_fused-{key}-{'0' * 16}{native.SUFFIX}"  # the other build's library, published first
+    loser.write_bytes(b"another build")
+    assert native.library() is not None
+    assert _libraries(fresh) == [_record(fresh)["library"]]
+
+
+@pytest.mark.slow
+def test_a_replaced_record_leaves_no_stale_library(fresh: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A rejected library, or one a garbage record no longer names, is removed when the new record is written;
+    so is a library of that record under an older naming scheme."""
+    assert native.library() is not None
+    record_path = next(fresh.glob("_fused-*.json"))
+    key = record_path.stem.split("-")[1]
+    good = (fresh / _record(fresh)["library"]).read_bytes()
+    old_style = fresh / f"_fused-{key}-0123456789ab{native.SUFFIX}"  # the uuid-named libraries of before
+    old_style.write_bytes(good)
+    record_path.write_text("{not json")  # the record no longer names its library: a new build
+    _new_process(monkeypatch)
+    assert native.library() is not None
+    assert _libraries(fresh) == [_record(fresh)["library"]]
+    record = _record(fresh)
+    (fresh / record["library"]).write_bytes(good[:1000])  # damaged: rejected, rebuilt, replaced
+    _new_process(monkeypatch)
+    assert native.library() is not None
+    assert _libraries(fresh) == [_record(fresh)["library"]] and _record(fresh)["build_id"] != record["build_id"]
+
+
+def test_leftovers_of_killed_processes_are_swept_and_recent_ones_kept(tmp_path: Path) -> None:
+    """A private copy or a build folder a killed process left is removed once old; a recent one may belong
+    to a process about to load or publish it, and stays."""
+    old, recent = native.time.time() - 2 * max(native.STALE.values()), native.time.time()
+    for name, stamp in ((".load-old.so", old), (".load-new.so", recent), (".build-old", old), (".build-new", recent)):
+        path = tmp_path / name
+        if name.startswith(".build-"):
+            path.mkdir()
+            (path / "fused.o").write_bytes(b"x")
+        else:
+            path.write_bytes(b"x")
+        os.utime(path, (stamp, stamp))
+    (tmp_path / "_fused-0123456789abcdef.json").write_text("{}")  # anything else: never touched
+    os.utime(tmp_path / "_fused-0123456789abcdef.json", (old, old))
+    native._sweep(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".build-new", ".load-new.so", "_fused-0123456789abcdef.json"]
 
 
 # ---------------------------------------------------------------------------- platforms
