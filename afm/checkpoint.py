@@ -162,8 +162,22 @@ def model_from_checkpoint(payload: Any, source: str = "checkpoint") -> tuple[AFM
     except (TypeError, ValueError, RuntimeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"{source}: checkpoint does not match its config: {first}") from None
+    _check_finite(model, source)
     model.eval()
     return model, metadata
+
+
+def _check_finite(model: AFM | FM, source: str) -> None:
+    """Refuse a model with NaN or infinite weights: every prediction it made would be NaN (or infinite), silently.
+    Named by the model's own parameter names (the file's keys matched them already)."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point():
+            bad = int(tensor.numel() - torch.isfinite(tensor).sum())
+            if bad:
+                raise ValueError(
+                    f"{source}: parameter {name} holds {bad:,} non-finite values (NaN or infinity): "
+                    "this checkpoint cannot predict"
+                )
 
 
 MAX_FIELDS = 10_000  # P = F(F-1)/2 pairs; beyond this a checkpoint is not a plausible AFM
@@ -196,7 +210,8 @@ def load_model(
     """Load a checkpoint written by ``save_model``: ``(model in eval mode, metadata)``.
 
     Raises ``ValueError`` naming ``path`` for a file that is missing, not a checkpoint,
-    truncated, or carrying pickled objects (which are refused, never run).
+    truncated, carrying pickled objects (which are refused, never run), or holding NaN or infinite weights
+    (the message names the parameter).
     """
     source = str(path)
     if not Path(path).is_file():

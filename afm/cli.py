@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -365,6 +367,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     model, meta, schema, task = _load_checkpoint(args.checkpoint)
     data = _part(args, task, schema, model)
     metrics = evaluate(model, data, task)
+    # NaN predictions make every metric NaN (AUC is NaN for data of one class too: left out)
+    bad = [name for name, value in metrics.items() if name != "auc" and not math.isfinite(value)]
+    if bad:
+        raise CLIError(
+            f"{args.checkpoint}: the model's predictions on {data.name} are not finite (NaN or infinity): "
+            f"its {bad[0]} is {metrics[bad[0]]}"
+        )
     print(
         json.dumps(metrics)
         if args.json
@@ -376,6 +385,7 @@ def cmd_explain(args: argparse.Namespace) -> None:
     model, meta, schema, task = _load_checkpoint(args.checkpoint)
     data = _part(args, task, schema, model)
     summary = summarize(model, data, sample_rows=args.sample_rows, seed=args.sample_seed)  # never [rows, pairs]
+    _require_finite(args.checkpoint, data, summary.prediction_sum, *summary.sums.values(), summary.linear_sum)
     fields = field_pair_frame(model, data, summary=summary).sort_values("rank").head(args.top)
     features = feature_pair_frame(model, data, args.top, args.min_count, summary=summary)
     effect = attention_effect(model, data, summary)
@@ -402,6 +412,15 @@ def cmd_explain(args: argparse.Namespace) -> None:
         if not summary.exact:
             print(f"\nAgreement per row and deletion: {summary.sample_note()}")
         _print_deletion(curve, attention_agreement(model, data, summary), effect)
+
+
+def _require_finite(checkpoint: Path, data: Dataset, *values: Any) -> None:
+    """A CLIError when any of ``values`` (sums over the data's rows) is NaN or infinite: one non-finite prediction
+    makes its sums so, and an explanation of it would be numbers without meaning."""
+    if not all(np.isfinite(np.asarray(v, dtype=np.float64)).all() for v in values):
+        raise CLIError(
+            f"{checkpoint}: the model's predictions on {data.name} are not finite (NaN or infinity): nothing to explain"
+        )
 
 
 def _print_deletion(curve: pd.DataFrame, agreement: dict[str, Any], effect: AttentionEffect) -> None:
@@ -494,6 +513,13 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
     def write(f: Any) -> None:  # batch by batch: the CSV grows, memory does not
         for start, exp in explain_batches(model, data):
+            finite = torch.isfinite(exp.prediction)
+            if not bool(finite.all()):  # never a CSV of NaN: the temporary file is removed, no output is left
+                row = start + int((~finite).nonzero()[0, 0])
+                raise CLIError(
+                    f"{args.checkpoint}: the model's prediction for row {row:,} of {data.name} is not finite "
+                    f"(NaN or infinity): nothing written to {args.out}"
+                )
             frame = pd.DataFrame({"prediction": exp.prediction.cpu().numpy()})
             if binary:
                 frame["probability"] = torch.sigmoid(exp.prediction).cpu().numpy()

@@ -201,6 +201,52 @@ _TABLE = (
         minimum=1,
     ),
     Setting(
+        "AFM_MAX_DECODED_MB", "int", 512,
+        "The most megabytes (MiB) one table may take once decoded (8 bytes a number, a text's bytes + 8), bounded "
+        "before its data is read: from a Parquet file's footer and page headers, estimated from a CSV's scan. 512: "
+        "a class server of a few GB shared by ~30 sessions holds a couple of such tables at once; the load "
+        "benchmark's Criteo-like tables take 412 (820k rows × 40, its upload) and 502 (1M rows, the command line); "
+        "a 9 KB Parquet of 8 × 256 MB strings takes 2,048.",
+        "`afm.data.Budgets`: every CSV or Parquet table, from the command line or an upload",
+        minimum=1,
+    ),
+    Setting(
+        "AFM_MAX_COLUMNS", "int", 2000,
+        "The most columns one table may have (and fields in one CSV line). 2,000: F fields make F(F-1)/2 pairs, "
+        "2 million at 2,000, and every column is an option in the dashboard's column widgets (100,000 hung a session).",
+        "`afm.data.Budgets`: every CSV or Parquet table, before its data is read",
+        minimum=1,
+    ),
+    Setting(
+        "AFM_MAX_HEADER_KB", "int", 4096,
+        "The most kilobytes of a table's header: a CSV's header line, a Parquet file's footer (schema and "
+        "metadata, read before pyarrow parses it: the parse takes ~14× its bytes). 4096: 2,000 columns of "
+        "200-character names make a 3.7 MB footer as pandas writes it and a 0.8 MB CSV header (two-byte UTF-8).",
+        "`afm.data.Budgets`: every CSV or Parquet table, before its data is read",
+        minimum=1,
+    ),
+    Setting(
+        "AFM_MAX_LINE_KB", "int", 1024,
+        "The most kilobytes of one CSV line (quoted newlines stay inside their line). 1024: 2,000 columns of "
+        "500 bytes; a 46 MB line was read whole before.",
+        "`afm.data.Budgets`: every CSV table, from one scan before it is parsed",
+        minimum=1,
+    ),
+    Setting(
+        "AFM_MAX_CELL_KB", "int", 64,
+        "The most kilobytes of one cell (a CSV field, a Parquet text value). 64: a long paragraph of free text; "
+        "a category or a number takes tens of bytes, and every value may end up in a label or a select box.",
+        "`afm.data.Budgets`: every CSV or Parquet table (Parquet: from its pages' sizes, else once read)",
+        minimum=1,
+    ),
+    Setting(
+        "AFM_MAX_NAME_CHARS", "int", 200,
+        "The longest column name, in characters; a longer one is refused, never shortened or shown (a 45 MB name "
+        "sent to the browser hung its tab). 200: any real name, and 2,000 of them fit the header budget.",
+        "`afm.data.Budgets`: every CSV or Parquet table, before its data is read",
+        minimum=1,
+    ),
+    Setting(
         "AFM_MAX_UPLOAD_MB", "float", None,
         "The largest upload (MB) the dashboard accepts.",
         "`app/widgets.py` (`max_upload_bytes`): the dashboard's uploads (tables and checkpoints)",
