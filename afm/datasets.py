@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -179,11 +181,18 @@ def salient_weights(data: Dataset | pd.DataFrame, truth: dict[str, Any] | None =
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _read_parts(root: str | os.PathLike[str], stem: str, fields: Any) -> dict[str, Dataset]:
+def _read_parts(
+    root: str | os.PathLike[str], stem: str, fields: Any, files: dict[str, Path] | None = None
+) -> dict[str, Dataset]:
+    """The parts of ``stem`` in the folder ``root``: part -> Dataset, sharing one schema. ``files`` (a server's
+    ``folder_files``): read exactly these checked, resolved files instead of looking in the folder again."""
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root}: no such folder")
-    found = {part: root / f"{stem}.{part}.libfm" for part in PARTS if (root / f"{stem}.{part}.libfm").is_file()}
+    if files is not None:
+        found = dict(files)
+    else:
+        found = {part: root / f"{stem}.{part}.libfm" for part in PARTS if (root / f"{stem}.{part}.libfm").is_file()}
     if not found:
         raise ValueError(f"{root}: none of {[f'{stem}.{p}.libfm' for p in PARTS]} is there")
     parts = {part: load_libfm(path, fields, name=f"{stem}.{part}") for part, path in found.items()}
@@ -279,6 +288,8 @@ def load_parts(
     valid_fraction: float = 0.1,
     test_fraction: float = 0.1,
     seed: int = 0,
+    roots: list[Path] | None = None,
+    max_mb: float | None = None,
 ) -> dict[str, Dataset]:
     """Resolve a data spec (as the CLI's ``--data`` takes it) into ``{"train", "valid", "test"}``.
 
@@ -292,7 +303,41 @@ def load_parts(
     ``"all"`` is every row of the data: for a folder, every row of every part file found
     (train, validation, test, in that order, concatenated); otherwise the whole sample, file or
     table before the split.
+
+    ``roots`` (a server's ``data_roots()``): ``spec`` is a path typed into a server, checked by ``allowed_path``
+    (under the roots, within ``max_mb``), a folder's parts read from the files ``folder_files`` checked, and
+    every message names paths below their root (``public_message``), never the server's absolute paths.
     """
+    options: dict[str, Any] = {
+        "task": task, "label": label, "categorical": categorical, "numeric": numeric, "fields": fields,
+        "schema": schema, "valid_fraction": valid_fraction, "test_fraction": test_fraction, "seed": seed,
+    }  # fmt: skip
+    if roots is None:
+        return _load_parts(spec, None, **options)
+    roots = [Path(r).resolve() for r in roots]
+    try:
+        path = allowed_path(str(spec), roots, max_mb)
+        files = folder_files(path, roots, max_mb) if path.is_dir() else None
+        return _load_parts(path, files, **options)
+    except (ValueError, OSError) as err:
+        raise ValueError(public_message(str(err), roots)) from None
+
+
+def _load_parts(
+    spec: str | os.PathLike[str],
+    files: dict[str, Path] | None,
+    *,
+    task: str,
+    label: str | None,
+    categorical: list[str] | None,
+    numeric: list[str] | None,
+    fields: list[str] | None,
+    schema: Schema | None,
+    valid_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> dict[str, Dataset]:
+    """``load_parts``' work; ``files``: a server folder's checked part files (``folder_files``)."""
     text = str(spec)
     path = Path(text)
     if text in SAMPLES:
@@ -301,11 +346,11 @@ def load_parts(
             label = _bundled(text).labels["binary" if task == "binary" else "regression"]
             data = load_table(sample_frame(text), label, schema=schema, name=data.name)
     elif path.is_dir():
-        stems = {p.name.split(".")[0] for p in path.glob("*.libfm")}
-        stem = "frappe" if "frappe" in stems else "ml-tag" if "ml-tag" in stems else None
+        stem = _folder_stem(path)
         if stem is None:
             raise ValueError(f"{path}: no frappe.*.libfm or ml-tag.*.libfm parts in this folder")
-        parts = frappe(path) if stem == "frappe" else movielens_tag(path)
+        layout = FRAPPE_FIELDS if stem == "frappe" else MOVIELENS_TAG_FIELDS
+        parts = _read_parts(path, stem, layout, files)
         out: dict[str, Dataset] = {}
         if "train" in parts:
             out["train"] = parts["train"]
@@ -359,26 +404,134 @@ def data_roots() -> list[Path]:
 # a libFM file read from a server path (200 MB; its tensors take about 27x its size); afm/settings.py holds it
 MAX_SERVER_FILE_MB: float = settings.default("AFM_MAX_SERVER_FILE_MB")
 
+_REFUSED = (
+    "not an allowed data path: give a .libfm file or a folder of parts under this server's data folders "
+    "(AFM_DATA_ROOTS)"
+)
+
+
+def _root_of(path: Path, roots: list[Path]) -> Path | None:
+    """The root that holds ``path`` (a resolved path: the root itself or anything below it), else None."""
+    return next((r for r in roots if path == r or r in path.parents), None)
+
+
+def shown_path(path: str | os.PathLike[str], roots: list[Path] | None = None) -> str:
+    """How a message names a server path: the name of the data folder (root) that holds it and the path below it
+    ("data/frappe/frappe.train.libfm"), never the server's absolute path; a path under no root: its file name.
+    ``path`` is taken as it is (not resolved: a link is named where it lies)."""
+    roots = data_roots() if roots is None else [Path(r).resolve() for r in roots]
+    path = Path(path)
+    root = _root_of(path, roots)
+    if root is None:
+        return path.name
+    if not root.name:  # the root is "/": the whole disk is allowed, there is nothing to hide
+        return path.as_posix()
+    return (Path(root.name) / path.relative_to(root)).as_posix()
+
+
+def public_message(text: str, roots: list[Path] | None = None) -> str:
+    """``text`` (an error message) with the absolute path of every data folder replaced by the folder's name,
+    as ``shown_path`` names paths: "/srv/afm/data/frappe/x.libfm, line 3: ..." -> "data/frappe/x.libfm, line 3:
+    ..."."""
+    roots = data_roots() if roots is None else [Path(r).resolve() for r in roots]
+    for root in sorted(roots, key=lambda r: len(str(r)), reverse=True):
+        if root.name:
+            text = re.sub(re.escape(str(root)) + r"(?![\w.-])", root.name.replace("\\", r"\\"), text)
+    return text
+
+
+def _locate(text: str, roots: list[Path]) -> Path:
+    """The resolved path that ``text`` names under one of ``roots``: an absolute path as it is; a relative one
+    from the working directory, else as a path under a root named by its folder name ("data/frappe"), else
+    below each root ("frappe"). Raises the one refusal when none lies under a root."""
+    raw = Path(text)
+    candidates = [raw]
+    if not raw.is_absolute():
+        head, rest = (raw.parts[0], raw.parts[1:]) if raw.parts else ("", ())
+        candidates = [
+            Path.cwd() / raw,
+            *(r.joinpath(*rest) for r in roots if r.name == head),
+            *(r / raw for r in roots),
+        ]
+    inside = [p for p in (c.resolve() for c in candidates) if _root_of(p, roots) is not None]
+    found = next((p for p in inside if p.exists()), inside[0] if inside else None)
+    if found is None:
+        raise ValueError(_REFUSED)
+    return found
+
+
+def _limit_mb(max_mb: float | None) -> float:
+    return float(settings.get("AFM_MAX_SERVER_FILE_MB")) if max_mb is None else max_mb
+
 
 def allowed_path(text: str, roots: list[Path] | None = None, max_mb: float | None = None) -> Path:
     """``text`` as a path under one of ``roots`` (default ``data_roots()``), for a server that must not
     expose its disk. Raises ValueError with one message that says nothing about whether the path exists
-    when it is outside the roots, is not a regular file or folder (FIFOs, devices), or is a file over
-    ``max_mb`` (``$AFM_MAX_SERVER_FILE_MB``, default 200). Symbolic links are resolved first."""
-    refused = ValueError("not an allowed data path: give a .libfm file or a folder of parts under this server's data "
-                         "folders (AFM_DATA_ROOTS)")  # fmt: skip
+    when it is outside the roots, or is not a regular file or folder (FIFOs, devices); with a message that names
+    the path below its root (``shown_path``) when it is a file over ``max_mb`` (``$AFM_MAX_SERVER_FILE_MB``,
+    default 200), or a folder whose part files (``folder_files``) are not all inside the roots, each and
+    together within ``max_mb``. Symbolic links are resolved first, the folder's part files' included.
+
+    A relative ``text`` is looked for from the working directory, then under the roots ("data/frappe" or
+    "frappe" for ``data/frappe``), so the names messages give can be typed back."""
     roots = data_roots() if roots is None else [Path(r).resolve() for r in roots]
-    limit = float(settings.get("AFM_MAX_SERVER_FILE_MB")) if max_mb is None else max_mb
+    limit = _limit_mb(max_mb)
     try:
-        path = Path(text.strip()).resolve()
-        if not text.strip() or not any(path == r or r in path.parents for r in roots):
-            raise refused
-        if path.is_dir():
-            return path
-        if not path.is_file():  # missing, FIFO, device, socket
-            raise refused
-        if path.stat().st_size > limit * 2**20:
-            raise ValueError(f"{path.name} is over {limit:g} MB, this server's limit for one file")
-    except (OSError, RuntimeError):  # ENAMETOOLONG, EACCES, a symlink loop
-        raise refused from None
+        if not text.strip():
+            raise ValueError(_REFUSED)
+        path = _locate(text.strip(), roots)
+        is_dir, is_file = path.is_dir(), path.is_file()
+        size = path.stat().st_size if is_file else 0
+    except (OSError, RuntimeError, ValueError):  # ENAMETOOLONG, EACCES, a symlink loop, a NUL byte
+        raise ValueError(_REFUSED) from None
+    if is_dir:
+        folder_files(path, roots, limit)
+    elif not is_file:  # missing, FIFO, device, socket
+        raise ValueError(_REFUSED)
+    elif size > limit * 2**20:
+        raise ValueError(f"{shown_path(path, roots)} is over {limit:g} MB, this server's limit for one file")
     return path
+
+
+def _folder_stem(folder: Path) -> str | None:
+    """The data set whose parts a folder holds: "frappe" or "ml-tag" (by its ``*.libfm`` file names), else None."""
+    stems = {p.name.split(".")[0] for p in folder.glob("*.libfm")}
+    return "frappe" if "frappe" in stems else "ml-tag" if "ml-tag" in stems else None
+
+
+def folder_files(folder: Path, roots: list[Path] | None = None, max_mb: float | None = None) -> dict[str, Path]:
+    """The part files a server folder resolves to (``{stem}.{train,validation,test}.libfm``): part -> the file's
+    resolved path, each checked before anything opens it: it must lie under one of ``roots`` (a part that is a
+    symbolic link to a file outside them is refused, its target neither opened nor named), be a regular file, and
+    be within ``max_mb`` MB, and the parts together within ``max_mb`` MB as well. Messages name paths below their
+    root (``shown_path``). An empty dict when the folder holds no frappe or ml-tag parts."""
+    roots = data_roots() if roots is None else [Path(r).resolve() for r in roots]
+    limit, folder = _limit_mb(max_mb), Path(folder)
+    stem = _folder_stem(folder)
+    files: dict[str, Path] = {}
+    total = 0
+    for part in PARTS if stem else ():
+        link = folder / f"{stem}.{part}.libfm"
+        if not os.path.lexists(link):
+            continue
+        shown = shown_path(link, roots)
+        try:
+            target = Path(os.path.realpath(link))
+            inside = _root_of(target, roots) is not None
+            info = os.stat(target) if inside else None
+        except (OSError, RuntimeError, ValueError):
+            raise ValueError(f"{shown} is not a readable file") from None
+        if not inside:
+            raise ValueError(f"{shown} is a link to a file outside the data folders")
+        if info is None or not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{shown} is not a regular file")
+        if info.st_size > limit * 2**20:
+            raise ValueError(f"{shown} is over {limit:g} MB, this server's limit for one file")
+        total += info.st_size
+        files[part] = target
+    if total > limit * 2**20:
+        raise ValueError(
+            f"{shown_path(folder, roots)}: its parts are {total / 2**20:.3g} MB together, over {limit:g} MB, this "
+            "server's limit for one data set"
+        )
+    return files

@@ -316,9 +316,14 @@ def heatmap_section(
         hidden = plots.cancelling_pairs(frame)
         if len(hidden):
             listed = "; ".join(
-                f"**{r.label}** (mean c_ij {r.mean_contribution:+.4f}, mean |c_ij| {r.mean_abs_contribution:.4f})"
+                f"**{widgets.literal(r.label)}** (mean c_ij {r.mean_contribution:+.4f}, mean |c_ij| "
+                f"{r.mean_abs_contribution:.4f})"
                 for r in hidden.head(5).itertuples()
-            ) + (f"; and {len(hidden) - 5} more: " + ", ".join(hidden["label"].iloc[5:]) if len(hidden) > 5 else "")
+            ) + (
+                f"; and {len(hidden) - 5} more: " + widgets.literal(", ".join(hidden["label"].iloc[5:]), 400)
+                if len(hidden) > 5
+                else ""
+            )
             st.warning(
                 "The signed mean hides effects that cancel: among the 10 pairs with the largest mean |c_ij|, "
                 f"these push some rows up and others down, so their mean is near 0 (white) although they move "
@@ -352,7 +357,7 @@ def sample_and_pair_picker(ws: session.Workspace) -> tuple[str, int, int, list[s
     with left:
         part = widgets.part_picker(ws, "how_part", "test", "Part of the data", key="how-part")
     data = ws.parts[part]
-    linked_row = min(max(widgets.query_value("how_row", 0, int), 0), len(data) - 1)
+    linked_row = widgets.query_value("how_row", 0, int, lo=0, hi=len(data) - 1)
     row = int(middle.number_input("Sample (row index)", 0, len(data) - 1, linked_row, 1, key=f"how-row-{part}"))
     idx, val = data.idx[row : row + 1], data.val[row : row + 1]  # (1, F)
     exp = ws.models["afm"].explain(idx, val)
@@ -361,11 +366,11 @@ def sample_and_pair_picker(ws: session.Workspace) -> tuple[str, int, int, list[s
         st.info("This data has a single field, so there are no pairs to attend to.")
         st.stop()
     default_pair = int(exp.contribution[0].abs().argmax())
-    linked_pair = widgets.query_value("how_pair", default_pair, int)
+    linked_pair = widgets.query_value("how_pair", default_pair, int, lo=0, hi=len(pair_labels) - 1)
     pair = right.selectbox(
         "Pair (i, j)",
         range(len(pair_labels)),
-        index=linked_pair if 0 <= linked_pair < len(pair_labels) else default_pair,
+        index=linked_pair,
         format_func=pair_labels.__getitem__,
         key="how-pair",
     )

@@ -76,7 +76,7 @@ def pretrained(task: str, name: str = "sample") -> dict[str, tuple[Any, dict[str
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def libfm_parts(path: str, seed: int) -> dict[str, afm.Dataset]:
-    return afm.datasets.load_parts(path, seed=seed)
+    return afm.datasets.load_parts(path, seed=seed, roots=afm.datasets.data_roots())  # checked again as it is read
 
 
 # A Summary holds exact per-pair sums and the full explanation of a seeded sample of at most

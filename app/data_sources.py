@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-from pathlib import Path
 
 import caches
 import session
@@ -73,12 +72,14 @@ def upload(ws: session.Workspace) -> session.Workspace:
     raw = widgets.upload_bytes(file) if file is not None and not in_use else None  # not parsed again once in use
     frame = None
     if in_use:
-        st.caption(f"{file.name} is the data in use (its columns as chosen); upload a file to change it.")
+        st.caption(
+            f"{widgets.literal(file.name)} is the data in use (its columns as chosen); upload a file to change it."
+        )
     if raw is not None:
         try:
             frame = afm.read_table(io.BytesIO(raw), name=file.name)
         except ValueError as err:
-            st.error(str(err))
+            st.error(widgets.literal(err, 400))
     if frame is None or file is None or raw is None:
         return ws
     columns = list(frame.columns)
@@ -99,35 +100,42 @@ def upload(ws: session.Workspace) -> session.Workspace:
             if widgets.replace_workspace(new, file.name):
                 ws = new
                 me.upload_in_use = (file.file_id, new.data_id)
-                st.success(f"Loaded {file.name}: {len(data):,} rows, {data.n_fields} fields ({task}).")
+                shown = widgets.literal(file.name)
+                st.success(f"Loaded {shown}: {len(data):,} rows, {data.n_fields} fields ({task}).")
         except ValueError as err:
-            st.error(f"{file.name} cannot be used: {err}")
+            st.error(f"{widgets.literal(file.name)} cannot be used: {widgets.literal(err, 400)}")
     return ws
 
 
 def libfm(ws: session.Workspace) -> session.Workspace:
+    """A .libfm file or a folder of parts under the server's data folders (``afm.datasets.data_roots()``): every
+    file a folder resolves to is checked (inside the roots, within the size cap, each and together) before it is
+    read, and messages name paths by their data folder only (``afm.datasets.shown_path``)."""
+    roots = afm.datasets.data_roots()
     default_path = afm.datasets.default_frappe_root()  # $AFM_FRAPPE, else data/frappe (or data/) if present
     try:
-        default_path = afm.datasets.allowed_path(str(default_path))  # shown only when under the data roots
+        default_path = afm.datasets.allowed_path(str(default_path), roots)  # shown only when under the data roots
     except ValueError:
         default_path = None  # (not Path(""): that is the working directory, a folder, and would be shown)
-    shown = str(default_path) if default_path and default_path.is_dir() else ""
+    shown = afm.datasets.shown_path(default_path, roots) if default_path and default_path.is_dir() else ""
     with st.form("data_libfm_form"):
         path = st.text_input("Path of a .libfm file or a folder of *.train/validation/test.libfm parts", value=shown)
         task = st.radio("Task", ["auto", *afm.TASKS], horizontal=True, help="auto: binary for ±1 labels")
         use = st.form_submit_button("Load")
     if use:
         try:
-            folder = str(afm.datasets.allowed_path(path))
-            parts = caches.libfm_parts(folder, 0)
+            folder = afm.datasets.allowed_path(path, roots)
+            parts = caches.libfm_parts(str(folder), 0)
             task = afm.metrics.resolve_task(task, parts["train"])
             # the name for links, and a digest of the whole path: two folders of one name are different data
             # (shared trainings and cached explanations are keyed by it)
-            name, where = Path(folder).name, hashlib.sha256(folder.encode()).hexdigest()[:12]
+            name, where = folder.name, hashlib.sha256(str(folder).encode()).hexdigest()[:12]
             new = session.Workspace(f"libfm:{name}:{where}", name, task, parts)
             if widgets.replace_workspace(new, name):
                 ws = new
-                st.success(f"Loaded {path}: {', '.join(f'{k} {len(v):,}' for k, v in parts.items())} rows ({task}).")
+                rows = ", ".join(f"{k} {len(v):,}" for k, v in parts.items())
+                shown = widgets.literal(afm.datasets.shown_path(folder, roots))
+                st.success(f"Loaded {shown}: {rows} rows ({task}).")
         except (ValueError, OSError) as err:
             st.error(f"Cannot load that path: {widgets.public_error(err)}")
     return ws

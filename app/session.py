@@ -13,6 +13,7 @@ runs the slot's ``collect`` callback, which turns the result into the workspace'
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class Workspace:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # kind -> test metrics
     config: TrainConfig = field(default_factory=TrainConfig)
     source: str = "pre-trained on the sample"
+    sources: dict[str, str] = field(default_factory=dict)  # kind -> its own source, when the models' differ
     model_ids: dict[str, str] = field(default_factory=dict)  # kind -> how it was made (a job key), for sharing
     token: str = field(default_factory=lambda: uuid.uuid4().hex)  # changes whenever the models do
     sweeps: list[pd.DataFrame] = field(default_factory=list)
@@ -90,12 +92,21 @@ class Workspace:
         """Replace the models (with the settings they were trained with, when known)."""
         if self.models:
             self.previous_models, self.previous_config = dict(self.models), self.config
-        self.models, self.histories, self.source = models, histories, source
+        self.models, self.histories, self.source, self.sources = models, histories, source, {}
         self.model_ids = {}  # unknown provenance: never shared (model_id falls back to the token)
         if config is not None:
             self.config = config
         self.metrics = {k: caches.evaluate_part(m, self.parts, self.task, "test") for k, m in models.items()}
         self.token = uuid.uuid4().hex
+
+
+def sources_words(sources: dict[str, str]) -> str:
+    """One source for models loaded from several: "upload a.pt" when they share it, else each model's ("AFM: upload
+    a.pt; FM: upload b.pt")."""
+    if len(set(sources.values())) <= 1:
+        return next(iter(sources.values()), "")
+    kinds = [k for k in KINDS if k in sources] + [k for k in sources if k not in KINDS]
+    return "; ".join(f"{LABELS.get(kind, kind.upper())}: {sources[kind]}" for kind in kinds)
 
 
 def sample_workspace(task: str = "regression", name: str = "sample") -> Workspace:
@@ -107,6 +118,44 @@ def sample_workspace(task: str = "regression", name: str = "sample") -> Workspac
     ws.set_models({k: m for k, (m, _) in loaded.items()}, histories, PRETRAINED_SOURCES[name])
     ws.model_ids = {k: f"pretrained-{name}-{task}:{k}" for k in loaded}
     return ws
+
+
+# ---------------------------------------------------------------------------- text that stays text
+# (here, the one module every other imports: the pages use it as widgets.literal, training's links as well)
+
+# Streamlit renders st.info/warning/error/success/caption/markdown, metric and widget labels as Markdown (GitHub's,
+# with Streamlit's :colour[...] directives and $...$ maths). literal() takes away every construct a single line can
+# open: < > & become entities (no tag, no <autolink>, no entity); backslashes escape \ ` * ~ $ [ ] (code, emphasis,
+# strikethrough, maths, links, images, footnotes, directives), an underscore that could open or close emphasis
+# (not one inside a word: app_rating stays as it is) and a first character that would start a heading, a list or a
+# quote. GitHub's autolinks (https://..., www...., name@host) are found in the text after the escapes are read, so
+# an invisible word joiner (U+2060) goes after their "://", "www" and "@" instead. Punctuation that does nothing
+# inside a line (a full stop, a colon, parentheses) is left alone, so plain messages read the same in the source.
+_ALWAYS = re.compile(r"([\\`*~$\[\]])")
+_EMPHASIS_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+_AUTOLINK = re.compile(r"(?i):(?=//)|www(?=\.)|@")
+WORD_JOINER = "\u2060"
+_LINE_START = re.compile(r"^(\s*)([#+\-=|]|\d+(?=[.)]))")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+
+
+def literal(text: Any, limit: int = 200) -> str:
+    """``text`` (a user- or link-controlled string: a data id, a file, column or run name, a cell value, a message
+    that quotes one) made literal inside Streamlit's Markdown: shown exactly as written, never as a link, bold,
+    a heading or HTML (an address in it gets an invisible word joiner, so it is not made a link). Control characters
+    and line breaks become spaces (the text stays on its line), and text longer than ``limit`` characters is cut
+    with an ellipsis. For Markdown contexts only: plain-text ones (options
+    of a select box, a table's cells, ``st.text``, ``st.code``) show ``text`` as it is."""
+    text = _CONTROL.sub(" ", str(text))
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _ALWAYS.sub(r"\\\1", text)
+    text = _EMPHASIS_UNDERSCORE.sub(r"\\_", text)
+    text = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, text)
+    return _LINE_START.sub(
+        lambda m: m.group(1) + ("\\" + m.group(2) if not m.group(2).isdigit() else m.group(2) + "\\"), text
+    )
 
 
 # A slot's collect callback: (workspace, the finished job, the slot's meta) -> a message for the page, or None.

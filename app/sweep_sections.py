@@ -4,6 +4,8 @@ and the estimate of a sweep's time."""
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 from typing import Any
 
 import jobs
@@ -29,6 +31,25 @@ PARAMETERS: dict[str, tuple[str, str, int, bool, str]] = {
     ),
     "attention_dropout": (knob_of("attention_dropout").description, "0, 0.1, 0.2, 0.3", 1, True, ""),
 }
+
+
+def parse(parameter: str, text: str) -> tuple[list[Any], str | None]:
+    """The values typed (or linked) for ``parameter``, or no values and what is wrong, in words: a value that is not
+    a finite number ("1e400", "nan") is named as such rather than with Python's message about converting it."""
+    if any(not math.isfinite(float(item)) for item in re.findall(r"[^,\s;]+", text) if _is_float(item)):
+        return [], "every value must be a finite number"
+    try:
+        return afm.sweeps.parse_values(parameter, text), None
+    except (ValueError, OverflowError) as err:
+        return [], str(err)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def stored(ws: session.Workspace, key: str) -> pd.DataFrame | None:  # this session's finished sweep of these settings
@@ -62,7 +83,7 @@ def estimate(
 ) -> float | None:
     """Show the sweep's estimated seconds (or why there is none) in ``estimate_column``; return the estimate."""
     if problem:
-        estimate_column.error(f"Values: {problem}")
+        estimate_column.error(f"Values: {session.literal(problem, 300)}")
         return None
     if stored(ws, key) is not None:
         estimate_column.caption("Results for these settings are in this session: Run shows them at once.")

@@ -13,6 +13,7 @@ offers one button.
 from __future__ import annotations
 
 import copy
+import re
 import sys
 import time
 from typing import Any
@@ -158,22 +159,63 @@ def watch(ws: session.Workspace, chart_of: Any = None, live_of: Any = None) -> s
 # ---------------------------------------------------------------------------- links
 
 
+# Every parameter a link may carry besides the knobs (their names: WIDGET_KNOBS): the data, the task, presentation
+# mode, Streamlit's own embed options, and the settings the pages keep with ``widgets.query_value`` /
+# ``widgets.part_picker`` (tests/test_literal_text.py checks that every name the pages read is here). Any other
+# name is ignored with a notice.
+PAGE_LINKS = frozenset({
+    "data", "task", "present", "embed", "embed_options",
+    "attention_part", "attention_value", "attention_min_count", "attention_rows",
+    "explain_mode", "explain_part", "explain_row", "explain_where", "explain_model", "explain_relative",
+    "explain_edit", "explain_edit_row", "explain_beyond",
+    "compare_part", "how_part", "how_row", "how_pair",
+    "sweep_parameter", "sweep_values", "sweep_epochs", "sweep_seeds", "sweep_pretrain", "sweep_metric",
+})  # fmt: skip
+# what a data id in a link looks like (session.Workspace.data_id): a bundled sample with its task, an upload's
+# digest, a libFM folder's name and digest
+DATA_ID = re.compile(r"(sample|salient)(-(regression|binary))?|upload:[0-9a-f]{12}|libfm:.{1,200}:[0-9a-f]{12}", re.S)
+
+
+def link_words(text: str) -> str:
+    """A link's text for a notice: literal (never Markdown or HTML) and short."""
+    return session.literal(text, 80)
+
+
 def capture_link() -> None:
-    """Read a shared link's settings once per session, before any page rewrites the URL."""
+    """Read a shared link's settings once per session, before any page rewrites the URL. Every value it cannot use
+    (a knob's bad value, an unknown task, data it does not know, a name that is no setting) is kept as a notice in
+    words for the first page (``link_banner``)."""
     me = session.get()
     if me.link_seen:
         return
     me.link_seen = True
-    raw = {k.name: st.query_params.get(k.name) for k in WIDGET_KNOBS if st.query_params.get(k.name) is not None}
+    params = {name: st.query_params.get(name) for name in st.query_params}
+    knob_names = {k.name: k for k in WIDGET_KNOBS}
     notices, values = [], {}
-    for name, text in raw.items():
-        try:  # the knob's own validator: the CLI's flags and the widgets use the same one
-            values[name] = knob_of(name).check(text)
-        except (TypeError, ValueError) as err:
-            notices.append(f"Link setting ignored: {err}.")
+    for name, text in params.items():
+        if name in knob_names:
+            try:  # the knob's own validator: the CLI's flags and the widgets use the same one
+                values[name] = knob_of(name).check(text)
+            except (TypeError, ValueError) as err:
+                notices.append(f"Link setting ignored: {session.literal(err, 160)}.")
+        elif name not in PAGE_LINKS:
+            by_symbol = [k.name for k in WIDGET_KNOBS if name in (k.symbol, *(f.lstrip("-") for f in k.flags))]
+            hint = f" (a link names that setting {by_symbol[0]})" if by_symbol else ""
+            notices.append(f"Link parameter {link_words(name)} ignored: this app has no setting of that name{hint}.")
+    task, data, present = params.get("task"), params.get("data"), params.get("present")
+    if task is not None and task not in afm.TASKS:
+        notices.append(f"Link value task ignored: it must be {' or '.join(afm.TASKS)}; the page uses regression.")
+    if present is not None and present.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        notices.append("Link value present ignored: it must be 1 (presentation mode) or 0.")
+    if data is not None and not DATA_ID.fullmatch(data):
+        notices.append(
+            f"Link value data ignored: {link_words(data)} names no data this app knows; the page shows the bundled "
+            "sample."
+        )
+        data = None
     me.link_notices = notices
-    if values or st.query_params.get("data"):
-        me.link = {"values": values, "data": st.query_params.get("data")}
+    if values or data:
+        me.link = {"values": values, "data": data}
 
 
 def link_values() -> dict[str, Any]:
@@ -193,8 +235,8 @@ def link_banner(ws: session.Workspace) -> None:
         return
     if link.get("data") and link["data"] != ws.data_id:
         st.info(
-            f"This link was made on other data ({link['data']}), which this session has not loaded; the page shows "
-            f"{ws.data_label}. Load that data on **Data & model** to see the link's models."
+            f"This link was made on other data ({link_words(link['data'])}), which this session has not loaded; the "
+            f"page shows {session.literal(ws.data_label)}. Load that data on **Data & model** to see the link's models."
         )
         return
     try:

@@ -59,14 +59,23 @@ def edit_fields(
         "(x_i scales w_i·x_i and every pair with field i).",
     )
     values: dict[str, Any] = {}
+    numeric = {spec.name for spec in schema.fields if spec.kind != "categorical"}
+    unusable = [  # a link's edits the editor cannot use: no such field, or not a finite number for a numeric one
+        name
+        for name in linked
+        if name not in schema.field_names or (name in numeric and not math.isfinite(as_number(linked[name], math.nan)))
+    ]
     kept: list[str] = []  # sentences about the numbers kept inside the training range
     columns = st.columns(COLUMNS)
     for f, spec in enumerate(schema.fields):
         slot, key = columns[f % COLUMNS], f"explain-edit-{part}-{row}-{spec.name}"  # a new row starts afresh
         if spec.kind == "categorical":
             default = linked.get(spec.name, original[spec.name])
-            default = default if default in spec.values else original[spec.name]
-            values[spec.name] = slot.selectbox(spec.name, spec.values, index=spec.values.index(default), key=key)
+            if default not in spec.values:
+                unusable.append(spec.name)
+                default = original[spec.name]
+            label = widgets.literal(spec.name)
+            values[spec.name] = slot.selectbox(label, spec.values, index=spec.values.index(default), key=key)
         elif spec.kind == "numeric":
             default = as_number(linked.get(spec.name), original[spec.name])
             low, high = ranges.get(spec.name, (original[spec.name],) * 2)  # no training rows: the row's value
@@ -74,7 +83,7 @@ def edit_fields(
             # no min/max on the widget: Streamlit would refuse an out-of-range number silently (a red box, the old
             # value kept); the value is kept inside the range here, and a sentence below says what was kept
             typed = slot.number_input(
-                f"{spec.name} (original units)",
+                f"{widgets.literal(spec.name)} (original units)",
                 value=default if beyond else min(max(default, low), high),
                 key=f"{key}-{'free' if beyond else 'bounded'}",  # new bounds, new widget
                 help=f"training rows: {low:.4g} … {high:.4g}",
@@ -82,18 +91,21 @@ def edit_fields(
             values[spec.name] = typed if beyond else min(max(typed, low), high)
             if values[spec.name] != typed:
                 kept.append(
-                    f"{spec.name}: {typed:.4g} is outside the training rows' range {low:.4g} … {high:.4g}, so "
-                    f"{values[spec.name]:.4g} was kept"
+                    f"{widgets.literal(spec.name)}: {typed:.4g} is outside the training rows' range {low:.4g} … "
+                    f"{high:.4g}, so {values[spec.name]:.4g} was kept"
                 )
         else:
             low, high = spec.offset, spec.offset + spec.size - 1
             default = min(max(int(as_number(linked.get(spec.name), original[spec.name])), low), high)
-            values[spec.name] = int(slot.number_input(f"{spec.name} (feature id)", low, high, default, 1, key=key))
+            label = f"{widgets.literal(spec.name)} (feature id)"
+            values[spec.name] = int(slot.number_input(label, low, high, default, 1, key=key))
     edited = {
         name: value
         for name, value in values.items()
         if (value != original[name] if isinstance(value, str) else not math.isclose(value, original[name]))
     }
+    if unusable and widgets.from_link("explain_edit"):
+        widgets.link_notice("explain_edit", f"the editor has no value for {widgets.literal(', '.join(unusable))}")
     if kept:
         st.info(
             "; ".join(kept) + ". The model saw nothing beyond the training rows; tick **Allow numbers outside the "
@@ -105,7 +117,7 @@ def edit_fields(
         st.warning(
             "Outside the range of the training rows, so the model extrapolates: "
             + ", ".join(
-                f"{name} = {values[name]:.4g} (training rows: {lo:.4g} … {hi:.4g})"
+                f"{widgets.literal(name)} = {values[name]:.4g} (training rows: {lo:.4g} … {hi:.4g})"
                 for name, (lo, hi) in outside.items()
             )  # fmt: skip
         )

@@ -22,7 +22,7 @@ import session
 import streamlit as st
 import torch
 import training
-from session import KINDS, LABELS, PRETRAINED_SOURCES, Workspace
+from session import KINDS, LABELS, PRETRAINED_SOURCES, Workspace, literal  # literal: text stays text
 
 import afm
 from afm import settings
@@ -34,7 +34,12 @@ from afm.config import RECIPE_WORDS
 def workspace(banner: bool = True) -> Workspace:
     """This session's workspace for a page (created on first use: the sample, pre-trained models loaded), with
     every finished job of the session collected into it (``Session.collect_all``). ``banner``: a page's first
-    call says when the session's link asked for other models (``training.link_banner``)."""
+    call says when the session's link asked for other models (``training.link_banner``).
+
+    The link is captured here too (``training.capture_link``, once per session): a page opened by its own
+    address (``/attention?...``) runs without the entry script, because Streamlit runs a script of the folder
+    ``pages/`` beside the entry script directly when its address is asked for first."""
+    training.capture_link()
     me = session.get()
     ws = me.workspace()
     me.collect_all()
@@ -79,9 +84,12 @@ def confirm_replace() -> Workspace | None:
         return None
     new, what = me.pending_replace
     ws = me.workspace()
-    st.warning(f"Using {what} replaces the data and the models trained on it ({ws.source}, on {ws.data_label}).")
+    st.warning(
+        f"Using {literal(what)} replaces the data and the models trained on it ({literal(ws.source)}, on "
+        f"{literal(ws.data_label)})."
+    )
     left, right = st.columns(2)
-    if left.button(f"Replace: use {what}", key="confirm-replace", type="primary"):
+    if left.button(f"Replace: use {literal(what, 60)}", key="confirm-replace", type="primary"):
         me.confirmed_replace = what
         replace_workspace(new, what)
         return new
@@ -102,13 +110,15 @@ def status_line() -> str:
     me = session.get()
     ws = me.workspace()
     kinds = " and ".join(LABELS[k] for k in KINDS if k in ws.models)
-    models = f"{kinds}, {ws.source}" if ws.models else "no models yet"
+    models = f"{kinds}, {literal(ws.source)}" if ws.models else "no models yet"
     settings = f"  \nSettings: {afm.config.describe(ws.config, ['attention_factor', 'dropout', 'attention_dropout'])}"
     settings += f"  \nAFM recipe: {recipe_words(ws)}"
     busy = "".join(
-        f"  \n{SLOT_WORDS.get(name, name)}: {held.job.text}" for name, held in me.slots.items() if not held.job.done
+        f"  \n{SLOT_WORDS.get(name, name)}: {literal(held.job.text)}"
+        for name, held in me.slots.items()
+        if not held.job.done
     )
-    return f"Data: {ws.data_label} · task: {ws.task}  \nModels: {models}{settings if ws.models else ''}{busy}"
+    return f"Data: {literal(ws.data_label)} · task: {ws.task}  \nModels: {models}{settings if ws.models else ''}{busy}"
 
 
 def show_status(slot: Any = None, following: str | None = None) -> None:
@@ -150,22 +160,78 @@ def require_models(ws: Workspace) -> bool:
 
 # ---------------------------------------------------------------------------- URL settings
 
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
-def query_value(name: str, default: Any, cast: type = str) -> Any:
-    """A setting from the URL query string, or ``default`` when absent or malformed."""
+
+def link_notice(name: str, words: str) -> None:
+    """Say, in words, that the link's value of ``name`` was not used and why (never a Python message); once: the
+    value counts as seen (``from_link`` is False for it from now on), so later runs of the page do not repeat it."""
+    st.warning(f"Link value {literal(name)} ignored: {words}.")
+    if (raw := st.query_params.get(name)) is not None:
+        session.get().remember("url-written")[name] = raw
+
+
+def from_link(name: str) -> bool:
+    """The URL's value of ``name`` came with the link (or was typed), not from this app's ``set_query``, and has
+    had no notice yet: the pages rewrite the URL as the user works, and only a value the app did not write deserves
+    a notice."""
+    raw = st.query_params.get(name)
+    return raw is not None and session.get().remember("url-written").get(name) != raw
+
+
+def query_value(
+    name: str,
+    default: Any,
+    cast: type = str,
+    *,
+    lo: int | None = None,
+    hi: int | None = None,
+    choices: Any = None,
+) -> Any:
+    """A setting from the URL query string, or ``default`` when absent. A value the page cannot use (not a whole
+    number for ``int``, not true/false for ``bool``, not one of ``choices``) gives ``default``; a whole number
+    outside ``lo`` .. ``hi`` is brought inside. Either way a value that came with a link (``from_link``) gets a
+    notice in words (``link_notice``): a hand-edited or stale link never fails the page, never shows a Python
+    message and is never silently ignored."""
     raw = st.query_params.get(name)
     if raw is None:
         return default
-    try:
-        return cast(raw) if cast is not bool else raw.lower() in ("1", "true", "yes", "on")
-    except (TypeError, ValueError):
+    text, notice = str(raw).strip(), link_notice if from_link(name) else lambda name, words: None
+    if cast is bool:
+        if text.lower() in TRUE_WORDS + FALSE_WORDS:
+            return text.lower() in TRUE_WORDS
+        notice(name, "it must be true or false")
         return default
+    if cast is int:
+        within = f" from {lo:,} to {hi:,}" if lo is not None and hi is not None else ""
+        if not re.fullmatch(r"[+-]?\d{1,18}", text):
+            notice(name, f"it must be a whole number{within}")
+            return default
+        value = int(text)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            notice(name, f"it must be a whole number{within}")
+            return min(max(value, lo if lo is not None else value), hi if hi is not None else value)
+    else:
+        try:
+            value = cast(text)
+        except (TypeError, ValueError, OverflowError):
+            notice(name, "the page cannot use it")
+            return default
+    if choices is not None and value not in list(choices):
+        options = [str(c) for c in choices]
+        listed = f"one of {literal(', '.join(options))}" if len(options) <= 8 else "one of the page's options"
+        notice(name, f"it must be {listed}")
+        return default
+    return value
 
 
 def set_query(**values: Any) -> None:
-    """Write settings into the URL so the configuration can be shared."""
+    """Write settings into the URL so the configuration can be shared (remembered as the app's own, so that
+    ``query_value`` gives no notice about them)."""
+    written = session.get().remember("url-written")
     for name, value in values.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
+        written[name] = text
         if st.query_params.get(name) != text:
             st.query_params[name] = text
 
@@ -235,7 +301,9 @@ def upload_bytes(upload: Any) -> bytes | None:
     """The uploaded file's bytes, or None after an ``st.error`` when it is larger than the limit."""
     size, limit = upload.size, max_upload_bytes()
     if size > limit:
-        st.error(f"{upload.name} is {size / 2**20:.1f} MB; uploads are limited to {limit / 2**20:.1f} MB here.")
+        st.error(
+            f"{literal(upload.name)} is {size / 2**20:.1f} MB; uploads are limited to {limit / 2**20:.1f} MB here."
+        )
         return None
     return upload.getvalue()
 
@@ -266,19 +334,20 @@ def metric_names(task: str) -> tuple[str, str]:
 
 
 def public_error(err: BaseException) -> str:
-    """An error for the browser: one line, with quoted file contents (a bad token, a label) left out."""
-    text = " ".join(str(err).split()) or type(err).__name__
-    return re.sub(r"(label |feature id |value )?'[^']*'(?= is not)", "a token", text)[:400]
+    """An error for the browser, as literal text (``literal``): one line, with quoted file contents (a bad token, a
+    label) left out and the server's data folders named by their names only (``afm.datasets.public_message``)."""
+    text = afm.datasets.public_message(" ".join(str(err).split()) or type(err).__name__)
+    return literal(re.sub(r"(label |feature id |value )?'[^']*'(?= is not)", "a token", text), 400)
 
 
 def part_picker(ws: Workspace, url_name: str, default: str, label: str = "Rows", key: str | None = None) -> str:
     """A select box of the workspace's parts (widget ``key``), linked to the URL parameter ``url_name``."""
     parts = list(ws.parts)
-    linked = query_value(url_name, default)
+    fallback = default if default in parts else parts[0]
     part = st.selectbox(
         label,
         parts,
-        index=parts.index(linked if linked in parts else default if default in parts else parts[0]),
+        index=parts.index(query_value(url_name, fallback, choices=parts)),
         key=key or f"part-{url_name}",
         help=PART_HELP,
     )
@@ -330,9 +399,9 @@ def save_and_download(ws: Workspace, default_name: str) -> None:
                     metrics={k: {f"test_{m}": v for m, v in ws.metrics.get(k, {}).items()} for k in ws.models},
                     metadata={"task": ws.task, "schema": ws.schema.to_dict(), "data": ws.data_label},
                 )
-                st.success(f"Saved run {path.name} in {path.parent}")
+                st.success(f"Saved run {literal(path.name)} in the runs folder.")
             except (ValueError, OSError, RuntimeError) as err:
-                st.error(f"Could not save the run: {' '.join(str(err).split())[:300]}")
+                st.error(f"Could not save the run: {literal(' '.join(str(err).split()), 300)}")
     with right:
         for kind, model in ws.models.items():
             payload = checkpoint_bytes(model, **model_metadata(ws, kind))
@@ -340,30 +409,45 @@ def save_and_download(ws: Workspace, default_name: str) -> None:
                                key=f"dm-download-{kind}")  # fmt: skip
 
 
-def accept_models(ws: Workspace, loaded: dict[str, tuple[Any, dict[str, Any]]], source: str) -> None:
-    """Put loaded models in the workspace if they fit its data; say why not otherwise."""
+def accept_models(ws: Workspace, loaded: dict[str, tuple[Any, dict[str, Any]]], source: str) -> bool:
+    """Put loaded models in the workspace if they fit its data (True); say why not otherwise (False). Models the
+    workspace keeps (an FM beside a newly loaded AFM) keep their own source: the sidebar names each one's."""
     data = ws.parts["all"]
     for model, _ in loaded.values():
         try:
             data.check_fits(model)
         except ValueError as err:
-            st.error(f"{err}. Load the data it was trained on first.")
-            return
+            st.error(f"{literal(err, 400)}. Load the data it was trained on first.")
+            return False
     histories = dict(ws.histories)
     for model, meta in loaded.values():
         epochs = (meta.get("history") or {}).get("epochs")
         if epochs:
             histories[model.config.kind] = pd.DataFrame(epochs)
-    ws.set_models({**ws.models, **{m.config.kind: m for m, _ in loaded.values()}}, histories, source)
-    st.success(f"Loaded {', '.join(LABELS[m.config.kind] for m, _ in loaded.values())} from {source}.")
+    new = {m.config.kind: m for m, _ in loaded.values()}
+    sources = {kind: ws.sources.get(kind, ws.source) for kind in ws.models if kind not in new}
+    sources.update(dict.fromkeys(new, source))
+    ws.set_models({**ws.models, **new}, histories, session.sources_words(sources))
+    ws.sources = sources
+    st.success(f"Loaded {', '.join(LABELS[m.config.kind] for m, _ in loaded.values())} from {literal(source)}.")
+    return True
+
+
+LOAD_LABEL = "Load a saved run or upload a checkpoint"
+CHECKPOINT_LABEL = "Checkpoint (.pt) saved by afm"
 
 
 def load_models_expander(ws: Workspace) -> None:
-    """Load a saved run, or upload a checkpoint."""
-    with st.expander("Load a saved run or upload a checkpoint"):
+    """Load a saved run, or upload a checkpoint. The expander stays open while checkpoints are being loaded (an
+    AFM, then an FM), whatever the page draws above it meanwhile, and the uploader is emptied after each use, so
+    the next file can be chosen at once."""
+    memo = session.get().remember("load-models")  # "open": a checkpoint was chosen; "uploads": the uploader's round
+    with st.expander(LOAD_LABEL, expanded=bool(memo.get("open")), key="dm-load"):  # a key: one expander wherever
+        if message := memo.pop("loaded", None):  # drawn, so the browser keeps it open as the user left it
+            st.success(message)
         runs = afm.runs.list_runs()
         if runs.empty:
-            st.caption(f"No saved runs in {afm.runs.runs_dir()} yet.")
+            st.caption(f"No saved runs in {literal(afm.runs.runs_dir().name)}/ yet.")
         else:
             choice = st.selectbox("Saved run", runs["name"], key="dm-run")
             if st.button("Load run", key="dm-load-run"):
@@ -371,8 +455,11 @@ def load_models_expander(ws: Workspace) -> None:
                     accept_models(ws, afm.runs.load_run(runs.set_index("name").loc[choice, "path"])["models"],
                                   f"run {choice}")  # fmt: skip
                 except ValueError as err:
-                    st.error(f"Could not load run {choice}: {err}")
-        upload = st.file_uploader("Checkpoint (.pt) saved by afm", type=["pt"], key="dm-ckpt")
+                    st.error(f"Could not load run {literal(choice)}: {literal(err, 400)}")
+        round_ = memo.get("uploads", 0)  # a new key empties the uploader: the first keeps "dm-ckpt"
+        upload = st.file_uploader(CHECKPOINT_LABEL, type=["pt"], key="dm-ckpt" if not round_ else f"dm-ckpt-{round_}")
+        if upload is not None:
+            memo["open"] = True  # from now on the expander is drawn open
         raw = upload_bytes(upload) if upload is not None else None
         if raw is not None and st.button("Use this checkpoint", key="dm-use-ckpt"):
             with tempfile.TemporaryDirectory() as tmp:
@@ -380,9 +467,14 @@ def load_models_expander(ws: Workspace) -> None:
                 path.write_bytes(raw)
                 try:
                     model, meta = afm.load_model(path)
-                    accept_models(ws, {model.config.kind: (model, meta)}, f"upload {upload.name}")
                 except ValueError as err:
-                    st.error(f"{upload.name} is not a usable afm checkpoint: {str(err).split(': ', 1)[-1]}")
+                    reason = literal(str(err).split(": ", 1)[-1], 400)
+                    st.error(f"{literal(upload.name)} is not a usable afm checkpoint: {reason}")
+                    return
+            if accept_models(ws, {model.config.kind: (model, meta)}, f"upload {upload.name}"):
+                memo["uploads"] = round_ + 1
+                memo["loaded"] = f"Loaded {LABELS[model.config.kind]} from {literal(f'upload {upload.name}')}."
+                st.rerun()  # the page (and the sidebar) with the new model, the uploader empty for the next file
 
 
 def pair_label_list(ws: Workspace) -> list[str]:

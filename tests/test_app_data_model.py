@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,16 @@ from afm.train import TrainConfig, evaluate, train_model
 pytestmark = pytest.mark.slow  # AppTest pages: whole page runs, in the whole suite only
 
 APP = str(Path(__file__).resolve().parent.parent / "app" / "streamlit_app.py")
+
+
+def literal(text: str, limit: int = 200) -> str:
+    """How the app shows a user- or link-controlled string in Markdown (app/session.py ``literal``)."""
+    sys.path.insert(0, str(Path(APP).parent))
+    try:
+        import session
+    finally:
+        sys.path.remove(str(Path(APP).parent))
+    return session.literal(text, limit)
 
 
 @pytest.fixture
@@ -125,7 +136,8 @@ def test_crafted_link_values_are_ignored_with_a_notice(name: str, value: str) ->
     at.query_params[name] = value
     at.run()
     assert not at.exception
-    assert f"Link setting ignored: {refused.value}." in [w.value for w in at.warning], [w.value for w in at.warning]
+    shown = f"Link setting ignored: {literal(str(refused.value), 160)}."  # as literal text (app/session.py)
+    assert shown in [w.value for w in at.warning], [w.value for w in at.warning]
     notice = str(refused.value)  # in words, for a person: no Python message, no 10,000 digits echoed
     assert len(notice) < 120 and "int_max_str_digits" not in notice and "invalid literal" not in notice, notice
     assert at.session_state[f"knob_{name}"] == getattr(at.session_state["afm"].ws.config, name)  # the loaded models'
@@ -281,3 +293,34 @@ def test_the_live_panel_draws_the_knobs_beside_the_pictures_of_the_models(app: A
     shown = ~np.isnan(expected)
     # the settled picture is the new AFM's (relative attention is drawn on a log scale: ln(P·a_ij), 0 = uniform)
     np.testing.assert_allclose(z[shown], np.log(expected[shown]), rtol=1e-4, atol=1e-9)
+
+
+def checkpoint_uploader(at: AppTest):  # noqa: ANN201
+    """The checkpoint uploader of "Load a saved run or upload a checkpoint" (its key changes after each use)."""
+    found = [u for u in at.get("file_uploader") if u.proto.label == "Checkpoint (.pt) saved by afm"]
+    assert len(found) == 1, [u.proto.label for u in at.get("file_uploader")]
+    return found[0]
+
+
+def test_an_afm_then_an_fm_checkpoint_load_in_a_row(app: AppTest) -> None:
+    """Two checkpoints in a row (issue 27, item 7): after the first is used, the expander is drawn open and its
+    uploader is empty, ready for the second; both end up loaded, each named in the sidebar."""
+    pretrained = afm.datasets.SAMPLE_DIR / "pretrained"
+    expander = next(e for e in app.expander if e.label == "Load a saved run or upload a checkpoint")
+    assert not expander.proto.expanded  # closed until a checkpoint is chosen
+    for n, kind in enumerate(("afm", "fm")):
+        uploader = checkpoint_uploader(app)
+        assert uploader.value is None  # a fresh uploader each time
+        uploader.upload(f"regression-{kind}.pt", (pretrained / f"regression-{kind}.pt").read_bytes()).run()
+        app.button(key="dm-use-ckpt").click().run()
+        assert not app.exception and not app.error, [e.value for e in app.error]
+        expander = next(e for e in app.expander if e.label == "Load a saved run or upload a checkpoint")
+        assert expander.proto.expanded  # kept open for the next one
+        assert any(f"Loaded {kind.upper()} from upload regression-{kind}.pt" in s.value for s in app.success)
+        assert (
+            checkpoint_uploader(app).value is None and n + 1 == app.session_state["afm"].memo["load-models"]["uploads"]
+        )
+    ws = app.session_state["afm"].ws
+    assert ws.sources == {"afm": "upload regression-afm.pt", "fm": "upload regression-fm.pt"}
+    status = app.sidebar.caption[0].value
+    assert "AFM and FM, AFM: upload regression-afm.pt; FM: upload regression-fm.pt" in status, status

@@ -422,3 +422,73 @@ def test_what_attention_does_on_the_two_samples_in_a_real_browser(server: str, b
         assert "predicts as its FM" in page.locator(WARNING_BOX).first.inner_text()
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------------------- issue 27: checkpoints, literal text
+
+EXPANDER = '[data-testid="stExpander"]'
+LOAD_LABEL = "Load a saved run or upload a checkpoint"
+
+
+def test_two_checkpoints_in_a_row_in_a_real_browser(server: str, browser) -> None:  # noqa: ANN001
+    """An AFM checkpoint, then an FM checkpoint, through the uploader of "Load a saved run or upload a checkpoint":
+    the expander stays open after the first (though the page above it changes), its uploader is empty again, and
+    the second goes in without reopening anything. The sidebar names both."""
+    import afm
+
+    pretrained = afm.datasets.SAMPLE_DIR / "pretrained"
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        s = Session(page, server)
+        page.goto(server + "/", timeout=60_000)
+        s.wait_until_run("Data & model")
+        expander = page.locator(EXPANDER).filter(has_text=LOAD_LABEL)
+        expander.locator("summary").click()  # opened once, by the user
+        for kind in ("afm", "fm"):
+            assert expander.locator("details").get_attribute("open") is not None, f"closed before the {kind} file"
+            uploader = expander.locator('[data-testid="stFileUploader"]').filter(has_text="Checkpoint (.pt)")
+            uploader.locator('input[type="file"]').set_input_files(str(pretrained / f"regression-{kind}.pt"))
+            use = expander.get_by_role("button", name="Use this checkpoint")
+            use.wait_for(timeout=60_000)
+            s.wait_until_run("Data & model")
+            use.click()
+            s.wait_until_run("Data & model")
+            s.check("Data & model", (PLOTLY, DATAFRAME))
+            assert f"upload regression-{kind}.pt" in sidebar_text(page), sidebar_text(page)
+            assert expander.locator("details").get_attribute("open") is not None, f"closed after the {kind} file"
+            assert expander.get_by_role("button", name="Use this checkpoint").count() == 0  # the uploader is empty
+        status = sidebar_text(page)
+        assert "AFM and FM, AFM: upload regression-afm.pt; FM: upload regression-fm.pt" in status, status
+        s.screenshot("30-two-checkpoints")
+    finally:
+        context.close()
+
+
+def test_link_text_stays_text_in_a_real_browser(server: str, browser) -> None:  # noqa: ANN001
+    """A link whose data value is Markdown (a link, bold) and HTML: the page shows it as the characters typed,
+    with no link, no bold and no tag in the page."""
+    from urllib.parse import quote
+
+    payload = "[Your session expired: log in here](https://evil.example/login) **BOLD**"
+    html = '<img src=x onerror="window.__pwned=1"><b>tag</b>'
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        for data, box, expected in ((payload, WARNING_BOX, payload), (f"libfm:{html}:0123456789ab", INFO_BOX, html)):
+            page = context.new_page()
+            s = Session(page, server)
+            page.goto(f"{server}/attention?data={quote(data)}", timeout=60_000)
+            s.wait_until_run("Attention")
+            assert page.locator(EXCEPTION).count() == 0
+            main = page.locator(MAIN)
+            assert main.locator('a[href*="evil.example"]').count() == 0
+            assert (
+                main.locator("strong", has_text="BOLD").count() == 0 and main.locator("b", has_text="tag").count() == 0
+            )
+            assert main.locator('img[src="x"]').count() == 0 and page.evaluate("() => window.__pwned") is None
+            # (an address carries an invisible word joiner, which keeps it from being made a link)
+            shown = [t.replace("\u2060", "") for t in page.locator(box).all_inner_texts() if expected[:12] in t]
+            assert len(shown) == 1 and expected in shown[0], page.locator(box).all_inner_texts()
+            page.close()
+    finally:
+        context.close()

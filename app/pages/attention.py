@@ -47,12 +47,12 @@ if not widgets.require_models(ws):
     st.stop()
 
 parts = list(ws.parts)
-linked_part = widgets.query_value("attention_part", "all")
+linked_part = widgets.query_value("attention_part", "all", choices=parts)
 part_col, value_col = st.columns([1, 4]) if present else (st.container(), st.container())
 part = part_col.selectbox(
     "Rows to average over",
     parts,
-    index=parts.index(linked_part if linked_part in parts else "all"),
+    index=parts.index(linked_part),
     key="attention-part",
     help=sections.part_help(ws),
 )
@@ -61,7 +61,7 @@ codes = {code: name for name, (*_, code) in VALUES.items()}
 value_name = value_col.radio(
     "Colour the heatmap by",
     value_names,
-    index=value_names.index(codes.get(widgets.query_value("attention_value", 3, int), value_names[0])),
+    index=value_names.index(codes[widgets.query_value("attention_value", 3, int, choices=sorted(codes))]),
     horizontal=True,
     key="attention-value",
 )
@@ -134,10 +134,10 @@ st.caption(
 )
 left, right = st.columns(2)
 min_count = left.slider(
-    "Minimum count", 1, 200, widgets.query_value("attention_min_count", 5, int), key="attention-min-count"
+    "Minimum count", 1, 200, widgets.query_value("attention_min_count", 5, int, lo=1, hi=200), key="attention-min-count"
 )
 n_rows = right.number_input(
-    "Rows to show", 5, 500, min(max(widgets.query_value("attention_rows", 20, int), 5), 500), 5, key="attention-rows"
+    "Rows to show", 5, 500, widgets.query_value("attention_rows", 20, int, lo=5, hi=500), 5, key="attention-rows"
 )
 widgets.set_query(attention_min_count=min_count, attention_rows=n_rows)
 pairs = caches.feature_frame(ws, "afm", part, min_count).head(int(n_rows))

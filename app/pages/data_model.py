@@ -38,8 +38,8 @@ st.header("1. Data")
 ws = data_sources.choose(ws)
 ws = widgets.confirm_replace() or me.workspace()
 st.caption(
-    f"Now using: **{ws.data_label}** ({len(ws.parts['all']):,} rows). Other data replaces it only when you "
-    "press its button."
+    f"Now using: **{widgets.literal(ws.data_label)}** ({len(ws.parts['all']):,} rows). Other data replaces it only "
+    "when you press its button."
 )
 widgets.data_summary(ws)
 
@@ -78,9 +78,9 @@ if panel is not None and job is not None and job.done:
     live_panel.settle(panel, ws, job.seconds)
 message = message or me.messages.pop(training.SLOT, None)
 if message and message.startswith("error"):
-    st.error(message)
+    st.error(widgets.literal(message, 400))
 elif message and message.startswith("stopped"):
-    st.warning(f"Training stopped: {message.removeprefix('stopped early ')}")
+    st.warning(f"Training stopped: {widgets.literal(message.removeprefix('stopped early '), 400)}")
 
 # ---------------------------------------------------------------------------- results
 if ws.models:
@@ -126,5 +126,5 @@ if ws.models:
         )
     widgets.save_and_download(ws, f"{ws.data_label}-k{ws.config.embed_dim}-t{ws.config.attention_factor}")
 widgets.load_models_expander(ws)
-loaded_note.caption(f"Now loaded: **{ws.source if ws.models else 'no models yet'}**.")
+loaded_note.caption(f"Now loaded: **{widgets.literal(ws.source) if ws.models else 'no models yet'}**.")
 widgets.show_status()

@@ -35,29 +35,30 @@ schema = ws.schema
 mode = st.radio(
     "Choose the row",
     MODES,
-    index=min(max(widgets.query_value("explain_mode", 0, int), 0), len(MODES) - 1),
+    index=widgets.query_value("explain_mode", 0, int, lo=0, hi=len(MODES) - 1),
     horizontal=True,
     key="explain-mode",
 )
 part = widgets.part_picker(ws, "explain_part", "test", "Part of the data", key="explain-part")
 data = ws.parts[part]
-linked_row = min(max(widgets.query_value("explain_row", 0, int), 0), len(data) - 1)
+linked_row = widgets.query_value("explain_row", 0, int, lo=0, hi=len(data) - 1)
 
 if mode == MODES[1]:
     # One selectbox per field of feature values present in this part; numeric fields have one feature only.
     linked_where = parse_pairs(widgets.query_value("explain_where", ""))
     mask = torch.ones(len(data), dtype=torch.bool)
     where: dict[str, str] = {}
+    offered: dict[str, list[str]] = {}  # field -> the values its filter offers (a link's others get a notice)
     columns = st.columns(COLUMNS)
     for f, spec in enumerate(schema.fields):
         if spec.kind == "numeric":
             continue
         ids = data.idx[:, f].unique().tolist()
         names = {spec.label(i).split("=", 1)[1]: i for i in ids}
-        options = [ANY, *names]
+        options = offered[spec.name] = [ANY, *names]
         default = linked_where.get(spec.name, ANY)
         choice = columns[f % COLUMNS].selectbox(
-            spec.name,
+            widgets.literal(spec.name),
             options,
             index=options.index(default) if default in options else 0,
             key=f"explain-where-{spec.name}",
@@ -66,6 +67,9 @@ if mode == MODES[1]:
             where[spec.name] = choice
             mask &= data.idx[:, f] == names[choice]
     matching = mask.nonzero().flatten().tolist()
+    unused = [n for n in linked_where if n not in offered or linked_where[n] not in offered[n]]
+    if unused and widgets.from_link("explain_where"):
+        widgets.link_notice("explain_where", f"this part has no {widgets.literal(', '.join(unused))} to filter by")
     widgets.set_query(explain_where=join_pairs(where))
     if not matching:
         st.warning("No row of this part matches these values: set a field back to 'any'.")
@@ -99,7 +103,7 @@ if mode == MODES[2]:
     if edited:
         idx, val = explain.encode_row(schema, values)
         label = None  # an edited row is no longer a row of the data
-        st.caption("Changed: " + ", ".join(f"{name} = {value}" for name, value in edited.items()))
+        st.caption("Changed: " + widgets.literal(", ".join(f"{name} = {value}" for name, value in edited.items()), 400))
 
 # One row only: explain() is the forward pass that also keeps its terms.
 one_row = afm.Dataset(idx, val, torch.tensor([math.nan if label is None else label]), schema)
@@ -121,7 +125,7 @@ cells[-1].metric("Label", "—" if label is None else f"{label:.4g}")
 kind = st.radio(
     "Waterfall of",
     list(session.KINDS),
-    index=1 if widgets.query_value("explain_model", "afm") == "fm" else 0,
+    index=list(session.KINDS).index(widgets.query_value("explain_model", "afm", choices=session.KINDS)),
     format_func=session.LABELS.get,
     horizontal=True,
     key="explain-model",
@@ -161,7 +165,9 @@ st.subheader(f"What drives it ({session.LABELS[kind]})")
 whole = explain.row_terms(explanations[kind], 0, one_row, top=5, baseline=baseline) if split else terms
 n_pairs = explanations[kind].attention.shape[1]
 sentences = explain.pair_sentences(whole, top=5, with_attention=kind == "afm", n_pairs=n_pairs)
-st.markdown("\n".join(f"- {sentence}" for sentence in sentences) or "This row has no field pairs.")
+st.markdown(
+    "\n".join(f"- {widgets.literal(sentence, 400)}" for sentence in sentences) or "This row has no field pairs."
+)
 
 st.subheader("AFM's attention for this row")
 pair_frame = afm.field_pair_frame(ws.models["afm"], one_row, explanations["afm"])

@@ -44,7 +44,8 @@ n_pairs = len(pair_labels)
 
 st.markdown(
     f"**The sample.** Row {row} of *{part}* has one non-zero feature per field (F = {schema.n_fields}), so "
-    f"P = F(F−1)/2 = {n_pairs} pairs. The chosen pair: **{features[i]} × {features[j]}**."
+    f"P = F(F−1)/2 = {n_pairs} pairs. The chosen pair: **{widgets.literal(features[i])} × "
+    f"{widgets.literal(features[j])}**."
 )
 widgets.show_table(
     pd.DataFrame({"field": schema.field_names, "feature": features, "x_i": x, "w_i x_i (AFM)": steps["linear"]}),
@@ -72,7 +73,7 @@ st.header("2 · Pair-wise interaction layer")
 st.latex(r"f_{PI}(\mathcal{E}) = \{(\mathbf{v}_i \odot \mathbf{v}_j)\, x_i x_j\}_{(i,j) \in \mathcal{R}_\mathbf{x}}")
 st.markdown(
     f"AFM keeps the element-wise product as a k = {len(params['p'])} vector u_ij instead of summing it at once. "
-    f"From here on, the numbers are AFM's. For **{features[i]} × {features[j]}** "
+    f"From here on, the numbers are AFM's. For **{widgets.literal(features[i])} × {widgets.literal(features[j])}** "
     f"(x_i = {x[i]:.3f}, x_j = {x[j]:.3f}):"
 )
 code = f"v_i  = {widgets.vector_text(params['V'][idx[0, i]])}\nv_j  = {widgets.vector_text(params['V'][idx[0, j]])}\n"

@@ -28,17 +28,17 @@ if "train" not in ws.parts or "valid" not in ws.parts:
 headline, _ = widgets.metric_names(ws.task)
 me = session.get()
 if message := me.messages.pop(sweep_sections.SLOT, None):  # a sweep that ended while the session looked elsewhere
-    st.error(message)
+    st.error(widgets.literal(message, 400))
 if me.sweeps_from_link is None:  # read once: was this session opened with a sweep link?
     me.sweeps_from_link = "sweep_values" in st.query_params
 
 # Nothing here trains until Run is pressed, so the settings sit outside a form and the estimate follows them.
 names = list(sweep_sections.PARAMETERS)
-wanted = widgets.query_value("sweep_parameter", "dropout")
+wanted = widgets.query_value("sweep_parameter", "dropout", choices=names)
 parameter = st.selectbox(
     "Parameter",
     names,
-    index=names.index(wanted) if wanted in names else 0,
+    index=names.index(wanted),
     format_func=lambda name: sweep_sections.PARAMETERS[name][0],
     key="sweeps_parameter",
 )
@@ -55,24 +55,21 @@ epochs = left.number_input(  # clamped: a hand-edited URL must not put a number 
     "Epochs per training (at most)",
     1,
     200,
-    min(max(widgets.query_value("sweep_epochs", ws.config.epochs, int), 1), 200),
+    widgets.query_value("sweep_epochs", min(max(ws.config.epochs, 1), 200), int, lo=1, hi=200),
     key="sweeps_epochs",
     help=f"Early stopping (patience {ws.config.patience}) ends most trainings sooner.",
 )
-seeds_default = min(max(widgets.query_value("sweep_seeds", sweep_sections.PARAMETERS[parameter][2], int), 1), 10)
+seeds_default = widgets.query_value("sweep_seeds", sweep_sections.PARAMETERS[parameter][2], int, lo=1, hi=10)
 n_seeds = right.number_input("Seeds (0, 1, ...)", 1, 10, seeds_default, key=f"sweeps_seeds_{parameter}")
 pretrain = third.toggle(
     "FM pre-training",
-    widgets.query_value("sweep_pretrain", str(sweep_sections.PARAMETERS[parameter][3]).lower()) == "true",
+    widgets.query_value("sweep_pretrain", sweep_sections.PARAMETERS[parameter][3], bool),
     key=f"sweeps_pretrain_{parameter}",
     help="On: each AFM starts exactly at its FM (the default recipe). Off: at random weights.",
 )
 if sweep_sections.PARAMETERS[parameter][4]:
     st.caption(sweep_sections.PARAMETERS[parameter][4])
-try:
-    values, problem = afm.sweeps.parse_values(parameter, values_text), None
-except ValueError as err:
-    values, problem = [], str(err)
+values, problem = sweep_sections.parse(parameter, values_text)
 base = dataclasses.replace(ws.config, epochs=int(epochs), task=ws.task, pretrain=pretrain)
 seeds = tuple(range(int(n_seeds)))
 key = jobs.job_key("sweep", ws.data_id, parameter, values, seeds, base.to_dict())
@@ -132,7 +129,7 @@ if latest.attrs.get("key") != key:
     st.caption("These results are the session's latest sweep; the settings above differ from it.")
 if len(latest):  # (a sweep stopped before its first value has no rows)
     metrics = [c for c in latest.columns if c.startswith("valid_")]
-    wanted_metric = widgets.query_value("sweep_metric", f"valid_{headline}")
+    wanted_metric = widgets.query_value("sweep_metric", f"valid_{headline}", choices=metrics)
     metric = st.selectbox(
         "Metric",
         metrics,
