@@ -273,6 +273,35 @@ _TABLE = (
         minimum=1,
     ),
     Setting(
+        "AFM_MAX_RUN_SECONDS", "int", 120,
+        "Seconds one dashboard page run may compute (time spent waiting for a training job does not count) before "
+        "it is stopped with a message. 120: the 820,000-row upload's slowest page run took about 40 s on a quiet "
+        "2-core machine; a run past this ties up a server thread that the class shares.",
+        "`app/limits.py`: every page run of the dashboard",
+        minimum=1,
+    ),
+    Setting(
+        "AFM_MAX_RUN_MB", "int", 1536,
+        "Megabytes the server's resident memory may grow during one page run before the run is stopped with a "
+        "message. 1,536: the 820,000-row upload's pages stay under it; three such runs fit a 4 GB class server.",
+        "`app/limits.py`: every page run of the dashboard (Linux, where /proc gives the resident size)",
+        minimum=1,
+    ),
+    Setting(
+        "AFM_MAX_JOB_SECONDS", "int", 900,
+        "Seconds one training job may run on the server's pool; past it the job stops and keeps its best epoch. "
+        "900: training AFM and FM on the 820,000-row upload takes about 4 minutes on a quiet 2-core machine.",
+        "`app/limits.py`: the server's worker pool",
+        minimum=1,
+    ),
+    Setting(
+        "AFM_ORPHAN_GRACE_SECONDS", "int", 5,
+        "Seconds a session may be disconnected (its tab closed, or its connection lost) before its page run "
+        "and the jobs nobody else waits for are stopped. A reconnection within this time loses nothing.",
+        "`app/limits.py`: page runs and jobs of a closed tab",
+        minimum=0,
+    ),
+    Setting(
         "AFM_TRACE_JOBS", "bool", False,
         "One stderr line per followed training job (`benchmarks/load.py` reads the server's timings from them).",
         "`app/training.py`",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jobs
+import limits
 import pandas as pd
 import streamlit as st
 import torch
@@ -29,7 +30,7 @@ KINDS = ("afm", "fm")
 @st.cache_resource(show_spinner=False)
 def pool() -> jobs.Pool:
     """The server's one worker pool (``AFM_WORKERS`` workers, ``AFM_JOB_CACHE_MB`` of finished results)."""
-    return jobs.Pool()
+    return limits.watch_pool(jobs.Pool())  # its jobs are bounded, and stopped when their tabs close
 
 
 @st.cache_resource(show_spinner=False)

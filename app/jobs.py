@@ -65,6 +65,7 @@ class Job:
     curves: dict[str, Any] = field(default_factory=dict)  # kind -> history frame so far (epoch ends)
     result: Any = None
     error: str | None = None
+    stop_reason: str | None = None  # why the server stopped it (Job.halt), in words
     owners: set[str] = field(default_factory=set)
     submitted: float = field(default_factory=time.time)
     started: float | None = None
@@ -112,6 +113,11 @@ class Job:
             return True
         return False
 
+    def halt(self, reason: str) -> None:
+        """Stop the job for every session, saying why (the server's bounds: app/limits.py)."""
+        self.stop_reason = reason
+        self._stop.set()
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until finished (or ``timeout`` seconds); True when finished. Waits on the run's future: the
         caller wakes when the job ends, not at the next tick of a poll."""
@@ -154,6 +160,11 @@ class Pool:
     def get(self, key: str) -> Job | None:
         with self._lock:
             return self._jobs.get(key)
+
+    def unfinished(self) -> list[Job]:
+        """The jobs queued or running now."""
+        with self._lock:
+            return [j for j in self._jobs.values() if not j.done]
 
     def watchers(self) -> int:
         """How many sessions wait for a queued or running job now (a shared job counts each of them)."""

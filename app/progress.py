@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jobs
+import limits
 import streamlit as st
 
 # Streamlit's "running" figure in the page header changes 5 times a second while a script runs, and each
@@ -67,8 +68,10 @@ def follow(
             seen = job.partial_version
             live_of(job)
             seen_at = time.monotonic()  # from the end of the redraw: each picture stays LIVE_S on screen
-        job.wait(0.1 if live_of is not None else 0.25)  # wakes at once when the job ends
-    bar.progress(1.0, text=f"{job.state} after {job.seconds:.1f} s")
+        with limits.waiting():  # the page's own bounds do not count the wait (app/limits.py)
+            job.wait(0.1 if live_of is not None else 0.25)  # wakes at once when the job ends
+    ended = f"{job.state} after {job.seconds:.1f} s"
+    bar.progress(1.0, text=f"{ended}: {job.stop_reason}" if job.stop_reason else ended)
     chart.empty()
     quiet.empty()
 

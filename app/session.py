@@ -21,6 +21,7 @@ from typing import Any
 
 import caches
 import jobs
+import limits
 import pandas as pd
 import progress
 import streamlit as st
@@ -300,6 +301,7 @@ def get() -> Session:
     """This browser session's ``Session`` (created on first use)."""
     if KEY not in st.session_state:
         st.session_state[KEY] = Session()
+        limits.bind(st.session_state[KEY].sid)  # its jobs end when its tab has closed (app/limits.py)
     return st.session_state[KEY]
 
 

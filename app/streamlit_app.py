@@ -41,6 +41,7 @@ st.set_page_config(
 )
 import attention_sections  # noqa: E402  (needs the path set up above)
 import caches  # noqa: E402
+import limits  # noqa: E402
 import session  # noqa: E402
 import sweep_sections  # noqa: E402
 import training  # noqa: E402
@@ -86,4 +87,5 @@ with st.sidebar:
 session.get().present = present  # read by widgets.show_figure and the pages
 if present:
     st.markdown(PRESENT_CSS, unsafe_allow_html=True)
-page.run()
+with limits.guard():  # a run past this server's time or memory bound stops with a message (app/limits.py)
+    page.run()
